@@ -1,0 +1,108 @@
+/* core/arena.h -- the context arena: fiber records and stacks.
+ *
+ * Two pools, because a fiber that has not started needs no stack:
+ *  - records (dtact__fiber_t, 128 B, dense array, arena.c): allocated at spawn,
+ *    released when the fiber finishes (detached) or is joined (joinable);
+ *  - stacks (stack.c): bound when a fiber first runs, released when it finishes.
+ * Both are lock-free, with per-worker caches (owner-only, no atomics) in front
+ * of a shared ABA-safe free list, moved in batches. Nothing is touched at init:
+ * records are carved lazily from the reserved array, stacks are created on
+ * first use (with their guard page), so memory follows use.
+ *
+ * Cache ids: 0..ncaches-1 belong to workers and may only be used by the
+ * thread that owns them; DTACT__NO_CACHE is for every other thread.
+ */
+#ifndef DTACT_CORE_ARENA_H
+#define DTACT_CORE_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+#define DTACT__NO_CACHE 0xffffffffu
+
+typedef struct dtact__arena_s dtact__arena_t;
+
+typedef struct dtact__arena_config_s {
+    uint32_t capacity;      /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
+    size_t default_stack;   /* bytes; rounded up to a size class                 */
+    uint32_t ncaches;       /* per-worker caches (workers)                       */
+    int guard_pages;        /* 0: canary only; 1: guard pages while budget lasts */
+} dtact__arena_config_t;
+
+/* A stack. The record lives outside the stack memory (an overflow cannot
+ * corrupt it). [base, top) is usable; a guard page (or the canary word at
+ * `base`) lies below base. top is 16-byte aligned and staggered. */
+struct dtact__stack_s {
+    void *base;             /* lowest usable byte (canary word lives here)   */
+    void *top;              /* initial stack pointer, 16-byte aligned         */
+    size_t size;            /* usable bytes of the size class                 */
+    uint64_t canary;        /* expected value of *(uint64_t *)base            */
+    dtact__fiber_t *owner;  /* fiber bound to it (for the overflow message)   */
+    dtact__stack_t *next;   /* free-list link                                 */
+    uint32_t cls;           /* size class                                     */
+    uint32_t id;            /* index within its class                         */
+    uint8_t guarded;        /* 1 if a guard page protects it                  */
+};
+
+typedef struct dtact__arena_stats_s {
+    uint64_t contexts_in_use, contexts_high_water;
+    uint64_t stacks_in_use, stacks_high_water;
+    uint64_t stacks_guarded, stacks_canary;
+    uint64_t cache_hits, cache_misses;
+    uint64_t overflows_detected;
+} dtact__arena_stats_t;
+
+/* arena.c ---------------------------------------------------------------- */
+/* Creates the arena; returns DTACT_OK, DTACT_ECONFIG or DTACT_ENOMEM (and
+ * releases everything it built on failure). */
+int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg);
+/* Unmaps everything. No fiber may be in use by any thread. */
+void dtact__arena_destroy(dtact__arena_t *a);
+/* Allocates a record: fields other than sg/index/free_next are garbage, sg
+ * holds (generation, FREE). NULL when all `capacity` records are in use. */
+dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache);
+/* Releases a record: bumps its generation and stores (gen + 1, FREE) with
+ * release order, so stale handles read as finished. */
+void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f);
+/* Classifies a handle. Returns DTACT_OK with *out set (the caller must then
+ * compare generations through sg), DTACT_EHANDLE for a handle that was never
+ * issued, is forged (generation ahead of the slot's) or out of range. */
+int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out);
+/* The record at `index` (index < high water), for shutdown sweeps. */
+dtact__fiber_t *dtact__fiber_at(dtact__arena_t *a, uint32_t index);
+/* Number of slots ever carved (indices [0, n) are valid for fiber_at). */
+uint32_t dtact__arena_carved(dtact__arena_t *a);
+uint32_t dtact__arena_capacity(dtact__arena_t *a);
+
+/* stack.c ---------------------------------------------------------------- */
+/* Rounds `bytes` up to a size class; returns the class index or -1 when bytes
+ * exceeds the largest class. 0 means the default class. */
+int dtact__stack_class(dtact__arena_t *a, size_t bytes);
+size_t dtact__stack_class_size(int cls);
+/* Takes a stack of class cls (creating it on first use: mmap reservation was
+ * done at init, mprotect of the guard happens here, never again). NULL when
+ * the class is exhausted. */
+dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls);
+/* Returns a stack; pages above the high-water mark are released to the OS. */
+void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
+
+/* Checked by the scheduler after every switch out of a fiber. */
+static inline int dtact__stack_canary_ok(const dtact__stack_t *s) {
+    return *(const volatile uint64_t *)s->base == s->canary;
+}
+/* Prints "dtact: stack overflow in fiber <handle> (stack <size> bytes, ...)" and aborts. */
+void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) __attribute__((noreturn));
+
+/* Installs (once per process) the SIGSEGV/SIGBUS handler that recognises guard
+ * page hits; chains to the previous handler otherwise. */
+int dtact__overflow_handler_install(dtact__arena_t *a);
+/* Gives the calling thread an alternate signal stack (workers call it at
+ * start, _fini at exit). */
+int dtact__thread_sigaltstack_init(void);
+void dtact__thread_sigaltstack_fini(void);
+
+void dtact__arena_get_stats(dtact__arena_t *a, dtact__arena_stats_t *out);
+
+#endif /* DTACT_CORE_ARENA_H */

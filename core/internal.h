@@ -1,0 +1,185 @@
+/* core/internal.h -- the runtime and worker structures, and the prototypes the
+ * scheduler files share, grouped by the file that defines them.
+ *
+ * Ownership rule for every field below: "owner" means the worker's own thread
+ * alone writes (and reads) it with plain accesses; fields read by other
+ * threads are _Atomic and say who writes them.
+ */
+#ifndef DTACT_CORE_INTERNAL_H
+#define DTACT_CORE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "dtact.h"
+#include "prim.h"
+#include "types.h"
+
+#define DTACT__NPRIO 4
+#define DTACT__MAX_WORKERS 1024
+
+/* What a fiber asks its worker to do once it has switched out. */
+enum dtact__action { DTACT__ACT_NONE = 0, DTACT__ACT_YIELD, DTACT__ACT_PARK, DTACT__ACT_FINISH };
+
+typedef struct dtact__rt_s dtact__rt_t;
+
+/* One timer: wakes `fiber` (if still at generation `gen` and still in wait
+ * number `seq`) at `deadline`. Kept in a per-worker binary min-heap. */
+typedef struct dtact__timer_s {
+    uint64_t deadline;
+    dtact__fiber_t *fiber;
+    uint64_t gen;
+    uint32_t seq;
+} dtact__timer_t;
+
+typedef struct dtact__deque_s {
+    dtact__fiber_t *head, *tail;
+} dtact__deque_t;
+
+/* Per-worker counters: written by the owner only (relaxed stores of its own
+ * increments), read racily by dtact_get_stats. */
+typedef struct dtact__wstats_s {
+    _Atomic uint64_t spawned, completed, cancelled, yields, deflected, chunks_moved, requests,
+        parks, wakes;
+} dtact__wstats_t;
+
+/* A worker. Invariants (owner view): qlen == sum of the lengths of q[p];
+ * qmovable == number of those without DTACT__F_PINNED; bit p of qmask is set
+ * iff q[p] is non-empty. */
+typedef struct dtact__worker_s {
+    /* ---- owner only */
+    dtact__rt_t *rt;
+    uint32_t id;
+    uint32_t tick;                  /* dispatches so far (fairness clock)        */
+    void *sched_sp;                 /* the dispatch loop's context while a fiber runs */
+    dtact__fiber_t *current;        /* fiber running now, or NULL               */
+    enum dtact__action action;      /* set by the fiber just before switching out */
+    dtact__deque_t q[DTACT__NPRIO]; /* ready fibers by priority                 */
+    uint32_t qmask;
+    uint32_t qlen;
+    uint32_t qmovable;              /* queued fibers that are not pinned        */
+    uint32_t ccx, numa;             /* topology groups of this worker's CPU      */
+    dtact__timer_t *timers;         /* min-heap by deadline                      */
+    uint32_t ntimers, timers_cap;
+    uint32_t scan_from;             /* rotating start for peer scans            */
+    uint32_t deflect_clock;         /* pushes since the last deflection check   */
+    uint64_t rng;                   /* xorshift state                            */
+    void *asan_fake;                /* ASan fake-stack handle of the loop        */
+    const void *asan_bottom;        /* the loop's (thread) stack, for ASan       */
+    size_t asan_size;
+    void *tsan_fiber;               /* TSan's id of the loop's context           */
+    dtact__thread_t thread;
+    dtact__wstats_t st;
+
+    /* ---- shared: each on its own cache line */
+    _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox; /* MPSC stack of chunks; any thread pushes, owner drains */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load; /* owner stores qlen (relaxed); peers read it as a hint */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;  /* futex word: 1 while parked; owner sets, wakers clear */
+    _Atomic uint32_t hungry;                            /* 1 while idle and asking for work; owner sets, feeders clear */
+} dtact__worker_t;
+
+enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOPPED = 2 };
+
+struct dtact__rt_s {
+    dtact__arena_t *arena;
+    uint32_t nworkers;
+    uint32_t global_topology;       /* config mTopologyMode == 1                  */
+    int default_stack_class;
+    dtact__worker_t *workers;       /* nworkers entries, cache-line aligned     */
+    void **tsan_fibers;             /* TSan builds: per-record fiber ids        */
+    uint32_t blocking_run;          /* started by dtact_run (vs dtact_start)     */
+
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry; /* workers spinning for work */
+    _Atomic uint32_t n_parked;                            /* workers asleep (not yet woken) */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown; /* 0, then 1 forever          */
+    _Atomic uint32_t phase;                               /* enum dtact__rt_phase          */
+    _Atomic uint32_t swept;                               /* shutdown sweep done           */
+    _Atomic uint32_t exited;                              /* workers that left their loop  */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t host_spawned; /* fibers spawned by host threads */
+    _Atomic uint64_t host_rr;                             /* host spawn round robin             */
+};
+
+/* runtime.c */
+extern _Atomic(dtact__rt_t *) dtact__global_rt;
+dtact__rt_t *dtact__rt_get(void);
+int dtact__rt_finished(dtact__rt_t *rt);
+
+/* errors.c */
+int dtact__set_error(int code);
+
+/* worker.c */
+dtact__worker_t *dtact__tls_worker(void);
+void *dtact__worker_main(void *arg);
+/* Switches the calling fiber out with `action` (worker completes it). */
+void dtact__fiber_switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__action action);
+void dtact__q_push_front(dtact__worker_t *w, dtact__fiber_t *f);
+void dtact__q_push_back(dtact__worker_t *w, dtact__fiber_t *f);
+void dtact__q_unlink(dtact__worker_t *w, dtact__fiber_t *f);
+
+/* mesh.c */
+/* Puts a ready fiber somewhere it will run: the calling worker's queue when
+ * allowed (front: it runs soon), otherwise its home worker's inbox. */
+void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front);
+/* Pushes a chain of `n` fibers (linked through next, head first) to w's inbox
+ * and wakes w if it sleeps. */
+void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head, dtact__fiber_t *tail,
+                       uint32_t n);
+/* Moves everything in w's inbox to its queues; returns how many. */
+uint32_t dtact__inbox_drain(dtact__worker_t *w);
+/* Called by a worker with local work: feeds hungry peers, deflects above the
+ * watermark, wakes a sleeper when nobody is searching. */
+void dtact__balance(dtact__worker_t *w);
+/* Idle path: ask for work, spin, then park. Returns when there may be work. */
+void dtact__idle(dtact__worker_t *w);
+void dtact__wake_all_workers(dtact__rt_t *rt);
+int dtact__can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to);
+
+/* fiber.c */
+void dtact__fiber_entry(void *arg);
+/* Gives the fiber a wake-up token (see types.h). Never blocks. */
+void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
+/* Parks the calling fiber until a token arrives or the deadline (0: none). */
+void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline);
+/* Cancels a fiber that never started (shutdown): cleanup, waiters, release. */
+void dtact__fiber_cancel(dtact__worker_t *w, dtact__fiber_t *f);
+/* Releases a finished fiber's record if it is detached. */
+/* Publishes the end of a fiber (after it switched out for good, or was
+ * cancelled): result, status, waiters, host futex; releases the record at
+ * once if it is detached. The worker must not touch f afterwards. */
+void dtact__fiber_finish(dtact__worker_t *w, dtact__fiber_t *f, int status);
+void dtact__shutdown_sweep(dtact__rt_t *rt);
+/* Releases a FINISHED record at generation gen (CAS FINISHED -> FREE); 1 if this call won. */
+int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
+
+/* timer.c */
+int dtact__timer_add(dtact__worker_t *w, uint64_t deadline, dtact__fiber_t *f, uint64_t gen, uint32_t seq);
+/* Fires due timers; returns the next deadline (0 if none). */
+uint64_t dtact__timers_run(dtact__worker_t *w, uint64_t now);
+void dtact__timers_free(dtact__worker_t *w);
+
+static inline uint64_t dtact__fiber_gen(const dtact__fiber_t *f) {
+    return DTACT__SG_GEN(dtact__load_acquire(&((dtact__fiber_t *)f)->sg)); // acquire: pairs with the release store of a new generation in fiber_free / spawn
+}
+
+/* The record lock: a tiny spin lock guarding a fiber's waiter list and the
+ * publication of its end (held for a few instructions). */
+static inline void dtact__rec_lock(dtact__fiber_t *f) {
+    while (dtact__xchg_acquire(&f->lock, 1u)) { // acquire: pairs with dtact__rec_unlock's release
+        while (dtact__load_relaxed(&f->lock)) dtact__cpu_relax(); // relaxed: spin on the shared line, then retry
+    }
+}
+static inline void dtact__rec_unlock(dtact__fiber_t *f) {
+    dtact__store_release(&f->lock, 0u); // release: pairs with dtact__rec_lock's acquire
+}
+
+static inline void dtact__stat_inc(_Atomic uint64_t *c) {
+    /* Owner-only counter: a load + store instead of an RMW (no other writer).
+     * release: pairs with the acquire loads in dtact__rt_finished, which reads
+     * completions before spawns (see runtime.c). */
+    dtact__store_release(c, dtact__load_relaxed(c) + 1);
+}
+
+#endif /* DTACT_CORE_INTERNAL_H */

@@ -1,0 +1,338 @@
+/* core/mesh.c -- the P2P mesh: how workers exchange work, and how they sleep.
+ *
+ * Glossary: see types.h. W = number of workers.
+ *
+ * The problem. Fibers are spawned and woken on whichever worker runs the
+ * spawner or waker; a fork-join program or a single "root" fiber that spawns a
+ * million children puts all new work on one worker. Other workers must get a
+ * share quickly, without a global queue that every spawn would contend on, and
+ * an idle runtime must not burn CPU.
+ *
+ * Rejected approaches.
+ *  - A global run queue (or a global work-stealing deque array scanned by
+ *    everyone): every spawn and every dispatch would write shared cache lines;
+ *    a line moving between cores costs 75-120 ns, 30-50 context switches.
+ *  - The original's N x N matrix of SPSC rings of 65536 chunks: O(W^2) memory
+ *    (39 GB of address space at 64 workers), rings that can fill up, and hence
+ *    a "warehouse" overflow queue and assertion failures when that fills too.
+ *  - Stealing straight out of a peer's run queue (Chase-Lev): needs atomics on
+ *    every local push and pop, which is the fast path of spawn and yield.
+ *
+ * The chosen approach.
+ *  1. Local queues are owner-only (worker.c): spawn, wake and yield on a worker
+ *     cost no atomic read-modify-write at all.
+ *  2. Each worker has one multi-producer inbox: a lock-free stack of *chunks*
+ *     (up to DTACT__CHUNK fibers linked through their `next` fields; chunk
+ *     heads are linked through `prev`). Producers push a whole chunk with one
+ *     CAS; the owner takes everything with one exchange. The links live in the
+ *     fiber records, so an inbox can never be full: its capacity is the arena's
+ *     (every fiber is in at most one queue), memory is O(W), and no overflow
+ *     path ("warehouse") is needed. Back-pressure happens where it belongs, at
+ *     spawn: a full arena returns DTACT_EEXHAUSTED.
+ *  3. Work requesting: an idle worker sets its `hungry` flag and bumps
+ *     rt->n_hungry, then spins a few microseconds watching its inbox. A busy
+ *     worker reads rt->n_hungry (a read-mostly line) at every dispatch and every
+ *     spawn; when it is non-zero it claims one hungry peer (CAS hungry 1 -> 0,
+ *     so exactly one feeder serves it) and pushes it a chunk of up to half of
+ *     its movable queued fibers, taken from the back (oldest) of its queues.
+ *  4. Deflection: a worker whose queue is above DTACT__WATERMARK, every
+ *     DTACT__DEFLECT_PERIOD pushes, looks at two random peers' published loads
+ *     and sends a chunk to the less loaded one if it has less than half of its
+ *     own load. A received chunk is never deflected again before it has run
+ *     (its fibers go to the back of the receiver's queue and the receiver's
+ *     load only drops), so every move is bounded: at most one hop per
+ *     deflection decision, and each decision strictly lowers max(load) - the
+ *     hop count of the original is unnecessary.
+ *  5. Parking (Go's spinning rule): a worker that found nothing while hungry
+ *     parks on a futex (rt->n_parked counts sleepers). A worker with at least
+ *     two movable queued fibers wakes one sleeper, but only while nobody is
+ *     hungry (spinning): the woken worker becomes hungry and is then fed by
+ *     rule 3, so a burst of new work wakes at most one worker at a time.
+ *
+ * Affinity. A pinned fiber (SameCore, same-thread switchers) is never put in
+ * a chunk; SameCCX / SameNUMA fibers only go to workers of their home group
+ * (groups from sysfs; topology mode "global" treats them as Any); IO and
+ * System kinds are not deflected by rule 4 (they are handed to hungry peers).
+ * Critical fibers are never moved.
+ *
+ * Racing protocols.
+ *  Inbox push vs. the owner going to sleep (no lost wake-up):
+ *    producer: 1. CAS chunk onto inbox  2. fence seq_cst  3. load `sleep`;
+ *              if 1, exchange it to 0 and futex-wake.
+ *    owner:    1. store sleep = 1       2. fence seq_cst  3. load inbox;
+ *              if non-empty, undo and run; else futex-wait(sleep, 1).
+ *    The two seq_cst fences order each side's store before its load, so at
+ *    least one side sees the other's store: either the owner sees the chunk,
+ *    or the producer sees sleep == 1 and wakes it (futex_wait returns at once
+ *    if sleep is already 0).
+ *  Hungry claim: only a successful CAS hungry 1 -> 0 lets a feeder send (and
+ *    decrement n_hungry); the hungry worker withdraws with the same CAS, so a
+ *    request is served or withdrawn exactly once. A feeder that finds nothing
+ *    to give restores the flag.
+ *
+ * Why no fiber is lost or run twice. A fiber is in exactly one place at a
+ * time: a local queue, a chunk in transit (reachable from exactly one inbox),
+ * or running; each move unlinks it from one before linking it into the next,
+ * in one thread. Enqueueing a parked fiber requires winning the CAS
+ * SUSPENDED -> READY (fiber.c), so two wakers cannot both enqueue it.
+ *
+ * Why it terminates. Feeding and deflection move fibers only from a worker
+ * that has queued work to one that has less; a worker never sends to itself;
+ * a received chunk runs before it can move again. Idle workers park after a
+ * bounded spin, so an idle runtime costs ~0% CPU.
+ */
+#include "internal.h"
+
+#define DTACT__WATERMARK 256u
+#define DTACT__DEFLECT_PERIOD 32u
+#define DTACT__SPIN_NS 50000u /* how long a hungry worker waits before parking */
+
+int dtact__can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
+    if (f->flags & DTACT__F_PINNED) return to == f->home;
+    if (f->priority == DTACT_PRIORITY_CRITICAL) return to == f->home;
+    switch (f->affinity) {
+    case DTACT_AFFINITY_SAME_CCX:
+        return rt->global_topology || rt->workers[to].ccx == rt->workers[f->home].ccx;
+    case DTACT_AFFINITY_SAME_NUMA:
+        return rt->global_topology || rt->workers[to].numa == rt->workers[f->home].numa;
+    default:
+        return 1;
+    }
+}
+
+/* ------------------------------------------------------------ inbox */
+
+static void wake_worker(dtact__rt_t *rt, dtact__worker_t *to) {
+    if (dtact__load_relaxed(&to->sleep) && dtact__xchg_acq_rel(&to->sleep, 0u) == 1u) {
+        /* relaxed pre-check then acq_rel exchange: exactly one waker wins the 1 -> 0
+         * transition and owns the n_parked decrement (pairs with idle()'s CAS). */
+        dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: a hint counter (see balance)
+        dtact__futex_wake(&to->sleep, 1);
+        dtact__worker_t *self = dtact__tls_worker();
+        if (self && self->rt == rt) dtact__stat_inc(&self->st.wakes);
+    }
+}
+
+void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head, dtact__fiber_t *tail,
+                       uint32_t n) {
+    (void)tail;
+    head->chunk_len = n;
+    dtact__fiber_t *old = dtact__load_relaxed(&to->inbox); // relaxed: validated by the CAS
+    do {
+        head->prev = old; /* chunk link */
+    } while (!dtact__cas_weak_release(&to->inbox, &old, head)); // release: publishes the chunk's fibers; pairs with the acquire exchange in inbox_drain
+    dtact__fence_seq_cst(); // StoreLoad: protocol "inbox push vs. sleep" step 2 (pairs with the fence in idle)
+    if (dtact__load_relaxed(&to->sleep)) wake_worker(rt, to);
+}
+
+uint32_t dtact__inbox_drain(dtact__worker_t *w) {
+    if (!dtact__load_relaxed(&w->inbox)) return 0; // relaxed: a peek; the exchange below synchronises
+    dtact__fiber_t *c = dtact__xchg_acquire(&w->inbox, NULL); // acquire: pairs with the release CAS in inbox_push
+    /* The stack holds chunks newest first: reverse to keep arrival order. */
+    dtact__fiber_t *rev = NULL;
+    while (c) {
+        dtact__fiber_t *nx = c->prev;
+        c->prev = rev;
+        rev = c;
+        c = nx;
+    }
+    uint32_t total = 0;
+    while (rev) {
+        dtact__fiber_t *nextc = rev->prev;
+        uint32_t n = rev->chunk_len;
+        dtact__fiber_t *f = rev;
+        for (uint32_t i = 0; i < n; i++) {
+            dtact__fiber_t *nx = f->next;
+            dtact__q_push_back(w, f);
+            f = nx;
+        }
+        total += n;
+        rev = nextc;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------ chunks */
+
+/* Unlinks up to `want` fibers that may move to `to`, oldest first, and sends
+ * them as one chunk. Returns how many were sent. */
+static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
+    dtact__rt_t *rt = w->rt;
+    dtact__fiber_t *head = NULL, *tail = NULL;
+    uint32_t n = 0, scanned = 0;
+    for (int p = 0; p < DTACT__NPRIO && n < want; p++) {
+        dtact__fiber_t *f = w->q[p].tail;
+        while (f && n < want && scanned < 4 * DTACT__CHUNK) {
+            dtact__fiber_t *prev = f->prev;
+            scanned++;
+            int ok = dtact__can_move(rt, f, to);
+            if (ok && deflecting && (f->kind == DTACT_KIND_IO || f->kind == DTACT_KIND_SYSTEM)) ok = 0;
+            if (ok) {
+                dtact__q_unlink(w, f);
+                if (tail) tail->next = f;
+                else head = f;
+                tail = f;
+                n++;
+            }
+            f = prev;
+        }
+    }
+    if (!n) return 0;
+    tail->next = NULL;
+    for (dtact__fiber_t *f = head; f; f = f->next) f->home = (uint16_t)to;
+    dtact__inbox_push(rt, &rt->workers[to], head, tail, n);
+    dtact__stat_inc(&w->st.chunks_moved);
+    dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
+    dtact__store_relaxed(&w->load, w->qlen); // relaxed: load hint
+    return n;
+}
+
+static uint32_t rand_below(dtact__worker_t *w, uint32_t n) {
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rng = x;
+    return (uint32_t)((x >> 32) * n >> 32);
+}
+
+/* ------------------------------------------------------------ balance */
+
+/* Rule 3: serve one hungry peer. Returns 1 if one was claimed. */
+static int feed_hungry(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    uint32_t nw = rt->nworkers;
+    for (uint32_t k = 1; k < nw; k++) {
+        uint32_t to = (w->id + w->scan_from + k) % nw;
+        if (to == w->id) continue;
+        dtact__worker_t *p = &rt->workers[to];
+        uint32_t one = 1;
+        if (!dtact__load_relaxed(&p->hungry)) continue; // relaxed: a peek before the claiming CAS
+        if (!dtact__cas_strong_acq_rel(&p->hungry, &one, 0u)) continue; // acq_rel: the claim; pairs with the withdrawal CAS in idle()
+        dtact__fetch_sub_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter; the flag is the truth
+        w->scan_from = k;
+        uint32_t give = (w->qmovable + 1) / 2;
+        if (give > DTACT__CHUNK) give = DTACT__CHUNK;
+        if (send_chunk(w, to, give, 0) == 0) {
+            /* Nothing may move there: give the request back. */
+            dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: hint counter
+            dtact__store_release(&p->hungry, 1u); // release: pairs with the CAS of the next feeder or the owner's withdrawal
+            continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Rule 5: wake one sleeping worker. */
+static void wake_one(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    uint32_t nw = rt->nworkers;
+    for (uint32_t k = 1; k < nw; k++) {
+        dtact__worker_t *p = &rt->workers[(w->id + k) % nw];
+        if (dtact__load_relaxed(&p->sleep)) { // relaxed: peek; wake_worker's exchange decides
+            wake_worker(rt, p);
+            return;
+        }
+    }
+}
+
+/* Rule 4: deflect above the watermark. */
+static void deflect(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    uint32_t nw = rt->nworkers;
+    uint32_t a = rand_below(w, nw - 1), b = rand_below(w, nw - 1);
+    a += a >= w->id;
+    b += b >= w->id;
+    uint32_t la = dtact__load_relaxed(&rt->workers[a].load); // relaxed: load hints
+    uint32_t lb = dtact__load_relaxed(&rt->workers[b].load);
+    uint32_t to = la <= lb ? a : b, lt = la <= lb ? la : lb;
+    if (lt + DTACT__CHUNK < w->qlen / 2) send_chunk(w, to, DTACT__CHUNK, 1);
+}
+
+void dtact__balance(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    if (!w->qmovable || rt->nworkers < 2) return;
+    if (dtact__load_relaxed(&rt->n_hungry)) { // relaxed: hint; the hungry flags are claimed by CAS
+        if (feed_hungry(w)) return;
+    }
+    if (w->qmovable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) { // relaxed: hints (Go's rule: wake only when nobody spins)
+        wake_one(w);
+        return;
+    }
+    if (w->qlen > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
+}
+
+/* ------------------------------------------------------------ idle */
+
+static int has_news(dtact__worker_t *w) {
+    return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown); // relaxed: callers fence first or re-check
+}
+
+void dtact__idle(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    uint64_t next_timer = 0;
+    if (w->ntimers) {
+        next_timer = dtact__timers_run(w, dtact__now_ns());
+        if (w->qmask) return;
+    }
+    if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
+        /* Rule 3, the hungry side: publish the request, then spin. */
+        dtact__store_release(&w->hungry, 1u); // release: pairs with a feeder's CAS
+        dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter
+        dtact__stat_inc(&w->st.requests);
+        uint64_t t0 = dtact__now_ns();
+        unsigned spins = 0;
+        while (!has_news(w)) {
+            dtact__cpu_relax();
+            if ((++spins & 255u) == 0 && dtact__now_ns() - t0 > DTACT__SPIN_NS) break;
+        }
+        /* Withdraw the request unless a feeder claimed it. */
+        for (;;) {
+            uint32_t one = 1;
+            if (dtact__cas_strong_acq_rel(&w->hungry, &one, 0u)) { // acq_rel: pairs with feed_hungry's claim
+                dtact__fetch_sub_relaxed(&rt->n_hungry, 1u); // relaxed: hint counter
+                break;
+            }
+            /* Claimed: the feeder is pushing a chunk (or gives the request back). */
+            if (dtact__load_acquire(&w->inbox)) break; // acquire: pairs with inbox_push's release
+            dtact__cpu_relax();
+        }
+        if (has_news(w)) return;
+    }
+    /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. */
+    dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
+    dtact__store_relaxed(&w->sleep, 1u); // relaxed: ordered by the fence below
+    dtact__fence_seq_cst(); // StoreLoad: pairs with the fence in inbox_push
+    if (!has_news(w)) {
+        int64_t timeout = -1;
+        if (next_timer) {
+            uint64_t now = dtact__now_ns();
+            timeout = next_timer > now ? (int64_t)(next_timer - now) : 0;
+        }
+        dtact__stat_inc(&w->st.parks);
+        if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
+    }
+    uint32_t one = 1;
+    if (dtact__cas_strong_acq_rel(&w->sleep, &one, 0u)) // acq_rel: we woke by ourselves (news, timeout, spurious): undo our own count; pairs with wake_worker's exchange
+        dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: hint counter
+}
+
+void dtact__wake_all_workers(dtact__rt_t *rt) {
+    for (uint32_t i = 0; i < rt->nworkers; i++) wake_worker(rt, &rt->workers[i]);
+}
+
+/* ------------------------------------------------------------ schedule */
+
+void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
+    if (self && self->rt == rt && (f->home == self->id || dtact__can_move(rt, f, self->id))) {
+        if (front) dtact__q_push_front(self, f);
+        else dtact__q_push_back(self, f);
+        if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) || // relaxed: hints
+                           self->qlen > DTACT__WATERMARK))
+            dtact__balance(self);
+        return;
+    }
+    f->next = NULL;
+    dtact__inbox_push(rt, &rt->workers[f->home], f, f, 1);
+}

@@ -1,0 +1,293 @@
+/* core/runtime.c -- the runtime's lifecycle: init, run/start, shutdown,
+ * destroy, and statistics.
+ *
+ * One runtime per process at a time (the C API's calls take no runtime
+ * argument), reachable through dtact__global_rt. Lifecycle calls are
+ * serialised by a mutex; nothing on the spawn or switch path takes it.
+ *
+ * Shutdown protocol.
+ *  1. dtact_shutdown stores rt->shutdown = 1 (seq_cst) and wakes every worker.
+ *  2. From then on spawns fail with ESHUTDOWN. A host spawn increments
+ *     host_spawned *before* it loads the flag (both seq_cst), so either it
+ *     sees the flag and undoes itself, or every later termination check
+ *     counts its fiber.
+ *  3. The first worker to see the flag sweeps the arena and unparks every
+ *     started fiber; every blocking call re-checks the flag after each park
+ *     and returns ESHUTDOWN, so started fibers run to completion. A fiber that
+ *     was never started is cancelled when a worker dequeues it: its cleanup
+ *     runs, its joiners get ECANCELED.
+ *  4. A worker with nothing queued checks termination: done == spawned, where
+ *     done sums every worker's completed + cancelled counters (acquire) and
+ *     spawned, read afterwards, sums the workers' spawn counters (acquire)
+ *     and host_spawned. Each fiber's spawn happens-before its completion, so
+ *     reading completions first can only under-count done: a false "not yet"
+ *     is re-checked later, a false "finished" cannot happen. A fiber spawned by
+ *     a running fiber cannot be missed, because its spawner is itself counted
+ *     as not done until it finishes, after the spawn.
+ *  5. The worker that sees termination leaves its loop and wakes the others,
+ *     which see it too. dtact_run joins the threads and returns; dtact_destroy
+ *     then frees everything.
+ * It cannot hang: every fiber is runnable or woken by the sweep, and every
+ * blocking call returns after shutdown; it cannot leak: every record is either
+ * finished (released) or unmapped with the arena by destroy.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "switch.h"
+
+_Atomic(dtact__rt_t *) dtact__global_rt;
+static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+dtact__rt_t *dtact__rt_get(void) {
+    return dtact__load_acquire(&dtact__global_rt); // acquire: pairs with the release store in dtact_init
+}
+
+DTACT_API dtact_config_t dtact_default_config(void) {
+    dtact_config_t c;
+    memset(&c, 0, sizeof c);
+    c.mSafetyLevel = 1;
+    return c;
+}
+
+int dtact__rt_finished(dtact__rt_t *rt) {
+    uint64_t done = 0, spawned = 0;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        dtact__wstats_t *s = &rt->workers[i].st;
+        done += dtact__load_acquire(&s->completed) + dtact__load_acquire(&s->cancelled); // acquire: pairs with stat_inc's release (step 4)
+    }
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        spawned += dtact__load_acquire(&rt->workers[i].st.spawned); // acquire: as above, read after the completions
+    spawned += dtact__load_seq_cst(&rt->host_spawned); // seq_cst: step 2
+    return done == spawned;
+}
+
+static void rt_free(dtact__rt_t *rt) {
+    if (rt->workers) {
+        for (uint32_t i = 0; i < rt->nworkers; i++) dtact__timers_free(&rt->workers[i]);
+        free(rt->workers);
+    }
+    free(rt->tsan_fibers);
+    if (rt->arena) dtact__arena_destroy(rt->arena);
+    free(rt);
+}
+
+static int config_resolve(const dtact_config_t *cfg, dtact_config_t *c) {
+    *c = cfg ? *cfg : dtact_default_config();
+    if (c->mSafetyLevel > 2 || c->mTopologyMode > 1 || c->mNuma != 0 || c->mReserved != 0) return DTACT_ECONFIG;
+    if (c->mWorkers == 0) c->mWorkers = dtact__cpu_count();
+    if (c->mWorkers > DTACT__MAX_WORKERS) return DTACT_ECONFIG;
+    if (c->mFiberCapacity == 0) c->mFiberCapacity = 65536;
+    if (c->mFiberCapacity > DTACT__MAX_CAPACITY) return DTACT_ECONFIG;
+    if (c->mStackSize == 0) c->mStackSize = 256 * 1024;
+    if (c->mStackSize < 16 * 1024 || c->mStackSize > 64u * 1024 * 1024) return DTACT_ECONFIG;
+    return DTACT_OK;
+}
+
+static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
+    dtact__rt_t *rt = aligned_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    if (!rt) return DTACT_ENOMEM;
+    memset(rt, 0, sizeof *rt);
+    rt->nworkers = c->mWorkers;
+    rt->global_topology = c->mTopologyMode == 1;
+    size_t wbytes = sizeof(dtact__worker_t) * rt->nworkers;
+    rt->workers = aligned_alloc(DTACT_CACHE_LINE, (wbytes + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    if (!rt->workers) {
+        rt_free(rt);
+        return DTACT_ENOMEM;
+    }
+    memset(rt->workers, 0, wbytes);
+    dtact__arena_config_t ac = {c->mFiberCapacity, c->mStackSize, rt->nworkers, c->mSafetyLevel > 0};
+    int rc = dtact__arena_create(&rt->arena, &ac);
+    if (rc != DTACT_OK) {
+        rt->arena = NULL;
+        rt_free(rt);
+        return rc;
+    }
+    rt->default_stack_class = dtact__stack_class(rt->arena, c->mStackSize);
+#if defined(DTACT_TSAN)
+    rt->tsan_fibers = calloc(c->mFiberCapacity, sizeof(void *));
+    if (!rt->tsan_fibers) {
+        rt_free(rt);
+        return DTACT_ENOMEM;
+    }
+#endif
+    uint32_t ncpu = dtact__cpu_count();
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        dtact__worker_t *w = &rt->workers[i];
+        w->rt = rt;
+        w->id = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        dtact__cpu_groups(i % ncpu, &w->ccx, &w->numa);
+    }
+    rc = dtact__overflow_handler_install(rt->arena);
+    if (rc != DTACT_OK) {
+        rt_free(rt);
+        return rc;
+    }
+    *out = rt;
+    return DTACT_OK;
+}
+
+DTACT_API void *dtact_init(const dtact_config_t *cfg) {
+    dtact_config_t c;
+    int rc = config_resolve(cfg, &c);
+    if (rc != DTACT_OK) {
+        dtact__set_error(rc);
+        return NULL;
+    }
+    pthread_mutex_lock(&lifecycle_lock);
+    if (dtact__load_relaxed(&dtact__global_rt)) { // relaxed: under the lifecycle lock
+        pthread_mutex_unlock(&lifecycle_lock);
+        dtact__set_error(DTACT_EALREADY);
+        return NULL;
+    }
+    dtact__rt_t *rt = NULL;
+    rc = rt_create(&c, &rt);
+    if (rc == DTACT_OK) dtact__store_release(&dtact__global_rt, rt); // release: publishes the runtime; pairs with dtact__rt_get
+    pthread_mutex_unlock(&lifecycle_lock);
+    if (rc != DTACT_OK) {
+        dtact__set_error(rc);
+        return NULL;
+    }
+    return rt;
+}
+
+static void join_workers(dtact__rt_t *rt, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) dtact__thread_join(&rt->workers[i].thread);
+}
+
+static int start_workers(void *p, int blocking) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return DTACT_ENOTINIT;
+    if (p != rt) return DTACT_EINVAL;
+    if (dtact__tls_worker()) return DTACT_EPERM;
+    uint32_t expect = DTACT__RT_INIT;
+    if (!dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_RUNNING)) // acq_rel: exactly one starter
+        return expect == DTACT__RT_RUNNING ? DTACT_EALREADY : DTACT_ESHUTDOWN;
+    /* A shutdown that came before the start still runs the workers: they cancel the queued fibers and exit. */
+    rt->blocking_run = (uint32_t)blocking;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dtact-w%u", i % 100000u);
+        int e = dtact__thread_start(&rt->workers[i].thread, dtact__worker_main, &rt->workers[i], name);
+        if (e != 0) {
+            /* Undo the partial start: stop what runs, cancel the rest. */
+            dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: see the shutdown protocol
+            dtact__wake_all_workers(rt);
+            join_workers(rt, i);
+            dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host's acquire
+            return DTACT_ESYS;
+        }
+    }
+    if (!blocking) return DTACT_OK;
+    join_workers(rt, rt->nworkers);
+    dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with destroy / wait_host
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_run(void *rt) {
+    int rc = start_workers(rt, 1);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
+}
+
+DTACT_API int dtact_start(void *rt) {
+    int rc = start_workers(rt, 0);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
+}
+
+DTACT_API int dtact_shutdown(void) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: step 1, ordered against host spawns' counter increments
+    dtact__wake_all_workers(rt);
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_destroy(void *p) {
+    if (dtact__tls_worker()) return dtact__set_error(DTACT_EPERM);
+    pthread_mutex_lock(&lifecycle_lock);
+    dtact__rt_t *rt = dtact__load_relaxed(&dtact__global_rt); // relaxed: under the lifecycle lock
+    if (!rt) {
+        pthread_mutex_unlock(&lifecycle_lock);
+        return dtact__set_error(DTACT_ENOTINIT);
+    }
+    if (p != rt) {
+        pthread_mutex_unlock(&lifecycle_lock);
+        return dtact__set_error(DTACT_EINVAL);
+    }
+    dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: step 1
+    dtact__wake_all_workers(rt);
+    uint32_t phase = dtact__load_acquire(&rt->phase); // acquire: pairs with start_workers
+    if (phase == DTACT__RT_RUNNING) {
+        if (rt->blocking_run) {
+            /* Another thread is in dtact_run: wait for it to join the workers. */
+            while (dtact__load_acquire(&rt->phase) != DTACT__RT_STOPPED) dtact__sleep_ns(1000000); // acquire: pairs with run's release
+        } else {
+            join_workers(rt, rt->nworkers);
+            dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host
+        }
+    } else if (phase == DTACT__RT_INIT) {
+        /* Never ran: cancel what was queued (cleanups run here, exactly once). */
+        uint32_t expect = DTACT__RT_INIT;
+        dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED); // acq_rel: no start may begin now
+        uint32_t n = dtact__arena_carved(rt->arena);
+        for (uint32_t i = 0; i < n; i++) {
+            dtact__fiber_t *f = dtact__fiber_at(rt->arena, i);
+            if (DTACT__SG_STATE(dtact__load_acquire(&f->sg)) == DTACT__ST_READY && f->cleanup) f->cleanup(f->arg); // acquire: pairs with spawn's publication
+        }
+    }
+    dtact__store_release(&dtact__global_rt, NULL); // release: later lookups see no runtime
+    pthread_mutex_unlock(&lifecycle_lock);
+    rt_free(rt);
+    return DTACT_OK;
+}
+
+/* ------------------------------------------------------------ stats */
+
+static void add_worker(dtact_stats_t *o, dtact__worker_t *w) {
+    dtact__wstats_t *s = &w->st;
+    o->spawned += dtact__load_relaxed(&s->spawned); // relaxed: statistics are read racily
+    o->completed += dtact__load_relaxed(&s->completed);
+    o->cancelled += dtact__load_relaxed(&s->cancelled);
+    o->yields += dtact__load_relaxed(&s->yields);
+    o->deflected += dtact__load_relaxed(&s->deflected);
+    o->chunks_moved += dtact__load_relaxed(&s->chunks_moved);
+    o->requests += dtact__load_relaxed(&s->requests);
+    o->parks += dtact__load_relaxed(&s->parks);
+    o->wakes += dtact__load_relaxed(&s->wakes);
+}
+
+DTACT_API int dtact_get_stats(void *p, dtact_stats_t *out) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    if (!out || (p && p != rt)) return dtact__set_error(DTACT_EINVAL);
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < rt->nworkers; i++) add_worker(out, &rt->workers[i]);
+    out->spawned += dtact__load_relaxed(&rt->host_spawned); // relaxed: statistics
+    dtact__arena_stats_t a;
+    dtact__arena_get_stats(rt->arena, &a);
+    out->contexts_in_use = a.contexts_in_use;
+    out->contexts_high_water = a.contexts_high_water;
+    out->stacks_in_use = a.stacks_in_use;
+    out->stacks_high_water = a.stacks_high_water;
+    out->stacks_guarded = a.stacks_guarded;
+    out->stacks_canary = a.stacks_canary;
+    out->cache_hits = a.cache_hits;
+    out->cache_misses = a.cache_misses;
+    out->workers = rt->nworkers;
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_get_worker_stats(void *p, uint32_t w, dtact_stats_t *out) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    if (!out || (p && p != rt) || w >= rt->nworkers) return dtact__set_error(DTACT_EINVAL);
+    memset(out, 0, sizeof *out);
+    add_worker(out, &rt->workers[w]);
+    out->workers = 1;
+    return DTACT_OK;
+}

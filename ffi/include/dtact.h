@@ -1,0 +1,290 @@
+/* dtact.h -- the stable C ABI of Dtact, a stackful fiber runtime.
+ *
+ * Conventions
+ *  - Every function is callable from any thread unless its comment says
+ *    "fiber only" (must run on a Dtact fiber) or "host only" (must not).
+ *  - Functions returning int return DTACT_OK (0) or a negative DTACT_E* code;
+ *    dtact_strerror() explains each. Functions returning a handle return
+ *    DTACT_INVALID_HANDLE (0) on failure and leave the code in dtact_last_error().
+ *  - Same major version => ABI compatible (ffi/dtact.map has one node per release).
+ *  - C++: include as is; everything is extern "C".
+ *
+ * A program written against the original dtact.h (0.2.x) compiles and runs
+ * unchanged: the type names, field names, sizes and codes and the twelve
+ * original functions are kept. Where the original returned void, some
+ * functions now return an int status, which old callers may ignore.
+ */
+#ifndef DTACT_H
+#define DTACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- export */
+#if defined(_WIN32)
+#if defined(BUILDING_DTACT_SHARED)
+#define DTACT_API __declspec(dllexport)
+#elif defined(USING_DTACT_SHARED)
+#define DTACT_API __declspec(dllimport)
+#else
+#define DTACT_API
+#endif
+#elif defined(__GNUC__)
+#define DTACT_API __attribute__((visibility("default")))
+#else
+#define DTACT_API
+#endif
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define DTACT_NORETURN [[noreturn]]
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define DTACT_NORETURN _Noreturn
+#elif defined(__GNUC__)
+#define DTACT_NORETURN __attribute__((noreturn))
+#else
+#define DTACT_NORETURN
+#endif
+
+/* --------------------------------------------------------------- version */
+#define DTACT_VERSION_MAJOR 0
+#define DTACT_VERSION_MINOR 3
+#define DTACT_VERSION_PATCH 0
+#define DTACT_VERSION_HEX \
+    ((DTACT_VERSION_MAJOR << 16) | (DTACT_VERSION_MINOR << 8) | DTACT_VERSION_PATCH)
+
+/* dtact_version() returns the library's DTACT_VERSION_HEX (may differ from the header's). */
+DTACT_API uint32_t dtact_version(void);
+/* dtact_version_string() returns "major.minor.patch"; static storage. */
+DTACT_API const char *dtact_version_string(void);
+
+/* ---------------------------------------------------------------- errors */
+#define DTACT_OK 0
+#define DTACT_EINVAL (-1)      /* an argument or option code is out of range            */
+#define DTACT_ENOTINIT (-2)    /* no runtime: dtact_init was not called (or destroyed)  */
+#define DTACT_EALREADY (-3)    /* already initialised / already running                 */
+#define DTACT_EHANDLE (-4)     /* handle never issued, forged or out of range           */
+#define DTACT_ENULLFN (-5)     /* NULL function pointer                                 */
+#define DTACT_ECONFIG (-6)     /* invalid configuration value                           */
+#define DTACT_EEXHAUSTED (-7)  /* fiber or stack pool exhausted                         */
+#define DTACT_ESHUTDOWN (-8)   /* the runtime is shutting down or shut down             */
+#define DTACT_ETIMEDOUT (-9)   /* the timeout expired first (also a try-join that would wait) */
+#define DTACT_EDEADLK (-10)    /* a fiber tried to await or join itself                 */
+#define DTACT_ECANCELED (-11)  /* the fiber was cancelled before it ran                 */
+#define DTACT_ENOMEM (-12)     /* a memory mapping or allocation failed                 */
+#define DTACT_ESTALE (-13)     /* the fiber finished and its record was already released */
+#define DTACT_EPERM (-14)      /* not allowed from this context (fiber vs host thread)  */
+#define DTACT_ESYS (-15)       /* a system call failed (thread creation, ...)           */
+#define DTACT_ENOTRUNNING (-16) /* the workers are not running and the call would block forever */
+#define DTACT_ERR_MIN (-16)
+
+/* dtact_strerror() returns a static, never-NULL English message for any code. */
+DTACT_API const char *dtact_strerror(int code);
+/* dtact_last_error() returns the code left by the last failing call on this thread (or DTACT_OK). */
+DTACT_API int dtact_last_error(void);
+
+/* ---------------------------------------------------------------- handle */
+/* dtact_handle_t names one fiber. A plain value: nothing to free. Bit 63 is
+ * set on every valid handle; the rest holds a slot index and a 39-bit
+ * generation, so a handle to a recycled slot is recognised as finished. */
+typedef uint64_t dtact_handle_t;
+#define DTACT_INVALID_HANDLE ((dtact_handle_t)0)
+
+/* ---------------------------------------------------------------- config */
+/* dtact_config_t: 0 in any field means "use the default" (see dtact_default_config). */
+typedef struct dtact_config_t {
+    uint32_t mWorkers;       /* worker threads; 0 = one per online CPU; max 1024           */
+    uint8_t mSafetyLevel;    /* 0: canary only; 1, 2: guard page below every stack while the
+                                process's map budget allows, canary beyond (1 and 2 are equal) */
+    uint8_t mTopologyMode;   /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups)  */
+    uint8_t mNuma;           /* reserved for NUMA binding; must be 0                          */
+    uint8_t mReserved;       /* must be 0 (the original's padding byte)                       */
+    uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; max 16777215           */
+    uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB             */
+} dtact_config_t;
+
+#define DTACT_PRIORITY_LOW 0
+#define DTACT_PRIORITY_NORMAL 1
+#define DTACT_PRIORITY_HIGH 2
+#define DTACT_PRIORITY_CRITICAL 3
+
+#define DTACT_AFFINITY_SAME_CORE 0 /* pinned to the worker it is first queued on      */
+#define DTACT_AFFINITY_SAME_CCX 1  /* may move among workers sharing its L3 cache      */
+#define DTACT_AFFINITY_SAME_NUMA 2 /* may move among workers of its NUMA node          */
+#define DTACT_AFFINITY_ANY 3       /* may move anywhere (the default)                   */
+
+#define DTACT_KIND_COMPUTE 0 /* hints (see docs/scheduler.md): Compute and Memory fibers */
+#define DTACT_KIND_IO 1      /* are deflected first; IO and System fibers stay local     */
+#define DTACT_KIND_MEMORY 2
+#define DTACT_KIND_SYSTEM 3
+
+#define DTACT_SWITCHER_CROSS_THREAD_FLOAT 0
+#define DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT 1
+#define DTACT_SWITCHER_SAME_THREAD_FLOAT 2   /* implies pinning */
+#define DTACT_SWITCHER_SAME_THREAD_NO_FLOAT 3 /* implies pinning */
+
+/* dtact_spawn_options_t: four codes; out-of-range codes make a launch fail with DTACT_EINVAL. */
+typedef struct dtact_spawn_options_t {
+    uint8_t mPriority;
+    uint8_t mAffinity;
+    uint8_t mKind;
+    uint8_t mSwitcher;
+} dtact_spawn_options_t;
+
+/* dtact_default_config() returns {0, 1, 0, 0, 0, 0, 0}: every default. Pure. */
+DTACT_API dtact_config_t dtact_default_config(void);
+/* dtact_default_spawn_options() returns {Normal, Any, Compute, CrossThreadFloat}. Pure.
+ * (The original defaulted to SameCore, which pinned every fiber to one worker.) */
+DTACT_API dtact_spawn_options_t dtact_default_spawn_options(void);
+
+/* ------------------------------------------------------------- lifecycle */
+/* dtact_init() builds the process-wide runtime (arena, workers' state; no
+ * threads yet) and returns it; NULL on failure (dtact_last_error(): ECONFIG,
+ * EALREADY if one exists, ENOMEM). NULL cfg means defaults. */
+DTACT_API void *dtact_init(const dtact_config_t *cfg);
+/* dtact_run() starts the workers and blocks until dtact_shutdown() has been
+ * called and every fiber has finished or been cancelled. Host only. Errors:
+ * ENOTINIT, EINVAL (rt is not the runtime), EALREADY (already running or
+ * started), EPERM (called on a fiber), ESHUTDOWN (already shut down), ESYS. */
+DTACT_API int dtact_run(void *rt);
+/* dtact_start() starts the workers and returns at once (for embedders); stop
+ * with dtact_shutdown() then dtact_destroy(). Errors as dtact_run. */
+DTACT_API int dtact_start(void *rt);
+/* dtact_shutdown() asks the runtime to stop and returns at once; callable from
+ * fibers and threads. Policy: new launches fail with ESHUTDOWN; fibers queued
+ * but never started are cancelled (their cleanup runs, their joiners get
+ * ECANCELED); started fibers are woken from every blocking call, which then
+ * returns ESHUTDOWN, and run to completion. Idempotent. Returns ENOTINIT
+ * without a runtime. */
+DTACT_API int dtact_shutdown(void);
+/* dtact_destroy() waits for the workers to exit (after dtact_shutdown), then
+ * frees every byte of the runtime; dtact_init() may then be called again.
+ * Host only. A runtime that never ran is destroyed at once (its queued fibers
+ * are cancelled). It calls dtact_shutdown() itself if that was not done.
+ * Errors: ENOTINIT, EINVAL (rt is not the runtime), EPERM (on a fiber). */
+DTACT_API int dtact_destroy(void *rt);
+
+/* ---------------------------------------------------------------- spawn */
+/* dtact_fiber_launch() runs func(arg) once on a new fiber with default options
+ * and returns its handle at once. The caller owns arg, which must outlive the
+ * fiber. Before the workers start, the fiber waits in a queue. Returns 0 and
+ * sets dtact_last_error() on ENOTINIT, ENULLFN, EEXHAUSTED, ESHUTDOWN. */
+DTACT_API dtact_handle_t dtact_fiber_launch(void (*func)(void *), void *arg);
+/* dtact_fiber_launch_ext(): the same with options; NULL opts means defaults; EINVAL on bad codes. */
+DTACT_API dtact_handle_t dtact_fiber_launch_ext(void (*func)(void *), void *arg,
+                                                const dtact_spawn_options_t *opts);
+/* dtact_fiber_launch_with_cleanup(): cleanup(arg) runs exactly once: on the
+ * fiber after func returns and before the fiber counts as finished, or at
+ * shutdown if the fiber is cancelled. NULL cleanup means none. */
+DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup(void (*func)(void *), void *arg,
+                                                         void (*cleanup)(void *));
+/* dtact_fiber_launch_with_cleanup_ext(): cleanup plus options. */
+DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup_ext(void (*func)(void *), void *arg,
+                                                             void (*cleanup)(void *),
+                                                             const dtact_spawn_options_t *opts);
+
+#define DTACT_SPAWN_JOINABLE 0x1u  /* keep the record (and result) until dtact_join or dtact_detach */
+#define DTACT_SPAWN_WAIT_IF_FULL 0x2u /* on a full pool, wait (yield / sleep) up to wait_ns, then EEXHAUSTED */
+
+/* dtact_spawn_attr_t: everything a spawn can say. Zero-initialise, then set fields. */
+typedef struct dtact_spawn_attr_t {
+    dtact_spawn_options_t options; /* all zero is NOT the default: use dtact_spawn_attr_init */
+    uint32_t flags;                /* DTACT_SPAWN_*                                        */
+    uint32_t stack_size;           /* 0: the runtime's default; rounded up to a size class  */
+    uint32_t reserved;             /* must be 0                                             */
+    uint64_t wait_ns;              /* with DTACT_SPAWN_WAIT_IF_FULL                         */
+    void (*cleanup)(void *arg);    /* as dtact_fiber_launch_with_cleanup                    */
+} dtact_spawn_attr_t;
+
+/* dtact_spawn_attr_init() fills *attr with the default options and no flags. */
+DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
+/* dtact_spawn() runs result = func(arg) on a new fiber; *out gets its handle.
+ * NULL attr means defaults. A joinable fiber's result is returned by dtact_join.
+ * Errors: ENOTINIT, ENULLFN, EINVAL (out NULL, bad codes or stack size),
+ * EEXHAUSTED, ESHUTDOWN. */
+DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
+                          const dtact_spawn_attr_t *attr);
+
+/* ------------------------------------------------------------ await/join */
+/* dtact_await() returns once the fiber has finished or been cancelled (at once
+ * if it already has, or its record was recycled). On a fiber it suspends only
+ * that fiber; on a thread it spins briefly, then sleeps on a futex. Any number
+ * of waiters. Returns OK, ECANCELED, EHANDLE, EDEADLK (own handle), ENOTINIT,
+ * ENOTRUNNING (host thread, workers not running, fiber not finished),
+ * ESHUTDOWN (a fiber's wait was interrupted by shutdown). */
+DTACT_API int dtact_await(dtact_handle_t handle);
+/* dtact_join() waits like dtact_await for at most timeout_ns (negative:
+ * forever; 0: do not wait) and stores the fiber's result in *result (may be
+ * NULL). For a joinable fiber a successful join releases its record: the next
+ * join returns ESTALE. For a detached fiber the result is available only while
+ * the record exists. Returns OK, ETIMEDOUT, ECANCELED, ESTALE and await's errors. */
+DTACT_API int dtact_join(dtact_handle_t handle, int64_t timeout_ns, void **result);
+/* dtact_detach() makes a joinable fiber detached: its record is released when
+ * it finishes (at once if it already has). EHANDLE/ESTALE on bad handles. */
+DTACT_API int dtact_detach(dtact_handle_t handle);
+/* dtact_is_finished() returns 1 if finished (or recycled), 0 if not, or a negative error. */
+DTACT_API int dtact_is_finished(dtact_handle_t handle);
+
+/* ------------------------------------------------------ fiber operations */
+/* dtact_yield() puts the calling fiber behind every other ready fiber of its
+ * worker and runs them. Fiber only (EPERM on threads); returns ESHUTDOWN after
+ * shutdown began (having yielded anyway). */
+DTACT_API int dtact_yield(void);
+/* dtact_self() returns the calling fiber's handle, or 0 on a host thread. */
+DTACT_API dtact_handle_t dtact_self(void);
+/* dtact_sleep_ns() suspends the calling fiber (or sleeps the calling thread) for
+ * at least ns nanoseconds; ESHUTDOWN if shutdown interrupted it. */
+DTACT_API int dtact_sleep_ns(uint64_t ns);
+/* dtact_park() suspends the calling fiber until dtact_unpark() gives it a token
+ * (returns at once if one is pending), timeout_ns < 0 means forever. Fiber only.
+ * Returns OK, ETIMEDOUT, ESHUTDOWN, EPERM. Wake-ups may be spurious: park in a loop. */
+DTACT_API int dtact_park(int64_t timeout_ns);
+/* dtact_unpark() gives the fiber a wake-up token. Never blocks or switches.
+ * A finished or recycled target is ignored (returns OK). EHANDLE on bad handles. */
+DTACT_API int dtact_unpark(dtact_handle_t handle);
+/* dtact_current_worker() returns the index of the worker running the caller, or -1 on a host thread. */
+DTACT_API int dtact_current_worker(void);
+
+/* ------------------------------------------------------------------ misc */
+/* dtact_free_arg() calls free(arg) if arg is not NULL (for malloc'd arguments). */
+DTACT_API void dtact_free_arg(void *arg);
+/* dtact_abort() prints that a fiber returned past its entry point and aborts. Not a user call. */
+DTACT_API DTACT_NORETURN void dtact_abort(void);
+
+/* ----------------------------------------------------------------- stats */
+typedef struct dtact_stats_t {
+    uint64_t spawned;            /* fibers launched                                    */
+    uint64_t completed;          /* fibers whose function returned                    */
+    uint64_t cancelled;          /* fibers cancelled before they ran                  */
+    uint64_t yields;             /* dtact_yield calls                                 */
+    uint64_t deflected;          /* fibers moved to another worker                    */
+    uint64_t chunks_moved;       /* chunks (batches of fibers) sent between workers   */
+    uint64_t requests;           /* work requests sent by idle workers                */
+    uint64_t parks;              /* times a worker went to sleep on its futex          */
+    uint64_t wakes;              /* futex wake-ups of sleeping workers                 */
+    uint64_t contexts_in_use;    /* fiber records allocated now                       */
+    uint64_t contexts_high_water;
+    uint64_t stacks_in_use;      /* stacks bound to started, unfinished fibers        */
+    uint64_t stacks_high_water;
+    uint64_t stacks_guarded;     /* stacks created with a guard page                  */
+    uint64_t stacks_canary;      /* stacks created with a canary only                 */
+    uint64_t cache_hits;         /* record/stack allocations served by a worker cache */
+    uint64_t cache_misses;
+    uint32_t workers;
+    uint32_t reserved;
+} dtact_stats_t;
+
+/* dtact_get_stats() fills *out (summed over workers; counters are read racily). */
+DTACT_API int dtact_get_stats(void *rt, dtact_stats_t *out);
+/* dtact_get_worker_stats() fills *out with worker w's own counters (the
+ * pool-wide fields are left 0). EINVAL if w is out of range. */
+DTACT_API int dtact_get_worker_stats(void *rt, uint32_t w, dtact_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DTACT_H */

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# scripts/test.sh -- builds Dtact and runs every test: the Criterion suites
+# (ctest) in a normal gcc build, a clang AddressSanitizer build and a clang
+# ThreadSanitizer build; the aarch64 switcher tests cross-built and run under
+# qemu; the examples; and the Rust crate's cargo tests. Installs what it needs
+# on a fresh Debian machine. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+jobs=$(nproc)
+
+stage() { echo; echo "==== $*"; }
+
+build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DDTACT_BUILD_BENCHES=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+stage "gcc build + ctest"
+build build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
+ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+
+stage "examples"
+build/gcc/example_c_async >/dev/null
+build/gcc/example_cpp_pipeline
+
+stage "clang AddressSanitizer build + ctest"
+build build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=address -DDTACT_BUILD_BENCHES=OFF
+DTACT_TEST_SCALE=10 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+stage "clang ThreadSanitizer build + ctest"
+build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=thread -DDTACT_BUILD_BENCHES=OFF
+DTACT_TEST_SCALE=20 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build/tsan --output-on-failure -j"$jobs"
+
+if [ -x scripts/test-aarch64.sh ]; then
+  stage "aarch64 cross build, switcher tests under qemu"
+  scripts/test-aarch64.sh
+fi
+
+if [ -x scripts/test-rust.sh ]; then
+  stage "Rust crate: cargo test"
+  scripts/test-rust.sh
+fi
+echo
+echo "all test stages passed"
