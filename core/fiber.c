@@ -114,8 +114,14 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
 }
 
 void dtact__fiber_cancel(dtact__worker_t *w, dtact__fiber_t *f) {
-    /* Never started: no stack. The cleanup runs here, on the worker, exactly once. */
+    /* Never started. The cleanup runs here, on the worker, exactly once (for
+     * an inline payload, while the stack holding it is still bound). */
     if (f->cleanup) f->cleanup(f->arg);
+    if (f->stack) {
+        f->stack->owner = NULL;
+        dtact__stack_free(w->rt->arena, w->id, f->stack);
+        f->stack = NULL;
+    }
     f->result = NULL;
     dtact__fiber_finish(w, f, DTACT_ECANCELED);
 }
@@ -152,8 +158,32 @@ static int options_valid(const dtact_spawn_options_t *o) {
     return o->mPriority <= 3 && o->mAffinity <= 3 && o->mKind <= 3 && o->mSwitcher <= 3;
 }
 
+typedef struct payload_s {
+    const void *src;
+    size_t size, align;
+} payload_t;
+
+/* Binds a stack now and copies the payload to its top; f->sp holds the top
+ * left for the initial frame until the first run builds it. */
+static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, const payload_t *pl) {
+    dtact__stack_t *s = dtact__stack_alloc(rt->arena, w ? w->id : DTACT__NO_CACHE, f->stack_class);
+    if (!s) return DTACT_EEXHAUSTED;
+    if (pl->size > s->size / 4) {
+        dtact__stack_free(rt->arena, w ? w->id : DTACT__NO_CACHE, s);
+        return DTACT_EINVAL;
+    }
+    uintptr_t at = ((uintptr_t)s->top - pl->size) & ~(uintptr_t)(pl->align - 1);
+    memcpy((void *)at, pl->src, pl->size);
+    s->owner = f;
+    f->stack = s;
+    f->arg = (void *)at;
+    f->sp = (void *)(at & ~(uintptr_t)15);
+    return DTACT_OK;
+}
+
 static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
-                      const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns) {
+                      const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns,
+                      const payload_t *pl) {
     dtact__rt_t *rt = dtact__rt_get();
     if (!rt) return DTACT_ENOTINIT;
     if (!fn) return DTACT_ENULLFN;
@@ -199,7 +229,15 @@ static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, v
     f->waiters = NULL;
     f->status = DTACT_OK;
     f->chunk_len = 0;
+    f->started = 0;
     f->user = NULL;
+    if (pl) {
+        int prc = bind_payload(rt, w, f, pl);
+        if (prc != DTACT_OK) {
+            dtact__fiber_free(rt->arena, w ? w->id : DTACT__NO_CACHE, f);
+            return prc;
+        }
+    }
     if (w) {
         f->home = (uint16_t)w->id;
         dtact__stat_inc(&w->st.spawned);
@@ -208,6 +246,8 @@ static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, v
         dtact__fetch_add_seq_cst(&rt->host_spawned, 1u); // seq_cst: ordered before the shutdown check below (runtime.c, "termination")
         if (dtact__load_seq_cst(&rt->shutdown)) {
             dtact__fetch_sub_seq_cst(&rt->host_spawned, 1u);
+            if (f->stack) dtact__stack_free(rt->arena, DTACT__NO_CACHE, f->stack);
+            f->stack = NULL;
             dtact__fiber_free(rt->arena, DTACT__NO_CACHE, f);
             return DTACT_ESHUTDOWN;
         }
@@ -221,7 +261,7 @@ static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, v
 static dtact_handle_t launch(void (*func)(void *), void *arg, void (*cleanup)(void *),
                              const dtact_spawn_options_t *opts) {
     dtact_handle_t h = DTACT_INVALID_HANDLE;
-    int rc = spawn_impl(&h, 0, (void *)func, arg, cleanup, opts, 0, 0, 0);
+    int rc = spawn_impl(&h, 0, (void *)func, arg, cleanup, opts, 0, 0, 0, NULL);
     if (rc != DTACT_OK) {
         dtact__set_error(rc);
         return DTACT_INVALID_HANDLE;
@@ -257,7 +297,25 @@ DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
     }
     if (attr->reserved) return dtact__set_error(DTACT_EINVAL);
     int rc = spawn_impl(out, 1, (void *)func, arg, attr->cleanup, &attr->options, attr->flags, attr->stack_size,
-                        attr->wait_ns);
+                        attr->wait_ns, NULL);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
+}
+
+DTACT_API int dtact_spawn_inline(dtact_handle_t *out, void *(*func)(void *), const void *payload, size_t size,
+                                 size_t align, const dtact_spawn_attr_t *attr) {
+    if (!out) return dtact__set_error(DTACT_EINVAL);
+    *out = DTACT_INVALID_HANDLE;
+    if (!payload || size == 0 || size > DTACT_INLINE_MAX || align == 0 || align > 64 || (align & (align - 1)))
+        return dtact__set_error(DTACT_EINVAL);
+    dtact_spawn_attr_t def;
+    if (!attr) {
+        dtact_spawn_attr_init(&def);
+        attr = &def;
+    }
+    if (attr->reserved) return dtact__set_error(DTACT_EINVAL);
+    payload_t pl = {payload, size, align};
+    int rc = spawn_impl(out, 1, (void *)func, NULL, attr->cleanup, &attr->options, attr->flags, attr->stack_size,
+                        attr->wait_ns, &pl);
     return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 

@@ -121,7 +121,9 @@ struct dtact__fiber_s {
     uint32_t index;                 /* slot index, constant                      */
     uint32_t free_next;             /* arena free-list link                      */
     _Atomic uint32_t wait_seq;      /* bumped when a timed wait ends (timers)    */
-    uint32_t chunk_len;             /* fibers in the chunk this one heads        */
+    uint16_t chunk_len;             /* fibers in the chunk this one heads        */
+    uint8_t started;                /* context built (owner worker only)         */
+    uint8_t spare;
     void *user;                     /* language bindings' per-fiber slot         */
 };
 

@@ -141,11 +141,15 @@ static void fiber_trampoline(void *arg) {
 
 /* Binds a stack and builds the initial frame. 0, or -1 if no stack is free. */
 static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
-    dtact__stack_t *s = dtact__stack_alloc(w->rt->arena, w->id, f->stack_class);
-    if (DTACT_UNLIKELY(!s)) return -1;
-    s->owner = f;
-    f->stack = s;
-    f->sp = dtact__make_context(s->top, fiber_trampoline, f, f->variant);
+    if (!f->stack) {
+        dtact__stack_t *s = dtact__stack_alloc(w->rt->arena, w->id, f->stack_class);
+        if (DTACT_UNLIKELY(!s)) return -1;
+        s->owner = f;
+        f->stack = s;
+        f->sp = s->top;
+    } /* else: bound at spawn with an inline payload; f->sp is the top left below it */
+    f->sp = dtact__make_context(f->sp, fiber_trampoline, f, f->variant);
+    f->started = 1;
 #if defined(DTACT_TSAN)
     w->rt->tsan_fibers[f->index] = __tsan_create_fiber(0);
 #endif
@@ -195,7 +199,7 @@ static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
 }
 
 static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
-    if (DTACT_UNLIKELY(!f->stack)) { /* never started */
+    if (DTACT_UNLIKELY(!f->started)) {
         if (DTACT_UNLIKELY(dtact__load_relaxed(&w->rt->shutdown))) { // relaxed: a late view only delays the cancellation to a later dispatch
             dtact__fiber_cancel(w, f);
             return;

@@ -208,6 +208,18 @@ DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
 DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
                           const dtact_spawn_attr_t *attr);
 
+/* DTACT_INLINE_MAX: the largest payload dtact_spawn_inline accepts. */
+#define DTACT_INLINE_MAX 8192u
+/* dtact_spawn_inline() binds a stack to the new fiber at once, copies `size`
+ * bytes from `payload` to its top (aligned to `align`, a power of two <= 64)
+ * and runs func(copy) there: the payload lives on the fiber's own stack, with
+ * no heap allocation (the Rust crate places futures this way). The cleanup in
+ * attr, if any, receives the copy too (also when the fiber is cancelled).
+ * Errors as dtact_spawn, and EINVAL for size 0, size > DTACT_INLINE_MAX, a
+ * size over a quarter of the stack, or a bad alignment. */
+DTACT_API int dtact_spawn_inline(dtact_handle_t *out, void *(*func)(void *), const void *payload, size_t size,
+                                 size_t align, const dtact_spawn_attr_t *attr);
+
 /* ------------------------------------------------------------ await/join */
 /* dtact_await() returns once the fiber has finished or been cancelled (at once
  * if it already has, or its record was recycled). On a fiber it suspends only
