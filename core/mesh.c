@@ -45,9 +45,10 @@
  *     hop count of the original is unnecessary.
  *  5. Parking (Go's spinning rule): a worker that found nothing while hungry
  *     parks on a futex (rt->n_parked counts sleepers). A worker with at least
- *     two movable queued fibers wakes one sleeper, but only while nobody is
- *     hungry (spinning): the woken worker becomes hungry and is then fed by
- *     rule 3, so a burst of new work wakes at most one worker at a time.
+ *     two movable queued fibers sends a chunk to one sleeper (the inbox push
+ *     wakes it), but only while nobody is hungry (spinning): a burst of new
+ *     work wakes at most one worker at a time, and the woken worker, once its
+ *     chunk is done, asks for more by rule 3.
  *
  * Affinity. A pinned fiber (SameCore, same-thread switchers) is never put in
  * a chunk; SameCCX / SameNUMA fibers only go to workers of their home group
@@ -224,15 +225,18 @@ static int feed_hungry(dtact__worker_t *w) {
     return 0;
 }
 
-/* Rule 5: wake one sleeping worker. */
+/* Rule 5: hand a chunk to one sleeping worker (the inbox push wakes it).
+ * Waking it empty-handed to ask for work made it miss the offer whenever the
+ * running fiber outlasted its spin, and it went back to sleep. */
 static void wake_one(dtact__worker_t *w) {
     dtact__rt_t *rt = w->rt;
     uint32_t nw = rt->nworkers;
     for (uint32_t k = 1; k < nw; k++) {
-        dtact__worker_t *p = &rt->workers[(w->id + k) % nw];
-        if (dtact__load_relaxed(&p->sleep)) { // relaxed: peek; wake_worker's exchange decides
-            wake_worker(rt, p);
-            return;
+        uint32_t to = (w->id + k) % nw;
+        if (dtact__load_relaxed(&rt->workers[to].sleep)) { // relaxed: peek; the push's wake decides
+            uint32_t give = w->qmovable / 2;
+            if (give > DTACT__CHUNK) give = DTACT__CHUNK;
+            if (give && send_chunk(w, to, give, 0)) return;
         }
     }
 }

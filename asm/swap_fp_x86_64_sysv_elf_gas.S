@@ -1,0 +1,175 @@
+/* asm/swap_fp_x86_64_sysv_elf_gas.S -- float context switchers, x86_64 System V, ELF, GNU as.
+ *
+ *   void dtact__swap_fp_cross(void **save_sp, void *load_sp);   variant 0
+ *   void dtact__swap_fp_same (void **save_sp, void *load_sp);   variant 2
+ *
+ * Frame pushed on the suspending context's stack (8 words, 64 bytes); *save_sp
+ * receives the address of slot 0. make_x86_64_sysv_elf_gas.S builds the same
+ * frame for a new float context (MXCSR 0x1F80, x87 CW 0x037F).
+ *
+ *   slot | offset | contents
+ *   -----+--------+---------------------------------------------
+ *     0  |  0x00  | MXCSR (bytes 0-3), x87 control word (bytes 4-5), unused (6-7)
+ *     1  |  0x08  | r12
+ *     2  |  0x10  | r13
+ *     3  |  0x18  | r14
+ *     4  |  0x20  | r15
+ *     5  |  0x28  | rbx
+ *     6  |  0x30  | rbp
+ *     7  |  0x38  | resume address (the caller's return address)
+ *
+ * Slots 1-7 are exactly the no-float frame, so the two variants differ only
+ * by slot 0. A context suspended by one variant must be resumed by the same
+ * variant (core/switch.h).
+ *
+ * WHAT IS SAVED. The registers the System V AMD64 psABI (section 3.2.1, figure
+ * 3.4) makes callee-saved: rbx, rbp, r12-r15, rsp (stored in *save_sp) and the
+ * resume address, AND the FP control state the psABI also makes callee-saved:
+ * the control bits of MXCSR (rounding mode, exception masks, FTZ/DAZ; the
+ * sticky status flags travel with them, as in Boost.Context) and the x87
+ * control word (precision, rounding, masks). So each fiber owns its rounding
+ * mode and exception masks: fesetround() in one fiber is invisible to others.
+ * MXCSR is always reloaded (ldmxcsr is cheap on current cores); the x87
+ * control word is reloaded only when the incoming one differs from the
+ * outgoing one, because fldcw is slow and partly serialising and almost
+ * every fiber runs the default 0x037F. The result is identical either way.
+ * Measured on the AMD EPYC reference VM: the cost of the float variants is
+ * stmxcsr (about 2 ns); reading its result back to compare MXCSR too would
+ * add another 2 ns (stmxcsr does not store-forward), so that is not done.
+ *
+ * WHAT IS NOT SAVED, AND WHY THAT IS SAFE.
+ *  - Caller-saved state: rax, rcx, rdx, rsi, rdi, r8-r11, all of xmm/ymm/zmm,
+ *    the x87 register stack and status word, k0-7, rflags. The caller of
+ *    this "function" has given them up (psABI 3.2.1); DF is clear on entry
+ *    and exit as required.
+ *  - The FS base (TLS) and GS base: per-thread kernel state, never saved by
+ *    ANY variant; a fiber resumed on another thread sees that thread's errno
+ *    and __thread variables (see "cross vs same" below).
+ *  - The signal mask and sigaltstack: per thread, never switched (unlike
+ *    swapcontext, no syscall). A signal delivered while a fiber runs is
+ *    handled on the fiber's stack unless the thread has a sigaltstack, so
+ *    fiber stacks must leave room for a signal frame (the signal-stack
+ *    pitfall: a few KiB, more with AVX-512 state).
+ *
+ * CROSS VS SAME. Both symbols run the same instructions (two copies from one
+ * macro, so profiles name the variant). What differs is the contract the
+ * runtime keeps: a same-thread fiber is pinned to the worker that created it,
+ * so every TLS address it computed stays valid; a cross-thread fiber may be
+ * resumed by any worker, and this switcher guarantees it only that all
+ * callee-saved and FP-control state travels with it while the TLS base does
+ * not - after the resume, fs: names the NEW thread's TLS block.
+ *   Compiler TLS-address caching hazard: a compiler may compute &errno (the
+ *   result of __errno_location(), which glibc declares const) or the address
+ *   of a __thread variable once and keep it in a callee-saved register or a
+ *   stack slot across a call that suspends the fiber - to C, a call cannot
+ *   change the current thread. This switch restores that register or slot
+ *   faithfully, so after a cross-thread resume the code dereferences the OLD
+ *   thread's variable (a data race, or a use-after-free once it exits).
+ *   How it is avoided: (1) every suspension point in the runtime is an opaque,
+ *   non-inlined call, and the runtime code around it re-reads its per-worker
+ *   state through a non-inlined accessor after the call instead of reusing
+ *   anything computed before it; (2) users of cross-thread fibers must do the
+ *   same - re-read errno / __thread variables through a non-inlined (noipa)
+ *   accessor after any suspension point - or choose a same-thread switcher,
+ *   whose fiber never changes thread so cached TLS addresses stay valid.
+ *   tests/switch_cross_thread_tls.c checks that TLS follows the thread.
+ *
+ * RESUME. With an indirect `jmp` rather than `ret`: this switch never returns
+ * to the address its own `call` pushed (it returns to the OTHER context's), so
+ * a `ret` would always miss the return-stack buffer (8-11 ns per switch on
+ * the reference machines); an indirect jmp is predicted by the BTB instead.
+ *
+ * CET. With -fcf-protection=branch (__CET__ bit 0) every entry starts with
+ * endbr64 and the resume uses `notrack jmp`, because resume addresses are
+ * return addresses (no endbr64 there). The GNU property note declares IBT
+ * only. It must NOT declare SHSTK: the shadow stack is per thread, a switch
+ * pops the shadow stack of the wrong context on the next `ret`, and per-fiber
+ * shadow stacks (with restore tokens) are not implemented.
+ */
+
+#if defined(__CET__) && (__CET__ & 1)
+#  define DTACT_ENDBR endbr64
+#  define DTACT_NOTRACK notrack
+#else
+#  define DTACT_ENDBR
+#  define DTACT_NOTRACK
+#endif
+
+.macro DTACT_SWAP_FP name
+    .text
+    .p2align 4
+    .globl  \name
+    .hidden \name
+    .type   \name, @function
+\name:
+    .cfi_startproc
+    DTACT_ENDBR                     /* IBT landing pad (empty without CET)        */
+    pushq   %rbp                    /* slot 6: rbp                                */
+    .cfi_adjust_cfa_offset 8
+    pushq   %rbx                    /* slot 5: rbx                                */
+    .cfi_adjust_cfa_offset 8
+    pushq   %r15                    /* slot 4: r15                                */
+    .cfi_adjust_cfa_offset 8
+    pushq   %r14                    /* slot 3: r14                                */
+    .cfi_adjust_cfa_offset 8
+    pushq   %r13                    /* slot 2: r13                                */
+    .cfi_adjust_cfa_offset 8
+    pushq   %r12                    /* slot 1: r12                                */
+    .cfi_adjust_cfa_offset 8
+    leaq    -8(%rsp), %rsp          /* slot 0: room for the FP control words      */
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)                  /* slot 0 bytes 0-3 = MXCSR                   */
+    fnstcw  4(%rsp)                 /* slot 0 bytes 4-5 = x87 control word        */
+    movq    %rsp, (%rdi)            /* *save_sp = address of slot 0               */
+    movzwl  4(%rsp), %edx           /* edx = our x87 CW (forwarded from fnstcw)   */
+    movq    %rsi, %rsp              /* switch stacks: rsp = load_sp (same layout) */
+    ldmxcsr (%rsp)                  /* MXCSR = incoming slot 0 bytes 0-3          */
+    cmpw    4(%rsp), %dx            /* incoming x87 CW == outgoing one?           */
+    jne     .Lload_fpucw_\name      /* no: load it (rare, out of line)            */
+.Lfpucw_done_\name:
+    leaq    8(%rsp), %rsp           /* drop slot 0                                */
+    .cfi_adjust_cfa_offset -8
+    popq    %r12                    /* slot 1 -> r12                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %r13                    /* slot 2 -> r13                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %r14                    /* slot 3 -> r14                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %r15                    /* slot 4 -> r15                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %rbx                    /* slot 5 -> rbx                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %rbp                    /* slot 6 -> rbp                              */
+    .cfi_adjust_cfa_offset -8
+    popq    %rcx                    /* slot 7: resume address (rcx is scratch)    */
+    .cfi_adjust_cfa_offset -8
+    .cfi_register rip, rcx
+    DTACT_NOTRACK jmp *%rcx         /* resume the other context (see RESUME)      */
+    .cfi_restore rip
+    .cfi_adjust_cfa_offset 64       /* the out-of-line path runs with slot 0 on top */
+.Lload_fpucw_\name:
+    fldcw   4(%rsp)                 /* x87 CW = incoming slot 0 bytes 4-5         */
+    jmp     .Lfpucw_done_\name      /* back to the main path                      */
+    .cfi_endproc
+    .size   \name, . - \name
+.endm
+
+DTACT_SWAP_FP dtact__swap_fp_cross
+DTACT_SWAP_FP dtact__swap_fp_same
+
+#if defined(__CET__) && (__CET__ & 1)
+/* GNU property note: GNU_PROPERTY_X86_FEATURE_1_AND = IBT (bit 0) only; see CET above. */
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long   4                       /* n_namesz: "GNU\0"                          */
+    .long   16                      /* n_descsz: one 16-byte property             */
+    .long   5                       /* n_type: NT_GNU_PROPERTY_TYPE_0             */
+    .asciz  "GNU"                   /* n_name                                     */
+    .long   0xc0000002              /* pr_type: GNU_PROPERTY_X86_FEATURE_1_AND    */
+    .long   4                       /* pr_datasz                                  */
+    .long   1                       /* GNU_PROPERTY_X86_FEATURE_1_IBT             */
+    .p2align 3                      /* pad to 8                                   */
+#endif
+
+/* Non-executable stack. */
+.section .note.GNU-stack, "", %progbits

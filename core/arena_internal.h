@@ -1,0 +1,214 @@
+/* core/arena_internal.h -- the arena's private layout, shared by arena.c and
+ * stack.c (and by the white-box tests in tests/arena_*.c, tests/stack_*.c).
+ *
+ * Nothing here is part of the scheduler's contract (that is arena.h).
+ *
+ * The tagged batch stack (dtact__ts_*)
+ * -------------------------------------
+ * Both pools keep their shared free list as a Treiber stack of *batches*: a
+ * batch is up to 32 (records) or 8 (stacks) indices linked through a plain
+ * per-element link (fiber->free_next, stack->next), owned by whoever holds the
+ * batch. Only the batch head is on the shared stack. The 64-bit head packs
+ *
+ *     head = tag << 32 | first index of the top batch   (DTACT__IDX_NONE: empty)
+ *
+ * and every successful CAS increments the tag, so a pop that read head = (t, X)
+ * and then slept while X was popped, reused and pushed back sees (t + k, X),
+ * k >= 2, and its CAS fails instead of installing a stale "next" (the ABA
+ * problem; see tests/arena_aba.c). The batch length and the link to the next
+ * batch live in a side array of atomics, blink[first] = len << 32 | next_first,
+ * because a stale popper reads them while another thread may be rewriting them
+ * (a plain field there would be a data race). The tag wraps after 2^32
+ * successful CASes; an ABA then needs a popper to sleep across exactly a
+ * multiple of 2^32 operations, which we accept (as does every tagged Treiber).
+ */
+#ifndef DTACT_CORE_ARENA_INTERNAL_H
+#define DTACT_CORE_ARENA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "types.h"
+
+/* ------------------------------------------------------------- tunables */
+#define DTACT__IDX_NONE 0xffffffffu
+#define DTACT__REC_CACHE 64      /* record indices per worker cache           */
+#define DTACT__REC_BATCH 32      /* records moved per shared-list operation    */
+#define DTACT__STK_CACHE 32      /* stacks per worker cache, per class         */
+#define DTACT__STK_BATCH 16      /* stacks moved per shared-list operation     */
+#define DTACT__STACK_NCLASSES 5  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB       */
+#define DTACT__STACK_DEFAULT (256u * 1024u) /* cfg->default_stack == 0          */
+#define DTACT__STACK_HWM 1024    /* free stacks per class kept resident        */
+#define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
+#define DTACT__STACK_MIN_SLOTS 64u
+#define DTACT__MAP_MARGIN 1024   /* maps left for the rest of the process     */
+#define DTACT__MAX_CACHES 4096u
+#define DTACT__MAX_ARENAS 64     /* arenas registered with the overflow handler */
+#define DTACT__ALTSTACK_SIZE (64u * 1024u)
+
+/* ---------------------------------------------------- tagged batch stack */
+#define DTACT__TS_TAG(h) ((uint32_t)((h) >> 32))
+#define DTACT__TS_IDX(h) ((uint32_t)(h))
+#define DTACT__TS_MAKE(tag, idx) (((uint64_t)(uint32_t)(tag) << 32) | (uint64_t)(uint32_t)(idx))
+#define DTACT__TS_EMPTY DTACT__TS_MAKE(0, DTACT__IDX_NONE)
+#define DTACT__TS_LINK(len, next) (((uint64_t)(len) << 32) | (uint64_t)(uint32_t)(next))
+#define DTACT__TS_LINK_LEN(l) ((uint32_t)((l) >> 32))
+#define DTACT__TS_LINK_NEXT(l) ((uint32_t)(l))
+
+/* Pushes a batch the caller has already linked (first .. first+len-1 through
+ * its own per-element links). One successful CAS. Any thread. */
+static inline void dtact__ts_push(_Atomic uint64_t *head, _Atomic uint64_t *blink, uint32_t first,
+                                  uint32_t len) {
+    uint64_t h = dtact__load_relaxed(head); // relaxed: the CAS below revalidates it
+    for (;;) {
+        // relaxed: published by the release CAS below; pairs with the relaxed
+        // load in dtact__ts_link, ordered by that pop's acquire of head.
+        dtact__store_relaxed(&blink[first], DTACT__TS_LINK(len, DTACT__TS_IDX(h)));
+        // release: pairs with the acquire load / acq_rel CAS of head in dtact__ts_pop
+        if (dtact__cas_weak_release(head, &h, DTACT__TS_MAKE(DTACT__TS_TAG(h) + 1u, first)))
+            return;
+    }
+}
+
+/* Reads the (len, next) link of the top batch of head value h (not empty). */
+static inline uint64_t dtact__ts_link(_Atomic uint64_t *blink, uint64_t h) {
+    // relaxed: h was read with acquire (pairs with the release CAS in
+    // dtact__ts_push), which orders this load after the pusher's store.
+    return dtact__load_relaxed(&blink[DTACT__TS_IDX(h)]);
+}
+
+/* Tries to replace head value *h by the batch below it (link from
+ * dtact__ts_link). On failure *h holds the current head (acquire). */
+static inline bool dtact__ts_pop_commit(_Atomic uint64_t *head, uint64_t *h, uint64_t link) {
+    // acq_rel: success acquires the pusher's batch links (pairs with the release
+    // CAS in dtact__ts_push); failure reloads *h with acquire for the next
+    // dtact__ts_link; the tag makes a recycled top batch fail here.
+    return dtact__cas_weak_acq_rel(head, h, DTACT__TS_MAKE(DTACT__TS_TAG(*h) + 1u, DTACT__TS_LINK_NEXT(link)));
+}
+
+/* Pops one batch: returns its first index (DTACT__IDX_NONE when empty) and
+ * its length in *len. One successful CAS. Any thread. */
+static inline uint32_t dtact__ts_pop(_Atomic uint64_t *head, _Atomic uint64_t *blink, uint32_t *len) {
+    uint64_t h = dtact__load_acquire(head); // acquire: pairs with the release CAS in dtact__ts_push
+    for (;;) {
+        if (DTACT__TS_IDX(h) == DTACT__IDX_NONE) {
+            *len = 0;
+            return DTACT__IDX_NONE;
+        }
+        uint64_t link = dtact__ts_link(blink, h);
+        uint32_t first = DTACT__TS_IDX(h);
+        if (dtact__ts_pop_commit(head, &h, link)) {
+            *len = DTACT__TS_LINK_LEN(link);
+            return first;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- caches */
+typedef struct dtact__stk_cache_s {
+    uint32_t n;                              /* owner only */
+    dtact__stack_t *s[DTACT__STK_CACHE];     /* owner only; LIFO, s[n-1] hottest */
+} dtact__stk_cache_t;
+
+/* One worker's caches. Written only by the owning worker (the thread that uses
+ * cache id i); the four atomics are also read, racily, by get_stats.
+ * rec_pending / stk_pending: allocations minus frees through this cache not yet
+ * folded into the arena's global in-use counters (|pending| <= cache size + 1,
+ * because every refill and spill folds it). */
+typedef struct dtact__wcache_s {
+    _Alignas(DTACT_CACHE_LINE) uint32_t rec_n;
+    uint32_t rec_idx[DTACT__REC_CACHE];      /* LIFO, rec_idx[rec_n-1] hottest */
+    dtact__stk_cache_t stk[DTACT__STACK_NCLASSES];
+    _Atomic int64_t rec_pending;             /* owner: load/store relaxed */
+    _Atomic int64_t stk_pending;
+    _Atomic uint64_t hits, misses;
+} dtact__wcache_t;
+
+/* ---------------------------------------------------------- stack class */
+/* Invariant (quiescent): nfree + in_use(class) + cached(class) + (slots - carved) == slots.
+ * Constant after create: region, region_len, slot_size, size, slots, desc, blink.
+ * carved: bumped by CAS (any thread); head: tagged batch stack (any thread);
+ * nfree: stacks on the shared list, relaxed RMW by pusher/popper (heuristic
+ * for the madvise high-water mark, exact when quiescent). */
+typedef struct dtact__stack_class_s {
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head;
+    _Atomic int64_t nfree;
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t carved;
+    char *region;            /* slots * slot_size bytes, PROT_NONE until carved */
+    size_t region_len;
+    size_t slot_size;        /* page (guard) + size */
+    size_t size;             /* usable bytes (the class size) */
+    uint32_t slots;
+    dtact__stack_t *desc;    /* slots descriptors, MAP_NORESERVE, touched when carved */
+    size_t desc_len;
+    _Atomic uint64_t *blink; /* batch links, indexed by stack id */
+    size_t blink_len;
+} dtact__stack_class_t;
+
+/* ----------------------------------------------------------------- arena */
+/* Record invariant (quiescent, i.e. no alloc/free in flight):
+ *     shared_free + in_use + cached + (capacity - carved) == capacity
+ * where shared_free counts the indices in the batches on rec_head, cached the
+ * indices in worker caches (sum of rec_n) and in_use the records handed out.
+ * Writers: constant fields by create only; rec_head and rec_carved by CAS from
+ * any thread; the statistics by relaxed RMW from any thread. */
+struct dtact__arena_s {
+    /* constant after create */
+    dtact__fiber_t *recs;        /* capacity records, MAP_NORESERVE, carved lazily */
+    size_t recs_len;
+    _Atomic uint64_t *rec_blink; /* batch links, indexed by record index */
+    size_t rec_blink_len;
+    uint32_t capacity;
+    uint32_t ncaches;
+    uint32_t rec_batch;  /* records per spill/refill: REC_BATCH, less for small pools */
+    dtact__wcache_t *caches;
+    size_t page;
+    int guard_pages;             /* cfg->guard_pages != 0 */
+    int default_cls;
+    int handler_installed;       /* under dtact__sig_mu (stack.c) */
+    uint64_t secret;             /* canary secret */
+    int64_t guard_budget;        /* guarded stacks this arena may create */
+    dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
+
+    /* shared record free list and bump index, one line each */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t rec_head;
+    _Atomic int64_t rec_shared_free;
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t rec_carved;
+
+    /* statistics: relaxed, no ordering (diagnostics only) */
+    _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_in_use, rec_hw;
+    _Atomic int64_t stk_in_use, stk_hw;
+    _Atomic uint64_t nc_hits, nc_misses; /* DTACT__NO_CACHE traffic */
+    _Atomic uint64_t stk_guarded, stk_canary, overflows;
+    _Atomic int64_t guards_used;
+};
+
+/* Quiescent accounting of the record pool, for tests and debug checks. */
+typedef struct dtact__arena_counts_s {
+    uint64_t shared_free, cached, in_use, carved, capacity;
+    uint64_t stk_shared_free[DTACT__STACK_NCLASSES], stk_cached[DTACT__STACK_NCLASSES];
+    uint64_t stk_carved[DTACT__STACK_NCLASSES];
+} dtact__arena_counts_t;
+
+// arena.c
+/* Walks the free lists and caches; only valid while no thread allocates or
+ * frees. Returns 1 when shared_free + in_use + cached + uncarved == capacity
+ * and no index appears twice. */
+int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out);
+/* Folds a signed count into a global in-use counter and raises its high water. */
+void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta);
+
+// stack.c
+/* Reserves the stack regions; called by dtact__arena_create. */
+int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg);
+/* Unmaps the stack regions and drops the overflow-handler reference. */
+void dtact__stack_fini(dtact__arena_t *a);
+/* Class of `bytes` without an arena (0 is not special): -1 above 8 MiB. */
+int dtact__stack_class_of(size_t bytes);
+/* Test hook: how many more guarded stacks this arena may create. */
+void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n);
+
+#endif /* DTACT_CORE_ARENA_INTERNAL_H */

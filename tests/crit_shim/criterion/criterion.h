@@ -1,0 +1,184 @@
+/* tests/crit_shim/criterion/criterion.h -- a tiny, header-only stand-in for
+ * Criterion, used ONLY by the aarch64 cross build (scripts/test-aarch64.sh),
+ * because Debian's libcriterion-dev is not Multi-Arch: same (installing the
+ * arm64 one removes the amd64 one).
+ *
+ * Supported: Test(suite, name, .signal=, .exit_code=, .timeout=, .init=,
+ * .fini=, .disabled=, .description=), cr_assert, cr_assert_not, cr_assert_eq,
+ * _neq, _lt, _leq, _gt, _geq, _str_eq, _str_neq, cr_skip_test, cr_log_info.
+ * Every test runs in its own forked process (like Criterion), so .signal and
+ * .timeout work; the program prints one line per test and a closing
+ * "N passed, N failed" line, and exits non-zero if any test failed.
+ * Command-line arguments (e.g. "--jobs 1") are accepted and ignored.
+ *
+ * Define exactly one translation unit per program (each tests/<name>.c is
+ * one), because this header defines main().
+ */
+#ifndef DTACT_CRIT_SHIM_H
+#define DTACT_CRIT_SHIM_H
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct crs_test {
+    const char *suite, *name, *description;
+    void (*fn)(void);
+    void (*init)(void);
+    void (*fini)(void);
+    int signal, exit_code, disabled;
+    double timeout;
+};
+
+#define CRS_MAX_TESTS 512
+static struct crs_test *crs_tests[CRS_MAX_TESTS];
+static int crs_ntests;
+
+static void crs_register(struct crs_test *t)
+{
+    if (crs_ntests < CRS_MAX_TESTS)
+        crs_tests[crs_ntests++] = t;
+}
+
+#define Test(S, N, ...)                                                                          \
+    static void crs_fn_##S##_##N(void);                                                          \
+    static struct crs_test crs_desc_##S##_##N = {.suite = #S, .name = #N, .fn = crs_fn_##S##_##N, \
+                                                 __VA_ARGS__};                                   \
+    __attribute__((constructor)) static void crs_reg_##S##_##N(void) { crs_register(&crs_desc_##S##_##N); } \
+    static void crs_fn_##S##_##N(void)
+
+#define CRS_EXIT_SKIP 77
+
+/* No format attribute on purpose: the macros append an extra "" argument. */
+static void crs_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    fprintf(stderr, "[----] %s:%d: Assertion failed: %s\n[----]   ", file, line, cond);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    fflush(NULL);
+    _exit(1);
+}
+
+static void crs_skip(const char *fmt, ...)
+{
+    fprintf(stderr, "[SKIP] ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    fflush(NULL);
+    _exit(CRS_EXIT_SKIP);
+}
+
+static void crs_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[LOG ] ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+}
+
+#define CRS_ASSERT_(cond, text, ...)                                                             \
+    do {                                                                                         \
+        if (!(cond))                                                                             \
+            crs_fail(__FILE__, __LINE__, text, __VA_ARGS__);                                     \
+    } while (0)
+#define CRS_ONE_(c, ...) CRS_ASSERT_((c), #c, __VA_ARGS__)
+#define CRS_CMP_(op, a, b, ...) CRS_ASSERT_((a)op(b), #a " " #op " " #b, __VA_ARGS__)
+
+#define cr_assert(...) CRS_ONE_(__VA_ARGS__, "")
+#define CRS_NOT_(c, ...) CRS_ASSERT_(!(c), "!(" #c ")", __VA_ARGS__)
+#define cr_assert_not(...) CRS_NOT_(__VA_ARGS__, "")
+#define cr_assert_eq(...) CRS_CMP_(==, __VA_ARGS__, "")
+#define cr_assert_neq(...) CRS_CMP_(!=, __VA_ARGS__, "")
+#define cr_assert_lt(...) CRS_CMP_(<, __VA_ARGS__, "")
+#define cr_assert_leq(...) CRS_CMP_(<=, __VA_ARGS__, "")
+#define cr_assert_gt(...) CRS_CMP_(>, __VA_ARGS__, "")
+#define cr_assert_geq(...) CRS_CMP_(>=, __VA_ARGS__, "")
+#define CRS_STR_(eq, a, b, ...)                                                                  \
+    CRS_ASSERT_((strcmp((a), (b)) == 0) == (eq), (eq) ? #a " == " #b : #a " != " #b, __VA_ARGS__)
+#define cr_assert_str_eq(...) CRS_STR_(1, __VA_ARGS__, "")
+#define cr_assert_str_neq(...) CRS_STR_(0, __VA_ARGS__, "")
+#define cr_skip_test(...) crs_skip(__VA_ARGS__)
+#define cr_log_info(...) crs_log(__VA_ARGS__)
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < crs_ntests; i++) {
+        struct crs_test *t = crs_tests[i];
+        if (t->disabled) {
+            skipped++;
+            continue;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            return 2;
+        }
+        if (pid == 0) {
+            signal(SIGALRM, SIG_DFL);
+            alarm((unsigned)(t->timeout > 0 ? t->timeout + 0.999 : 600));
+            if (t->init)
+                t->init();
+            t->fn();
+            if (t->fini)
+                t->fini();
+            fflush(NULL);
+            _exit(0);
+        }
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0)
+            ;
+        int ok;
+        const char *why = "";
+        char buf[96];
+        if (WIFEXITED(st) && WEXITSTATUS(st) == CRS_EXIT_SKIP && !t->signal) {
+            printf("[SKIP] %s::%s\n", t->suite, t->name);
+            skipped++;
+            continue;
+        }
+        if (t->signal) {
+            ok = WIFSIGNALED(st) && WTERMSIG(st) == t->signal;
+            if (!ok) {
+                snprintf(buf, sizeof buf, "expected signal %d", t->signal);
+                why = buf;
+            }
+        } else if (WIFSIGNALED(st)) {
+            ok = 0;
+            snprintf(buf, sizeof buf, "%s (signal %d)", WTERMSIG(st) == SIGALRM ? "timed out" : "crashed",
+                     WTERMSIG(st));
+            why = buf;
+        } else {
+            ok = WEXITSTATUS(st) == t->exit_code;
+            if (!ok) {
+                snprintf(buf, sizeof buf, "exit status %d", WEXITSTATUS(st));
+                why = buf;
+            }
+        }
+        printf("[%s] %s::%s%s%s\n", ok ? "PASS" : "FAIL", t->suite, t->name, ok ? "" : ": ", why);
+        if (ok)
+            passed++;
+        else
+            failed++;
+    }
+    printf("%d passed, %d failed%s", passed, failed, skipped ? "" : "\n");
+    if (skipped)
+        printf(", %d skipped\n", skipped);
+    return failed ? 1 : 0;
+}
+
+#endif /* DTACT_CRIT_SHIM_H */

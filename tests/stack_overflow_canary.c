@@ -1,0 +1,80 @@
+/* Description: a destroyed canary is detected by dtact__stack_canary_ok and
+ * dtact__stack_overflow_abort stops the program with "dtact: stack overflow in
+ * fiber 0x<handle> (stack <size> bytes, canary destroyed)" (or "unknown fiber"
+ * when no fiber owns the stack) and SIGABRT. */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "arena_internal.h"
+#include "dtact.h"
+
+TestSuite(stack_overflow_canary);
+
+static int run_child(void (*fn)(void *), void *arg, char *out, size_t cap) {
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static void check_and_abort(void *p) {
+    dtact__stack_t *s = p;
+    if (!dtact__stack_canary_ok(s))
+        dtact__stack_overflow_abort(s, "canary destroyed");
+    _exit(5);
+}
+
+static void canary_case(int guards, int with_owner) {
+    dtact__arena_config_t cfg = {.capacity = 4, .default_stack = 16384, .ncaches = 1, .guard_pages = guards};
+    dtact__arena_t *a;
+    cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_OK);
+    cr_assert_eq(dtact__overflow_handler_install(a), DTACT_OK);
+    dtact__fiber_t *f = dtact__fiber_alloc(a, 0);
+    dtact__stack_t *s = dtact__stack_alloc(a, 0, 0);
+    cr_assert_eq(s->guarded, guards);
+    s->owner = with_owner ? f : NULL;
+    cr_assert(dtact__stack_canary_ok(s));
+    *(volatile uint64_t *)s->base = 0x4141414141414141ull; /* a deep frame wrote here */
+    cr_assert_not(dtact__stack_canary_ok(s));
+    char buf[512], want[160];
+    if (with_owner)
+        snprintf(want, sizeof want, "dtact: stack overflow in fiber 0x%" PRIx64 " (stack 16384 bytes, canary destroyed)\n",
+                 dtact__handle_make(f->index, DTACT__SG_GEN(atomic_load(&f->sg))));
+    else
+        snprintf(want, sizeof want, "dtact: stack overflow in unknown fiber (stack 16384 bytes, canary destroyed)\n");
+    int st = run_child(check_and_abort, s, buf, sizeof buf);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, buf);
+    cr_assert(strstr(buf, "stack overflow in") != NULL, "stderr: %s", buf);
+    cr_assert(strstr(buf, want) != NULL, "want \"%s\" in: %s", want, buf);
+    *(volatile uint64_t *)s->base = s->canary;
+    dtact__stack_free(a, 0, s);
+    dtact__fiber_free(a, 0, f);
+    dtact__arena_destroy(a);
+}
+
+Test(stack_overflow_canary, canary_stack_reports_the_fiber) { canary_case(0, 1); }
+Test(stack_overflow_canary, guarded_stack_canary_reports_too) { canary_case(1, 1); }
+Test(stack_overflow_canary, ownerless_stack_reports_unknown_fiber) { canary_case(0, 0); }
