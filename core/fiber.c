@@ -80,7 +80,7 @@ void dtact__fiber_finish(dtact__worker_t *w, dtact__fiber_t *f, int status) {
     void *result = f->result;
     dtact__rec_lock(f);
     uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: under the lock, and only this worker changes the generation now
-    int detached = !(f->flags & DTACT__F_JOINABLE);
+    int detached = !f->joinable;
     f->status = status;
     dtact__waiter_t *list = f->waiters;
     f->waiters = NULL;
@@ -163,9 +163,18 @@ typedef struct payload_s {
     size_t size, align;
 } payload_t;
 
-/* Binds a stack now and copies the payload to its top; f->sp holds the top
- * left for the initial frame until the first run builds it. */
+/* Places the payload where the fiber will use it in place: a small one in the
+ * record's side slot (no stack needed until the fiber runs), a larger one at
+ * the top of a stack bound now; f->sp then holds the top left for the initial
+ * frame until the first run builds it. */
 static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, const payload_t *pl) {
+    if (pl->size + pl->align <= DTACT__SIDE_SLOT) {
+        uintptr_t slot = (uintptr_t)(rt->side + (size_t)f->index * DTACT__SIDE_SLOT);
+        uintptr_t at = (slot + pl->align - 1) & ~(uintptr_t)(pl->align - 1);
+        memcpy((void *)at, pl->src, pl->size);
+        f->arg = (void *)at;
+        return DTACT_OK;
+    }
     dtact__stack_t *s = dtact__stack_alloc(rt->arena, w ? w->id : DTACT__NO_CACHE, f->stack_class);
     if (!s) return DTACT_EEXHAUSTED;
     if (pl->size > s->size / 4) {
@@ -221,8 +230,9 @@ static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, v
     f->priority = o.mPriority;
     f->affinity = o.mAffinity;
     f->kind = o.mKind;
-    f->flags = (uint8_t)((result_fn ? DTACT__F_RESULT_FN : 0) | ((flags & DTACT_SPAWN_JOINABLE) ? DTACT__F_JOINABLE : 0) |
+    f->flags = (uint8_t)((result_fn ? DTACT__F_RESULT_FN : 0) |
                          ((o.mAffinity == DTACT_AFFINITY_SAME_CORE || o.mSwitcher >= 2) ? DTACT__F_PINNED : 0));
+    f->joinable = (flags & DTACT_SPAWN_JOINABLE) ? 1 : 0;
     f->stack_class = (uint8_t)cls;
     f->cleanup = cleanup;
     f->result = NULL;

@@ -20,6 +20,8 @@
 
 #define DTACT__NPRIO 4
 #define DTACT__MAX_WORKERS 1024
+/* Bytes of inline payload kept beside each record (dtact_spawn_inline). */
+#define DTACT__SIDE_SLOT 256u
 
 /* What a fiber asks its worker to do once it has switched out. */
 enum dtact__action { DTACT__ACT_NONE = 0, DTACT__ACT_YIELD, DTACT__ACT_PARK, DTACT__ACT_FINISH };
@@ -90,6 +92,8 @@ struct dtact__rt_s {
     int default_stack_class;
     dtact__worker_t *workers;       /* nworkers entries, cache-line aligned     */
     void **tsan_fibers;             /* TSan builds: per-record fiber ids        */
+    unsigned char *side;            /* per-record inline payload slots (lazy)    */
+    size_t side_len;
     uint32_t blocking_run;          /* started by dtact_run (vs dtact_start)     */
 
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry; /* workers spinning for work */

@@ -186,7 +186,7 @@ DTACT_API int dtact_detach(dtact_handle_t handle) {
         return dtact__set_error(DTACT_ESTALE);
     }
     if (st != DTACT__ST_FINISHED) {
-        f->flags &= (uint8_t)~DTACT__F_JOINABLE;
+        f->joinable = 0;
         dtact__rec_unlock(f);
         return DTACT_OK;
     }

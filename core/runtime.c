@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "switch.h"
@@ -71,6 +72,7 @@ static void rt_free(dtact__rt_t *rt) {
         free(rt->workers);
     }
     free(rt->tsan_fibers);
+    if (rt->side) munmap(rt->side, rt->side_len);
     if (rt->arena) dtact__arena_destroy(rt->arena);
     free(rt);
 }
@@ -108,6 +110,15 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         return rc;
     }
     rt->default_stack_class = dtact__stack_class(rt->arena, c->mStackSize);
+    /* Side slots for small inline payloads: reserved, touched only when used. */
+    rt->side_len = (size_t)c->mFiberCapacity * DTACT__SIDE_SLOT;
+    void *side = mmap(NULL, rt->side_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (side == MAP_FAILED) {
+        rt->side_len = 0;
+        rt_free(rt);
+        return DTACT_ENOMEM;
+    }
+    rt->side = side;
 #if defined(DTACT_TSAN)
     rt->tsan_fibers = calloc(c->mFiberCapacity, sizeof(void *));
     if (!rt->tsan_fibers) {

@@ -75,8 +75,7 @@ static inline uint64_t dtact__handle_gen(uint64_t h) {
     return (h >> DTACT__HANDLE_INDEX_BITS) & DTACT__HANDLE_GEN_MASK;
 }
 
-/* fiber flags: set at spawn; later only JOINABLE is cleared, under the record lock */
-#define DTACT__F_JOINABLE 0x01u
+/* fiber flags: set at spawn, constant until the record is released */
 #define DTACT__F_PINNED 0x02u   /* never moves off `home` */
 #define DTACT__F_RESULT_FN 0x04u /* fn is void *(*)(void *) (else void (*)(void *)) */
 
@@ -123,7 +122,7 @@ struct dtact__fiber_s {
     _Atomic uint32_t wait_seq;      /* bumped when a timed wait ends (timers)    */
     uint16_t chunk_len;             /* fibers in the chunk this one heads        */
     uint8_t started;                /* context built (owner worker only)         */
-    uint8_t spare;
+    uint8_t joinable;               /* 1: keep the record after the end; under `lock` */
     void *user;                     /* language bindings' per-fiber slot         */
 };
 

@@ -12,10 +12,10 @@
 #include "dtact.h"
 
 static inline uint64_t test_scaled(uint64_t n) {
+    /* DTACT_TEST_SCALE: a divisor (10 = a tenth), or a multiplier below 1 (0.1). */
     const char *s = getenv("DTACT_TEST_SCALE");
-    long d = s ? atol(s) : 1;
-    if (d < 1) d = 1;
-    uint64_t r = n / (uint64_t)d;
+    double d = s ? strtod(s, NULL) : 1.0;
+    uint64_t r = d >= 1 ? (uint64_t)((double)n / d) : d > 0 ? (uint64_t)((double)n * d) : n;
     return r ? r : 1;
 }
 

@@ -11,6 +11,7 @@ static void burn(void *arg) {
     (void)arg;
     volatile uint64_t acc = 0;
     for (uint64_t i = 0; i < 1000000; i++) acc += i;
+    (void)acc;
     int w = dtact_current_worker();
     cr_assert(w == 0 || w == 1);
     atomic_fetch_add(&ran_on[w], 1);
@@ -42,6 +43,7 @@ static void pinned_body(void *arg) {
     for (int i = 0; i < 200; i++) {
         volatile uint64_t acc = 0;
         for (int k = 0; k < 2000; k++) acc += (uint64_t)k;
+        (void)acc;
         dtact_yield();
         if (dtact_current_worker() != w0) atomic_store(&moved, 1);
     }

@@ -14,15 +14,20 @@ static uint64_t rng(uint64_t *s) {
     return *s;
 }
 
+/* Takes one unit of the spawn budget; 0 when it is spent (never wraps). */
+static int take_budget(void) {
+    unsigned long b = atomic_load_explicit(&budget, memory_order_relaxed);
+    while (b > 0)
+        if (atomic_compare_exchange_weak(&budget, &b, b - 1)) return 1;
+    return 0;
+}
+
 static void node(void *arg) {
     uint64_t seed = (uint64_t)(uintptr_t)arg | 1;
     atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
     unsigned kids = (unsigned)(rng(&seed) % 4);
     for (unsigned k = 0; k < kids; k++) {
-        if (atomic_fetch_sub_explicit(&budget, 1, memory_order_relaxed) == 0) {
-            atomic_fetch_add(&budget, 1);
-            return;
-        }
+        if (!take_budget()) return;
         if (dtact_fiber_launch(node, (void *)(uintptr_t)rng(&seed)) == DTACT_INVALID_HANDLE) {
             /* Back-pressure: give the unit back; the root spends it once records free up.
              * (Waiting here instead could livelock: every queued fiber would be a
@@ -39,11 +44,7 @@ static void root(void *arg) {
     (void)arg;
     /* Keep the tree alive: roots keep spawning until the budget is spent. */
     uint64_t seed = 88172645463325252ull;
-    while (atomic_load(&budget) > 0) {
-        if (atomic_fetch_sub(&budget, 1) == 0) {
-            atomic_fetch_add(&budget, 1);
-            break;
-        }
+    while (take_budget()) {
         while (dtact_fiber_launch(node, (void *)(uintptr_t)rng(&seed)) == DTACT_INVALID_HANDLE) dtact_yield();
         atomic_fetch_add(&spawned, 1);
     }
@@ -51,6 +52,9 @@ static void root(void *arg) {
 
 Test(stress, ten_million_spawns_random_fanout) {
     uint64_t total = test_scaled(10000000);
+#if defined(DTACT_TSAN) || defined(DTACT_ASAN)
+    total = test_scaled(total / 20); /* the sanitizers make every fiber start and end ~100x dearer */
+#endif
     atomic_store(&budget, total);
     void *rt = rt_up(2, 65536);
     run_root(root, NULL);
@@ -80,6 +84,9 @@ static void *host_spawner(void *arg) {
 
 Test(stress, host_threads_spawn_concurrently) {
     uint64_t per = test_scaled(200000);
+#if defined(DTACT_TSAN) || defined(DTACT_ASAN)
+    per = test_scaled(per / 20);
+#endif
     void *rt = rt_up(2, 4096);
     pthread_t th[4];
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, host_spawner, (void *)(uintptr_t)per);

@@ -143,8 +143,8 @@ static void null_deref(void *p) {
 }
 
 Test(stack_overflow_guard, unrelated_faults_reach_the_default_action) {
-#if defined(DTACT_ASAN)
-    cr_skip_test("ASan's own SEGV handler reports the fault and exits");
+#if defined(DTACT_ASAN) || defined(DTACT_TSAN)
+    cr_skip_test("the sanitizer's own SEGV handler reports the fault and exits");
 #endif
     fix_t x;
     setup(&x, 16384);

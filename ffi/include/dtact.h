@@ -210,10 +210,12 @@ DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
 
 /* DTACT_INLINE_MAX: the largest payload dtact_spawn_inline accepts. */
 #define DTACT_INLINE_MAX 8192u
-/* dtact_spawn_inline() binds a stack to the new fiber at once, copies `size`
- * bytes from `payload` to its top (aligned to `align`, a power of two <= 64)
- * and runs func(copy) there: the payload lives on the fiber's own stack, with
- * no heap allocation (the Rust crate places futures this way). The cleanup in
+/* dtact_spawn_inline() copies `size` bytes from `payload` (aligned to
+ * `align`, a power of two <= 64) into memory owned by the new fiber and runs
+ * func(copy) on it, in place, with no heap allocation (the Rust crate places
+ * futures this way). A payload of up to 256 bytes (alignment included) goes to
+ * a slot beside the fiber's record, so the fiber needs no stack until it runs;
+ * a larger one goes to the top of the fiber's own stack, bound at once. The cleanup in
  * attr, if any, receives the copy too (also when the fiber is cancelled).
  * Errors as dtact_spawn, and EINVAL for size 0, size > DTACT_INLINE_MAX, a
  * size over a quarter of the stack, or a bad alignment. */
@@ -264,7 +266,7 @@ DTACT_API int dtact_current_worker(void);
 /* dtact_free_arg() calls free(arg) if arg is not NULL (for malloc'd arguments). */
 DTACT_API void dtact_free_arg(void *arg);
 /* dtact_abort() prints that a fiber returned past its entry point and aborts. Not a user call. */
-DTACT_API DTACT_NORETURN void dtact_abort(void);
+DTACT_NORETURN DTACT_API void dtact_abort(void);
 
 /* ----------------------------------------------------------------- stats */
 typedef struct dtact_stats_t {

@@ -109,6 +109,15 @@ static void crs_log(const char *fmt, ...)
     CRS_ASSERT_((strcmp((a), (b)) == 0) == (eq), (eq) ? #a " == " #b : #a " != " #b, __VA_ARGS__)
 #define cr_assert_str_eq(...) CRS_STR_(1, __VA_ARGS__, "")
 #define cr_assert_str_neq(...) CRS_STR_(0, __VA_ARGS__, "")
+#define CRS_NULL_(p, ...) CRS_ASSERT_((p) == NULL, #p " == NULL", __VA_ARGS__)
+#define CRS_NNULL_(p, ...) CRS_ASSERT_((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_null(...) CRS_NULL_(__VA_ARGS__, "")
+#define cr_assert_not_null(...) CRS_NNULL_(__VA_ARGS__, "")
+#define CRS_FEQ_(a, b, eps, ...)                                                                 \
+    CRS_ASSERT_(((a) - (b) <= (eps)) && ((b) - (a) <= (eps)), #a " ~= " #b, __VA_ARGS__)
+#define cr_assert_float_eq(...) CRS_FEQ_(__VA_ARGS__, "")
+/* Suite-wide options are not modelled: every test gets the defaults. */
+#define TestSuite(...) extern int crs_test_suite_unused
 #define cr_skip_test(...) crs_skip(__VA_ARGS__)
 #define cr_log_info(...) crs_log(__VA_ARGS__)
 
