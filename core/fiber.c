@@ -349,7 +349,7 @@ DTACT_API int dtact_yield(void) {
     dtact__fiber_t *f = self_fiber(&w);
     if (!f) return dtact__set_error(DTACT_EPERM);
     dtact__stat_inc(&w->st.yields);
-    dtact__fiber_switch_out(w, f, DTACT__ACT_YIELD);
+    if (!dtact__yield_direct(w, f)) dtact__fiber_switch_out(w, f, DTACT__ACT_YIELD);
     w = dtact__tls_worker(); /* may have moved */
     if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: informational
     return DTACT_OK;
