@@ -14,7 +14,7 @@ fi
 if [ "$what" = test ]; then
   want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || want cargo rustc
-  want librust-cc-dev librust-syn-dev librust-quote-dev librust-proc-macro2-dev librust-tokio-dev
+  want librust-cc-dev librust-syn-dev librust-quote-dev librust-proc-macro2-dev librust-tokio-dev bindgen
 fi
 if [ "$what" = bench ]; then
   want libboost-context-dev libboost-fiber-dev golang-go librust-tokio-dev
