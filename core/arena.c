@@ -216,7 +216,15 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
         if (DTACT_LIKELY(wc->rec_n != 0)) {
             dtact__count(&wc->hits);
             dtact__pend(&wc->rec_pending, 1);
-            return &a->recs[wc->rec_idx[--wc->rec_n]];
+            dtact__fiber_t *f = &a->recs[wc->rec_idx[--wc->rec_n]];
+            /* The next record handed out is likely cold when many fibers are
+             * live (a spawn loop): start fetching both of its lines now. */
+            if (wc->rec_n) {
+                dtact__fiber_t *nx = &a->recs[wc->rec_idx[wc->rec_n - 1]];
+                __builtin_prefetch(nx, 1);
+                __builtin_prefetch((char *)nx + 64, 1);
+            }
+            return f;
         }
         dtact__count(&wc->misses);
         if (dtact__rec_refill(a, wc) == 0) {
