@@ -32,6 +32,7 @@
  * finished (released) or unmapped with the arena by destroy.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +78,14 @@ static void rt_free(dtact__rt_t *rt) {
     free(rt);
 }
 
+_Static_assert(sizeof(dtact_config_t) == 16 && _Alignof(dtact_config_t) == 4, "the original's config layout");
+_Static_assert(sizeof(dtact_spawn_options_t) == 4, "the original's options layout");
+_Static_assert(offsetof(dtact_config_t, mFiberCapacity) == 8 && offsetof(dtact_config_t, mStackSize) == 12,
+               "the original's config layout");
+
 static int config_resolve(const dtact_config_t *cfg, dtact_config_t *c) {
     *c = cfg ? *cfg : dtact_default_config();
-    if (c->mSafetyLevel > 2 || c->mTopologyMode > 1 || c->mNuma != 0 || c->mReserved != 0) return DTACT_ECONFIG;
+    if (c->mSafetyLevel > 2 || c->mTopologyMode > 1 || c->mNuma != 0) return DTACT_ECONFIG;
     if (c->mWorkers == 0) c->mWorkers = dtact__cpu_count();
     if (c->mWorkers > DTACT__MAX_WORKERS) return DTACT_ECONFIG;
     if (c->mFiberCapacity == 0) c->mFiberCapacity = 65536;

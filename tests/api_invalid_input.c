@@ -191,3 +191,15 @@ Test(api_invalid, host_await_before_start) {
     cr_assert_eq(dtact_await(h), DTACT_OK);
     rt_down(rt);
 }
+
+Test(api_invalid, original_config_layout_and_positional_init) {
+    /* A program written for the original header may initialise positionally. */
+    dtact_config_t c = {2, 1, 0, 0, 1024, 65536};
+    cr_assert_eq(sizeof c, 16);
+    cr_assert_eq(sizeof(dtact_spawn_options_t), 4);
+    cr_assert_eq(c.mFiberCapacity, 1024);
+    cr_assert_eq(c.mStackSize, 65536);
+    void *rt = dtact_init(&c);
+    cr_assert_not_null(rt);
+    cr_assert_eq(dtact_destroy(rt), DTACT_OK);
+}

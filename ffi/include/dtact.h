@@ -94,14 +94,15 @@ typedef uint64_t dtact_handle_t;
 #define DTACT_INVALID_HANDLE ((dtact_handle_t)0)
 
 /* ---------------------------------------------------------------- config */
-/* dtact_config_t: 0 in any field means "use the default" (see dtact_default_config). */
+/* dtact_config_t: 0 in any field means "use the default" (see dtact_default_config).
+ * 16 bytes, 4-byte aligned, field for field the original's layout. */
 typedef struct dtact_config_t {
     uint32_t mWorkers;       /* worker threads; 0 = one per online CPU; max 1024           */
     uint8_t mSafetyLevel;    /* 0: canary only; 1, 2: guard page below every stack while the
                                 process's map budget allows, canary beyond (1 and 2 are equal) */
     uint8_t mTopologyMode;   /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups)  */
     uint8_t mNuma;           /* reserved for NUMA binding; must be 0                          */
-    uint8_t mReserved;       /* must be 0 (the original's padding byte)                       */
+    /* one padding byte, implicit as in the original, so positional initialisers keep their meaning */
     uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; max 16777215           */
     uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB             */
 } dtact_config_t;

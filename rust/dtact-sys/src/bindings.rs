@@ -67,7 +67,6 @@ pub struct dtact_config_t {
     pub mSafetyLevel: u8,
     pub mTopologyMode: u8,
     pub mNuma: u8,
-    pub mReserved: u8,
     pub mFiberCapacity: u32,
     pub mStackSize: u32,
 }
