@@ -41,7 +41,7 @@
 #define DTACT__STK_BATCH 16      /* stacks moved per shared-list operation     */
 #define DTACT__STACK_NCLASSES 5  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB       */
 #define DTACT__STACK_DEFAULT (256u * 1024u) /* cfg->default_stack == 0          */
-#define DTACT__STACK_HWM 1024    /* free stacks per class kept resident        */
+#define DTACT__STACK_HWM 4096    /* free stacks per class kept resident        */
 #define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
 #define DTACT__STACK_MIN_SLOTS 64u
 #define DTACT__MAP_MARGIN 1024   /* maps left for the rest of the process     */

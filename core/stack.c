@@ -39,7 +39,7 @@
  * Per-worker LIFO caches of 32 (owner only), spilling/refilling 16 at a time
  * through a tagged batch stack of stack ids (arena_internal.h); batches are
  * linked through stack->next while owned. A spilled batch whose class already
- * has >= 1024 free stacks on the shared list is purged first (a low mark made
+ * has >= 4096 free stacks on the shared list is purged first (a low mark made
  * fork-join code purge and re-fault the same stacks, each purge a TLB shootdown):
  * madvise(MADV_DONTNEED) of [base page, top page), the top page stays.
  *

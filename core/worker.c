@@ -10,8 +10,10 @@
  * pieces of work, as in Cilk's steal-from-the-top rule).
  *
  * Dispatch order. Highest priority first; every 64th dispatch takes the oldest
- * fiber of the lowest non-empty priority instead, so Low and old work is never
- * starved by a stream of new high-priority or front-pushed fibers. Every 61st
+ * fiber of the lowest non-empty priority instead when that priority is lower,
+ * or when that fiber has already started (it yielded or was woken), so Low
+ * work and yielded fibers are never starved by a stream of new high-priority
+ * or front-pushed fibers (see q_next for why unstarted ones wait). Every 61st
  * dispatch (and whenever the queues are empty) the inbox is drained, so remote
  * work waits a bounded number of dispatches.
  *
@@ -90,8 +92,19 @@ static dtact__fiber_t *q_next(dtact__worker_t *w) {
     uint32_t m = w->qmask;
     if (!m) return NULL;
     dtact__fiber_t *f;
-    if (DTACT_UNLIKELY((++w->tick & 63u) == 0)) f = w->q[__builtin_ctz(m)].tail;
-    else f = w->q[31 - __builtin_clz(m)].head;
+    unsigned hi = 31u - (unsigned)__builtin_clz(m);
+    f = w->q[hi].head;
+    if (DTACT_UNLIKELY((++w->tick & 63u) == 0)) {
+        /* Fairness: the oldest fiber of the lowest priority present, when that
+         * is a lower priority (Low is never starved) or a fiber that already
+         * runs (yielded or woken, never starved by fresh spawns). An unstarted
+         * fiber of the same priority waits its turn at the front: starting old
+         * subtrees early would turn depth-first fork-join into breadth-first
+         * and multiply the live stacks. */
+        unsigned lo = (unsigned)__builtin_ctz(m);
+        dtact__fiber_t *t = w->q[lo].tail;
+        if (lo != hi || t->started) f = t;
+    }
     dtact__q_unlink(w, f);
     return f;
 }
