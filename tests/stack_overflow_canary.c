@@ -13,32 +13,11 @@
 
 #include "arena.h"
 #include "arena_internal.h"
+#include "child_capture.h"
 #include "dtact.h"
 
 TestSuite(stack_overflow_canary);
 
-static int run_child(void (*fn)(void *), void *arg, char *out, size_t cap) {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
-}
 
 static void check_and_abort(void *p) {
     dtact__stack_t *s = p;
