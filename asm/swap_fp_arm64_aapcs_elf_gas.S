@@ -1,8 +1,8 @@
 /* asm/swap_fp_arm64_aapcs_elf_gas.S -- float context switchers, AArch64 AAPCS64, ELF, GNU as.
  *
- *   void dtact__swap_fp_cross(void **save_sp, void *load_sp);   variant 0
- *   void dtact__swap_fp_same (void **save_sp, void *load_sp);   variant 2
- *                                x0               x1
+ *   int dtact__swap_fp_cross(void **save_sp, void *load_sp, int pass);   variant 0
+ *   int dtact__swap_fp_same (void **save_sp, void *load_sp, int pass);   variant 2
+ *                               x0               x1             w2
  *
  * Frame stored on the suspending context's stack (176 bytes, so sp stays
  * 16-byte aligned as AAPCS64 requires at every public interface); *save_sp
@@ -79,6 +79,12 @@
  * fault on a BTI-guarded page. BTI does not check `ret` targets, so `ret` is
  * the only correct choice under branch protection.
  *
+ * PASS. The third argument (w2) is moved to w0 after x0 has been used, and
+ * the resumed context's switch call returns it. A caller can then end in a
+ * tail call of the switch (`return swap(..)`), so that no code of the
+ * suspended function runs on resume (core/fiber.c, dtact_yield). A new
+ * context ignores it.
+ *
  * PAC/BTI. Entries start with `bti c` (hint #34). The saved x30 is signed
  * with the A key and the resuming sp as modifier (paciasp, hint #25) and
  * authenticated after the frame is popped (autiasp, hint #29), so a resume
@@ -118,6 +124,7 @@
     mov     x10, sp                 /* x10 = address of slot 0                    */
     str     x10, [x0]               /* *save_sp = it                              */
     mov     sp, x1                  /* switch stacks: sp = load_sp (same layout)  */
+    mov     w0, w2                  /* the resumed context returns `pass`         */
     ldr     x10, [sp, #0xa0]        /* x10 = incoming FPCR                        */
     cmp     x9, x10                 /* same as ours?                              */
     b.ne    .Lload_fpcr_\name       /* no: write it (rare, out of line)           */

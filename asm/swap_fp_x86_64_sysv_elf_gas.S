@@ -1,7 +1,10 @@
 /* asm/swap_fp_x86_64_sysv_elf_gas.S -- float context switchers, x86_64 System V, ELF, GNU as.
  *
- *   void dtact__swap_fp_cross(void **save_sp, void *load_sp);   variant 0
- *   void dtact__swap_fp_same (void **save_sp, void *load_sp);   variant 2
+ *   int dtact__swap_fp_cross(void **save_sp, void *load_sp, int pass);   variant 0
+ *   int dtact__swap_fp_same (void **save_sp, void *load_sp, int pass);   variant 2
+ *
+ * `pass` becomes the return value seen by the context that is resumed (the
+ * switch that suspended it "returns" pass); see PASS below.
  *
  * Frame pushed on the suspending context's stack (8 words, 64 bytes); *save_sp
  * receives the address of slot 0. make_x86_64_sysv_elf_gas.S builds the same
@@ -79,6 +82,13 @@
  * a `ret` would always miss the return-stack buffer (8-11 ns per switch on
  * the reference machines); an indirect jmp is predicted by the BTB instead.
  *
+ * PASS. The third argument (edx) is moved to eax before anything else, and
+ * nothing below touches rax, so the resumed context's switch call returns it.
+ * This lets a caller end in a tail call of the switch (`return swap(..)`):
+ * the suspended function then needs no code after the switch, so no `ret`
+ * runs on resume at all, and the return-stack buffer never mispredicts
+ * (core/fiber.c, dtact_yield). A new context ignores it.
+ *
  * CET. With -fcf-protection=branch (__CET__ bit 0) every entry starts with
  * endbr64 and the resume uses `notrack jmp`, because resume addresses are
  * return addresses (no endbr64 there). The GNU property note declares IBT
@@ -104,6 +114,7 @@
 \name:
     .cfi_startproc
     DTACT_ENDBR                     /* IBT landing pad (empty without CET)        */
+    movl    %edx, %eax              /* the resumed context returns `pass`         */
     pushq   %rbp                    /* slot 6: rbp                                */
     .cfi_adjust_cfa_offset 8
     pushq   %rbx                    /* slot 5: rbx                                */

@@ -1,7 +1,7 @@
 /* asm/swap_nofp_x86_64_sysv_elf_gas.S -- no-float context switchers, x86_64 System V, ELF, GNU as.
  *
- *   void dtact__swap_nofp_cross(void **save_sp, void *load_sp);   variant 1
- *   void dtact__swap_nofp_same (void **save_sp, void *load_sp);   variant 3
+ *   int dtact__swap_nofp_cross(void **save_sp, void *load_sp, int pass);   variant 1
+ *   int dtact__swap_nofp_same (void **save_sp, void *load_sp, int pass);   variant 3
  *
  * Frame pushed on the suspending context's stack (7 words, 56 bytes); *save_sp
  * receives the address of slot 0. make_x86_64_sysv_elf_gas.S builds the same
@@ -70,6 +70,13 @@
  * a `ret` would always miss the return-stack buffer (8-11 ns per switch on
  * the reference machines); an indirect jmp is predicted by the BTB instead.
  *
+ * PASS. The third argument (edx) is moved to eax first, and nothing below
+ * touches rax, so the resumed context's switch call returns it. A caller can
+ * then end in a tail call of the switch (`return swap(..)`): the suspended
+ * function has no code left after the switch, no `ret` runs on resume, and
+ * the return-stack buffer never mispredicts (core/fiber.c, dtact_yield).
+ * A new context ignores it.
+ *
  * CET. With -fcf-protection=branch (__CET__ bit 0) every entry starts with
  * endbr64 and the resume uses `notrack jmp`, because resume addresses are
  * return addresses (no endbr64 there). The GNU property note declares IBT
@@ -95,6 +102,7 @@
 \name:
     .cfi_startproc
     DTACT_ENDBR                     /* IBT landing pad (empty without CET)        */
+    movl    %edx, %eax              /* the resumed context returns `pass`         */
     pushq   %rbp                    /* slot 5: rbp                                */
     .cfi_adjust_cfa_offset 8
     pushq   %rbx                    /* slot 4: rbx                                */

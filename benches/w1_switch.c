@@ -87,7 +87,7 @@ static void *w1_main_sp;
         (void)arg;                                                                   \
         for (;;) {                                                                   \
             w1_counter++;                                                            \
-            fn(&w1_##tag##_fib_sp, w1_main_sp);                                      \
+            fn(&w1_##tag##_fib_sp, w1_main_sp, 0);                                   \
         }                                                                            \
     }                                                                                \
     static void *w1_##tag##_setup(void)                                              \
@@ -100,7 +100,7 @@ static void *w1_main_sp;
     static void w1_##tag##_run(uint64_t rounds)                                      \
     {                                                                                \
         for (uint64_t i = 0; i < rounds; i++)                                        \
-            fn(&w1_main_sp, w1_##tag##_fib_sp);                                      \
+            fn(&w1_main_sp, w1_##tag##_fib_sp, 0);                                   \
     }
 
 W1_DTACT(cross_fp, dtact__swap_fp_cross, DTACT__SW_CROSS_FP)

@@ -349,7 +349,16 @@ DTACT_API int dtact_yield(void) {
     dtact__fiber_t *f = self_fiber(&w);
     if (!f) return dtact__set_error(DTACT_EPERM);
     dtact__stat_inc(&w->st.yields);
-    if (!dtact__yield_direct(w, f)) dtact__fiber_switch_out(w, f, DTACT__ACT_YIELD);
+    dtact__fiber_t *next = dtact__yield_pick(w, f);
+    if (DTACT_LIKELY(next != NULL)) {
+        /* A tail call (optimised builds): this fiber resumes straight in our
+         * caller, with the value its resumer passes: DTACT_OK from another
+         * direct yield (which has just seen no shutdown), the shutdown status
+         * from the loop (switch_in). No `ret` runs on resume, so the return-
+         * stack buffer stays in step (asm/: PASS). */
+        return dtact__swap_table[f->variant](&f->sp, next->sp, DTACT_OK);
+    }
+    dtact__fiber_switch_out(w, f, DTACT__ACT_YIELD);
     w = dtact__tls_worker(); /* may have moved */
     if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: informational
     return DTACT_OK;

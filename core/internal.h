@@ -122,8 +122,9 @@ void dtact__fiber_switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__
 void dtact__q_push_front(dtact__worker_t *w, dtact__fiber_t *f);
 void dtact__q_push_back(dtact__worker_t *w, dtact__fiber_t *f);
 void dtact__q_unlink(dtact__worker_t *w, dtact__fiber_t *f);
-/* Yields by switching straight to the next ready fiber when that is safe; 0 if not taken. */
-int dtact__yield_direct(dtact__worker_t *w, dtact__fiber_t *f);
+/* The fiber a yield may switch to directly (bookkeeping done: f queued, the
+ * result made current); NULL when the yield must go through the loop. */
+dtact__fiber_t *dtact__yield_pick(dtact__worker_t *w, dtact__fiber_t *f);
 
 /* mesh.c */
 /* Puts a ready fiber somewhere it will run: the calling worker's queue when

@@ -5,12 +5,15 @@
  * address and, in the float variants, the FP control state) lives on its own
  * stack below that pointer, pushed there by the switch that suspended it.
  *
- *   dtact__swap_<variant>(&from->sp, to->sp)
+ *   int dtact__swap_<variant>(&from->sp, to->sp, pass)
  *
  * saves the caller's callee-saved state on the current stack, stores the stack
  * pointer into *save_sp, loads load_sp and restores the state found there, then
  * resumes the other context. To the code on either side the switch looks like an
- * ordinary function call that returns.
+ * ordinary function call that returns; the resumed side's call returns `pass`
+ * (so the last thing a function does can be `return swap(...)`, a tail call:
+ * the resumed context then continues straight in its caller, with no `ret`
+ * that the return-stack buffer would mispredict).
  *
  * Variants (chosen per fiber; the codes are those of the public
  * dtact_spawn_options_t.mSwitcher field):
@@ -44,14 +47,14 @@ enum {
     DTACT__SW_COUNT = 4
 };
 
-typedef void (*dtact__swap_fn)(void **save_sp, void *load_sp);
+typedef int (*dtact__swap_fn)(void **save_sp, void *load_sp, int pass);
 
 /* The four switchers. Not thread-safe with respect to the same context:
  * a context may be resumed by exactly one switch. */
-void dtact__swap_fp_cross(void **save_sp, void *load_sp);
-void dtact__swap_nofp_cross(void **save_sp, void *load_sp);
-void dtact__swap_fp_same(void **save_sp, void *load_sp);
-void dtact__swap_nofp_same(void **save_sp, void *load_sp);
+int dtact__swap_fp_cross(void **save_sp, void *load_sp, int pass);
+int dtact__swap_nofp_cross(void **save_sp, void *load_sp, int pass);
+int dtact__swap_fp_same(void **save_sp, void *load_sp, int pass);
+int dtact__swap_nofp_same(void **save_sp, void *load_sp, int pass);
 
 /* Indexed by variant code. */
 extern const dtact__swap_fn dtact__swap_table[DTACT__SW_COUNT];

@@ -119,7 +119,10 @@ static inline void switch_in(dtact__worker_t *w, dtact__fiber_t *f) {
 #if defined(DTACT_ASAN)
     __sanitizer_start_switch_fiber(&w->asan_fake, f->stack->base, f->stack->size);
 #endif
-    dtact__swap_table[f->variant](&w->sched_sp, f->sp);
+    /* What the fiber's dtact_yield returns if it suspended in a direct yield
+     * (see dtact__yield_pick); other suspension points ignore it. */
+    int pass = dtact__load_relaxed(&w->rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_OK; // relaxed: informational, as in dtact_yield
+    dtact__swap_table[f->variant](&w->sched_sp, f->sp, pass);
 #if defined(DTACT_ASAN)
     __sanitizer_finish_switch_fiber(w->asan_fake, NULL, NULL);
 #endif
@@ -135,7 +138,7 @@ void dtact__fiber_switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__
     /* A finishing fiber never comes back: NULL tells ASan to drop its fake stack. */
     __sanitizer_start_switch_fiber(action == DTACT__ACT_FINISH ? NULL : &fake, w->asan_bottom, w->asan_size);
 #endif
-    dtact__swap_table[f->variant](&f->sp, w->sched_sp);
+    dtact__swap_table[f->variant](&f->sp, w->sched_sp, 0); /* the loop ignores the value */
 #if defined(DTACT_ASAN)
     /* Resumed, possibly on another worker: learn that worker's loop stack. */
     dtact__worker_t *now = dtact__tls_worker();
@@ -230,35 +233,38 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
     w->current = f;
     switch_in(w, f);
     /* The fiber that switches back is w->current, not necessarily f: a direct
-     * yield (dtact__yield_direct) may have passed the CPU on meanwhile. */
+     * yield (dtact__yield_pick) may have passed the CPU on meanwhile. */
     after_switch(w, w->current);
 }
 
 /* A yield that switches straight to the next ready fiber, without a round
- * trip through the loop's context: one switch instead of two. Taken only when
- * the loop has nothing else due (no inbox drain, no timers, no balancing),
- * the next fiber has started and uses the same switcher variant (the saved
- * frame formats must match, including that of the loop's context, which the
- * next fiber will return to), and no sanitizer needs the switch annotated.
- * Returns 0 when the caller must take the ordinary path. Safe because the
- * yielding fiber is put in this worker's own queue, which no other thread
- * touches, before the switch saves its context. */
-int dtact__yield_direct(dtact__worker_t *w, dtact__fiber_t *f) {
+ * trip through the loop's context: one switch instead of two. Picks that
+ * fiber and does all the queue and state bookkeeping; the caller (dtact_yield)
+ * then ends with a tail call of the switch. Taken only when the loop has
+ * nothing else due (no inbox drain, no timers, no balancing), the next fiber
+ * has started and uses the same switcher variant (the saved frame formats must
+ * match, including that of the loop's context, which the next fiber will
+ * return to), and no sanitizer needs the switch annotated. Returns NULL when
+ * the caller must take the ordinary path. Safe because the yielding fiber is
+ * put in this worker's own queue, which no other thread touches, before the
+ * switch saves its context. */
+dtact__fiber_t *dtact__yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
 #if defined(DTACT_ASAN) || defined(DTACT_TSAN)
     (void)w;
     (void)f;
-    return 0;
+    return NULL;
 #else
     uint32_t m = w->qmask;
-    if (!m || w->ntimers || ((w->tick + 1) % 61u) == 0 || ((w->tick + 1) & 63u) == 0) return 0;
+    uint32_t t = w->tick + 1;
+    if (!m || w->ntimers || t % 61u == 0 || (t & 63u) == 0) return NULL;
     if (dtact__load_relaxed(&w->inbox) || // relaxed: a peek; the loop drains it properly
         (dtact__load_relaxed(&w->rt->n_hungry) | dtact__load_relaxed(&w->rt->n_parked)) || // relaxed: hints, as in the loop
         dtact__load_relaxed(&w->rt->shutdown)) // relaxed: the loop handles shutdown
-        return 0;
+        return NULL;
     dtact__fiber_t *next = w->q[31 - __builtin_clz(m)].head;
-    if (!next->started || next->variant != f->variant) return 0;
+    if (!next->started || next->variant != f->variant) return NULL;
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
-    w->tick++;
+    w->tick = t;
     dtact__q_unlink(w, next);
     uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: our own state
     dtact__store_release(&f->sg, DTACT__SG(fgen, DTACT__ST_READY)); // release: as after_switch's YIELD
@@ -267,8 +273,7 @@ int dtact__yield_direct(dtact__worker_t *w, dtact__fiber_t *f) {
     dtact__store_relaxed(&next->sg, DTACT__SG(ngen, DTACT__ST_RUNNING)); // relaxed: as in run_fiber
     next->home = (uint16_t)w->id;
     w->current = next;
-    dtact__swap_table[f->variant](&f->sp, next->sp);
-    return 1;
+    return next;
 #endif
 }
 

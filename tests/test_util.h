@@ -167,7 +167,7 @@ static inline void tu_after_switch(tu_ctx *self)
 static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to)
 {
     tu_before_switch(from, to);
-    dtact__swap_table[variant](&from->sp, to->sp);
+    dtact__swap_table[variant](&from->sp, to->sp, 0);
     tu_after_switch(from);
 }
 
