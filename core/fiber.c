@@ -16,7 +16,6 @@
  *  5. Every spawned fiber either runs exactly once or, if shutdown comes first,
  *     is cancelled exactly once; in both cases its cleanup runs exactly once.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,27 +77,41 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
 void dtact__fiber_finish(dtact__worker_t *w, dtact__fiber_t *f, int status) {
     dtact__rt_t *rt = w->rt;
     void *result = f->result;
-    dtact__rec_lock(f);
-    uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: under the lock, and only this worker changes the generation now
+    uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: only this worker changes the generation now
+    /* Close the record (internal.h): one CAS, once no joiner holds the lock.
+     * From here the waiter list and `joinable` are ours alone. */
+    uint32_t v = dtact__load_relaxed(&f->lock); // relaxed: validated by the CAS
+    for (;;) {
+        if (v & DTACT__LOCKED) {
+            dtact__cpu_relax();
+            v = dtact__load_relaxed(&f->lock); // relaxed: spin until the joiner unlocks
+        } else if (dtact__cas_weak_acquire(&f->lock, &v, dtact__closed_word(gen))) { // acquire: pairs with the last unlock (linked waiter records, joinable)
+            break;
+        }
+    }
     int detached = !f->joinable;
     f->status = status;
     dtact__waiter_t *list = f->waiters;
     f->waiters = NULL;
     /* release: publishes result/status to late joiners, which acquire-load sg. */
     dtact__store_release(&f->sg, DTACT__SG(gen, detached ? DTACT__ST_FREE : DTACT__ST_FINISHED));
-    dtact__rec_unlock(f);
     while (list) {
         dtact__waiter_t *nx = list->next;
         dtact__fiber_t *wf = list->fiber;
         uint64_t wg = list->gen;
         list->result = result;
         list->status = status;
-        dtact__store_release(&list->done, 1u); // release: pairs with the waiter's acquire load; the record may vanish after this
-        if (wf) dtact__unpark(rt, wf, wg);
+        if (wf) {
+            dtact__store_release(&list->done, DTACT__WAIT_DONE); // release: pairs with the waiter's acquire load; the record may vanish after this
+            dtact__unpark(rt, wf, wg);
+        } else if (dtact__xchg_acq_rel(&list->done, DTACT__WAIT_DONE) == DTACT__WAIT_SLEEPING) {
+            /* acq_rel: release publishes result/status to the host waiter; the old value says whether it sleeps.
+             * The waiter may already have left (a spurious futex return saw DONE): a wake
+             * of a dead stack address is harmless, every futex user loops on its condition. */
+            dtact__futex_wake(&list->done, 1);
+        }
         list = nx;
     }
-    dtact__fetch_add_seq_cst(&f->done_seq, 1u); // seq_cst: Dekker with a host joiner (host_waiters++ then load done_seq): one of us sees the other
-    if (dtact__load_seq_cst(&f->host_waiters)) dtact__futex_wake(&f->done_seq, INT_MAX); // seq_cst: see above
     if (status == DTACT_OK) dtact__stat_inc(&w->st.completed);
     else dtact__stat_inc(&w->st.cancelled);
     if (detached) dtact__fiber_free(rt->arena, w->id, f);

@@ -171,15 +171,38 @@ static inline uint64_t dtact__fiber_gen(const dtact__fiber_t *f) {
     return DTACT__SG_GEN(dtact__load_acquire(&((dtact__fiber_t *)f)->sg)); // acquire: pairs with the release store of a new generation in fiber_free / spawn
 }
 
-/* The record lock: a tiny spin lock guarding a fiber's waiter list and the
- * publication of its end (held for a few instructions). */
-static inline void dtact__rec_lock(dtact__fiber_t *f) {
-    while (dtact__xchg_acquire(&f->lock, 1u)) { // acquire: pairs with dtact__rec_unlock's release
-        while (dtact__load_relaxed(&f->lock)) dtact__cpu_relax(); // relaxed: spin on the shared line, then retry
+/* The record lock word: (closed generation << 1) | LOCKED.
+ *
+ * LOCKED (bit 0) is a tiny spin lock guarding a fiber's waiter list (held for
+ * a few instructions by joiners registering or withdrawing, and by detach).
+ * The upper bits hold the low 31 bits of the last generation whose end was
+ * published: the finisher "closes" the record with one CAS, which succeeds
+ * only while the lock is free, and from then on owns the waiter list without
+ * taking the lock. So finishing a fiber nobody waits for costs one atomic
+ * RMW. A new occupant of the slot has a new generation, so it starts open
+ * without anyone resetting the word (a stale locker may hold it meanwhile). */
+#define DTACT__LOCKED 1u
+static inline uint32_t dtact__closed_word(uint64_t gen) { return (uint32_t)(gen << 1); }
+static inline int dtact__is_closed(uint32_t word, uint64_t gen) {
+    return (word & ~DTACT__LOCKED) == dtact__closed_word(gen);
+}
+
+/* Takes the lock; returns the word as it was (unlocked), to pass to unlock. */
+static inline uint32_t dtact__rec_lock(dtact__fiber_t *f) {
+    uint32_t v = dtact__load_relaxed(&f->lock); // relaxed: validated by the CAS
+    for (;;) {
+        if (v & DTACT__LOCKED) {
+            dtact__cpu_relax();
+            v = dtact__load_relaxed(&f->lock); // relaxed: spin on the shared line, then retry
+        } else if (dtact__cas_weak_acquire(&f->lock, &v, v | DTACT__LOCKED)) { // acquire: pairs with dtact__rec_unlock's release
+            return v;
+        }
     }
 }
-static inline void dtact__rec_unlock(dtact__fiber_t *f) {
-    dtact__store_release(&f->lock, 0u); // release: pairs with dtact__rec_lock's acquire
+static inline void dtact__rec_unlock(dtact__fiber_t *f, uint32_t v) {
+    /* Nobody else changes the word while it is locked (the finisher's CAS
+     * expects it unlocked), so a plain store restores it. */
+    dtact__store_release(&f->lock, v); // release: pairs with the acquire of the next locker or of the finisher's CAS
 }
 
 static inline void dtact__stat_inc(_Atomic uint64_t *c) {

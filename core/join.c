@@ -1,16 +1,15 @@
 /* core/join.c -- waiting for a fiber to finish: dtact_await, dtact_join,
  * dtact_detach, dtact_is_finished.
  *
- * Fiber joiners link a waiter record (on their own stack) into the target's
- * list under the target's record lock; the worker that publishes the end takes
- * the list under the same lock, fills each record, sets its `done` flag
- * (release) and unparks the waiter. A joiner that gives up (timeout,
- * shutdown) unlinks its record under the lock; if the list was already taken
- * it waits for `done`, because the finisher still writes the record.
- *
- * Host threads spin briefly, then sleep on the target's `done_seq` futex word,
- * which only ever increases: a recycled slot cannot put a waiter back to sleep
- * (the Dekker pair host_waiters / done_seq is in fiber.c, dtact__fiber_finish).
+ * Joiners (fibers and host threads alike) link a waiter record (on their own
+ * stack) into the target's list under the target's record lock, unless the
+ * target is already closed (internal.h: the finisher closes the record with
+ * one CAS while the lock is free, and then owns the list). The finisher fills
+ * each record, sets its `done` word and wakes the waiter: a fiber by unpark,
+ * a host thread by a futex wake on `done` when it went to sleep there. A
+ * joiner that gives up (timeout, shutdown, stopped runtime) unlinks its record
+ * under the lock; if the record is no longer in the list the finisher has
+ * taken it and still writes it, so the joiner waits for `done`.
  *
  * Results: a joinable fiber keeps its record (FINISHED) until a join or
  * detach reaps it with a CAS FINISHED -> FREE; a detached one is released as
@@ -42,20 +41,50 @@ static int look(dtact__fiber_t *f, uint64_t hgen, uint64_t *gen, void **res, int
 }
 
 static int unlink_waiter(dtact__fiber_t *f, dtact__waiter_t *rec) {
-    dtact__rec_lock(f);
+    uint32_t v = dtact__rec_lock(f);
     dtact__waiter_t **pp = &f->waiters;
-    while (*pp && *pp != rec) pp = &(*pp)->next;
-    int found = *pp == rec;
-    if (found) *pp = rec->next;
-    dtact__rec_unlock(f);
+    int found = 0;
+    if (!dtact__is_closed(v, rec->target_gen)) { /* closed: the finisher owns the list */
+        while (*pp && *pp != rec) pp = &(*pp)->next;
+        found = *pp == rec;
+        if (found) *pp = rec->next;
+    }
+    dtact__rec_unlock(f, v);
     return found;
 }
 
 static void wait_done(dtact__waiter_t *rec) {
     unsigned n = 0;
-    while (!dtact__load_acquire(&rec->done)) { // acquire: pairs with finish's release of done
+    while (dtact__load_acquire(&rec->done) != DTACT__WAIT_DONE) { // acquire: pairs with finish's release of done
         if (++n > 1000) sched_yield();
         else dtact__cpu_relax();
+    }
+}
+
+/* Links rec into f's waiter list while f is live at the handle's generation.
+ * Returns T_LIVE when linked, else what look() found (T_FINISHED, T_RELEASED). */
+static int register_waiter(dtact__fiber_t *f, uint64_t hgen, dtact__waiter_t *rec, dtact__fiber_t *me,
+                           uint64_t *gen, void **res, int *status) {
+    for (;;) {
+        int t = look(f, hgen, gen, res, status);
+        if (t != T_LIVE) return t;
+        uint32_t v = dtact__rec_lock(f);
+        uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock; the finisher closes before it publishes
+        unsigned st = DTACT__SG_STATE(sg);
+        if (DTACT__SG_GEN(sg) != *gen || st == DTACT__ST_FINISHED || st == DTACT__ST_FREE || dtact__is_closed(v, *gen)) {
+            /* Finishing or gone: look again (the end is published in a few instructions). */
+            dtact__rec_unlock(f, v);
+            dtact__cpu_relax();
+            continue;
+        }
+        rec->fiber = me;
+        rec->gen = me ? DTACT__SG_GEN(dtact__load_relaxed(&me->sg)) : 0; // relaxed: our own state
+        rec->target_gen = *gen;
+        dtact__store_relaxed(&rec->done, DTACT__WAIT_PENDING); // relaxed: published by the unlock below
+        rec->next = f->waiters;
+        f->waiters = rec;
+        dtact__rec_unlock(f, v);
+        return T_LIVE;
     }
 }
 
@@ -64,25 +93,10 @@ static int wait_fiber(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *me, d
                       int64_t timeout_ns, void **res, int *status, uint64_t *gen) {
     uint64_t deadline = timeout_ns > 0 ? dtact__now_ns() + (uint64_t)timeout_ns : 0;
     dtact__waiter_t rec;
+    int t = register_waiter(f, hgen, &rec, me, gen, res, status);
+    if (t != T_LIVE) return t;
     for (;;) {
-        int t = look(f, hgen, gen, res, status);
-        if (t != T_LIVE) return t;
-        dtact__rec_lock(f);
-        uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock that finish takes before publishing
-        if (DTACT__SG_GEN(sg) != *gen || DTACT__SG_STATE(sg) == DTACT__ST_FINISHED || DTACT__SG_STATE(sg) == DTACT__ST_FREE) {
-            dtact__rec_unlock(f);
-            continue;
-        }
-        rec.fiber = me;
-        rec.gen = DTACT__SG_GEN(dtact__load_relaxed(&me->sg)); // relaxed: our own state
-        dtact__store_relaxed(&rec.done, 0u); // relaxed: published by the unlock below
-        rec.next = f->waiters;
-        f->waiters = &rec;
-        dtact__rec_unlock(f);
-        break;
-    }
-    for (;;) {
-        if (dtact__load_acquire(&rec.done)) break; // acquire: pairs with finish's release
+        if (dtact__load_acquire(&rec.done) == DTACT__WAIT_DONE) break; // acquire: pairs with finish's release
         int give_up = 0;
         if (dtact__load_relaxed(&rt->shutdown)) give_up = DTACT_ESHUTDOWN; // relaxed: polled
         else if (deadline && dtact__now_ns() >= deadline) give_up = DTACT_ETIMEDOUT;
@@ -107,31 +121,40 @@ static int wait_host(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t hgen, int64_t 
         if (t != T_LIVE) return t;
         dtact__cpu_relax();
     }
-    dtact__fetch_add_seq_cst(&f->host_waiters, 1u); // seq_cst: Dekker with finish (done_seq++ then load host_waiters)
-    int t;
+    dtact__waiter_t rec;
+    int t = register_waiter(f, hgen, &rec, NULL, gen, res, status);
+    if (t != T_LIVE) return t;
     for (;;) {
-        uint32_t seq = dtact__load_seq_cst(&f->done_seq); // seq_cst: see above
-        t = look(f, hgen, gen, res, status);
-        if (t != T_LIVE) break;
+        uint32_t d = dtact__load_acquire(&rec.done); // acquire: pairs with finish's release exchange
+        if (d == DTACT__WAIT_DONE) break;
+        int give_up = 0;
+        int64_t left = -1;
         if (dtact__load_acquire(&rt->phase) != DTACT__RT_RUNNING) { // acquire: pairs with the phase store in runtime.c
-            t = DTACT_ENOTRUNNING;
+            give_up = DTACT_ENOTRUNNING;
+        } else if (deadline) {
+            uint64_t now = dtact__now_ns();
+            if (now >= deadline) give_up = DTACT_ETIMEDOUT;
+            else left = (int64_t)(deadline - now);
+        }
+        if (give_up) {
+            if (unlink_waiter(f, &rec)) return give_up;
+            wait_done(&rec);
             break;
         }
-        int64_t left = -1;
-        if (deadline) {
-            uint64_t now = dtact__now_ns();
-            if (now >= deadline) {
-                t = DTACT_ETIMEDOUT;
-                break;
-            }
-            left = (int64_t)(deadline - now);
+        if (d == DTACT__WAIT_PENDING) {
+            uint32_t exp = DTACT__WAIT_PENDING;
+            /* relaxed: the sleeping mark only tells the finisher to wake us; a failure means DONE arrived. */
+            if (!atomic_compare_exchange_strong_explicit(&rec.done, &exp, DTACT__WAIT_SLEEPING, memory_order_relaxed,
+                                                         memory_order_relaxed))
+                continue;
         }
         /* Wake up now and then to notice a runtime that stopped running. */
         if (left < 0 || left > 100000000) left = 100000000;
-        dtact__futex_wait(&f->done_seq, seq, left);
+        dtact__futex_wait(&rec.done, DTACT__WAIT_SLEEPING, left);
     }
-    dtact__fetch_sub_seq_cst(&f->host_waiters, 1u);
-    return t;
+    *res = rec.result;
+    *status = rec.status;
+    return T_FINISHED;
 }
 
 /* Common body of await/join. reap: release a joinable record on success. */
@@ -177,21 +200,25 @@ DTACT_API int dtact_detach(dtact_handle_t handle) {
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
     if (rc != DTACT_OK) return dtact__set_error(rc);
-    dtact__rec_lock(f);
-    uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock finish takes
-    uint64_t gen = DTACT__SG_GEN(sg);
-    unsigned st = DTACT__SG_STATE(sg);
-    if ((gen & DTACT__HANDLE_GEN_MASK) != dtact__handle_gen(handle) || st == DTACT__ST_FREE) {
-        dtact__rec_unlock(f);
-        return dtact__set_error(DTACT_ESTALE);
+    for (;;) {
+        uint32_t v = dtact__rec_lock(f);
+        uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock; the finisher closes before it publishes
+        uint64_t gen = DTACT__SG_GEN(sg);
+        unsigned st = DTACT__SG_STATE(sg);
+        if ((gen & DTACT__HANDLE_GEN_MASK) != dtact__handle_gen(handle) || st == DTACT__ST_FREE) {
+            dtact__rec_unlock(f, v);
+            return dtact__set_error(DTACT_ESTALE);
+        }
+        if (st != DTACT__ST_FINISHED && !dtact__is_closed(v, gen)) {
+            f->joinable = 0; /* the finisher reads it after its closing CAS */
+            dtact__rec_unlock(f, v);
+            return DTACT_OK;
+        }
+        dtact__rec_unlock(f, v);
+        if (st == DTACT__ST_FINISHED)
+            return dtact__fiber_reap(rt, f, gen) ? DTACT_OK : dtact__set_error(DTACT_ESTALE);
+        dtact__cpu_relax(); /* closed but not yet published: a few instructions away */
     }
-    if (st != DTACT__ST_FINISHED) {
-        f->joinable = 0;
-        dtact__rec_unlock(f);
-        return DTACT_OK;
-    }
-    dtact__rec_unlock(f);
-    return dtact__fiber_reap(rt, f, gen) ? DTACT_OK : dtact__set_error(DTACT_ESTALE);
 }
 
 DTACT_API int dtact_is_finished(dtact_handle_t handle) {

@@ -22,9 +22,12 @@
  *  1. Local queues are owner-only (worker.c): spawn, wake and yield on a worker
  *     cost no atomic read-modify-write at all.
  *  2. Each worker has one multi-producer inbox: a lock-free stack of *chunks*
- *     (up to DTACT__CHUNK fibers linked through their `next` fields; chunk
- *     heads are linked through `prev`). Producers push a whole chunk with one
- *     CAS; the owner takes everything with one exchange. The links live in the
+ *     (up to DTACT__CHUNK fibers of one priority, linked both ways like a
+ *     run queue segment; the head records the tail and the length, and chunk
+ *     heads are linked through the head's `prev`). Producers push a whole
+ *     chunk with one CAS; the owner takes everything with one exchange and
+ *     splices each chunk onto the back of its queue in O(1), without touching
+ *     the fibers in between (they are prefetched just before they run). The links live in the
  *     fiber records, so an inbox can never be full: its capacity is the arena's
  *     (every fiber is in at most one queue), memory is O(W), and no overflow
  *     path ("warehouse") is needed. Back-pressure happens where it belongs, at
@@ -116,14 +119,35 @@ static void wake_worker(dtact__rt_t *rt, dtact__worker_t *to) {
 
 void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head, dtact__fiber_t *tail,
                        uint32_t n) {
-    (void)tail;
-    head->chunk_len = n;
+    head->chunk_len = (uint16_t)n;
+    head->chunk_tail = tail;
     dtact__fiber_t *old = dtact__load_relaxed(&to->inbox); // relaxed: validated by the CAS
     do {
         head->prev = old; /* chunk link */
     } while (!dtact__cas_weak_release(&to->inbox, &old, head)); // release: publishes the chunk's fibers; pairs with the acquire exchange in inbox_drain
     dtact__fence_seq_cst(); // StoreLoad: protocol "inbox push vs. sleep" step 2 (pairs with the fence in idle)
     if (dtact__load_relaxed(&to->sleep)) wake_worker(rt, to);
+}
+
+/* Appends a whole chunk to the back of its priority's queue in O(1): the
+ * sender linked it both ways and gave it one priority, so the receiver
+ * touches only the head (and the old queue tail), not every record -- the
+ * records are remote or cold here, and the dispatch loop prefetches each
+ * one shortly before it runs. */
+static void splice_chunk(dtact__worker_t *w, dtact__fiber_t *head) {
+    uint32_t n = head->chunk_len;
+    dtact__fiber_t *tail = head->chunk_tail;
+    dtact__deque_t *d = &w->q[head->priority];
+    head->prev = d->tail;
+    if (d->tail) d->tail->next = head;
+    else d->head = head;
+    d->tail = tail;
+    tail->next = NULL;
+    w->qmask |= 1u << head->priority;
+    w->qlen += n;
+    /* A chunk of several fibers holds movable ones only (send_chunk); a
+     * single fiber may be a pinned one woken from another thread. */
+    w->qmovable += n > 1 ? n : !(head->flags & DTACT__F_PINNED);
 }
 
 uint32_t dtact__inbox_drain(dtact__worker_t *w) {
@@ -140,14 +164,8 @@ uint32_t dtact__inbox_drain(dtact__worker_t *w) {
     uint32_t total = 0;
     while (rev) {
         dtact__fiber_t *nextc = rev->prev;
-        uint32_t n = rev->chunk_len;
-        dtact__fiber_t *f = rev;
-        for (uint32_t i = 0; i < n; i++) {
-            dtact__fiber_t *nx = f->next;
-            dtact__q_push_back(w, f);
-            f = nx;
-        }
-        total += n;
+        total += rev->chunk_len;
+        splice_chunk(w, rev);
         rev = nextc;
     }
     return total;
@@ -155,34 +173,44 @@ uint32_t dtact__inbox_drain(dtact__worker_t *w) {
 
 /* ------------------------------------------------------------ chunks */
 
-/* Unlinks up to `want` fibers that may move to `to`, oldest first, and sends
- * them as one chunk. Returns how many were sent. */
-static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
+/* Unlinks up to `want` fibers of priority p that may move to `to`, oldest
+ * first, and sends them as one chunk (linked both ways, home set).
+ * Returns how many were sent. */
+static uint32_t send_chunk_prio(dtact__worker_t *w, unsigned p, uint32_t to, uint32_t want, int deflecting) {
     dtact__rt_t *rt = w->rt;
     dtact__fiber_t *head = NULL, *tail = NULL;
     uint32_t n = 0, scanned = 0;
-    for (int p = 0; p < DTACT__NPRIO && n < want; p++) {
-        dtact__fiber_t *f = w->q[p].tail;
-        while (f && n < want && scanned < 4 * DTACT__CHUNK) {
-            dtact__fiber_t *prev = f->prev;
-            scanned++;
-            int ok = dtact__can_move(rt, f, to);
-            if (ok && deflecting && (f->kind == DTACT_KIND_IO || f->kind == DTACT_KIND_SYSTEM)) ok = 0;
-            if (ok) {
-                dtact__q_unlink(w, f);
-                if (tail) tail->next = f;
-                else head = f;
-                tail = f;
-                n++;
-            }
-            f = prev;
+    dtact__fiber_t *f = w->q[p].tail;
+    while (f && n < want && scanned < 4 * DTACT__CHUNK) {
+        dtact__fiber_t *prev = f->prev;
+        scanned++;
+        int ok = !(f->flags & DTACT__F_PINNED) && dtact__can_move(rt, f, to);
+        if (ok && deflecting && (f->kind == DTACT_KIND_IO || f->kind == DTACT_KIND_SYSTEM)) ok = 0;
+        if (ok) {
+            dtact__q_unlink(w, f);
+            f->home = (uint16_t)to;
+            f->prev = tail;
+            if (tail) tail->next = f;
+            else head = f;
+            tail = f;
+            n++;
         }
+        f = prev;
     }
     if (!n) return 0;
     tail->next = NULL;
-    for (dtact__fiber_t *f = head; f; f = f->next) f->home = (uint16_t)to;
     dtact__inbox_push(rt, &rt->workers[to], head, tail, n);
     dtact__stat_inc(&w->st.chunks_moved);
+    return n;
+}
+
+/* Sends up to `want` movable fibers to `to`, lowest priority first, one
+ * chunk per priority. Returns how many were sent. */
+static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
+    uint32_t n = 0;
+    for (unsigned p = 0; p < DTACT__NPRIO && n < want; p++)
+        if (w->qmask & (1u << p)) n += send_chunk_prio(w, p, to, want - n, deflecting);
+    if (!n) return 0;
     dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
     dtact__store_relaxed(&w->load, w->qlen); // relaxed: load hint
     return n;

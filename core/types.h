@@ -112,10 +112,9 @@ struct dtact__fiber_s {
     /* line 1: lifecycle */
     void (*cleanup)(void *);
     void *result;
-    dtact__waiter_t *waiters;       /* fiber joiners; guarded by `lock`          */
-    _Atomic uint32_t lock;          /* tiny spin lock for `waiters` and finish   */
-    _Atomic uint32_t done_seq;      /* bumped at finish; host joiners futex on it */
-    _Atomic uint32_t host_waiters;  /* host threads sleeping on done_seq         */
+    dtact__waiter_t *waiters;       /* joiners; guarded by `lock`, then the finisher's */
+    dtact__fiber_t *chunk_tail;     /* last fiber of the chunk this one heads (mesh) */
+    _Atomic uint32_t lock;          /* closed generation << 1 | locked (internal.h) */
     int32_t status;                 /* DTACT_OK or DTACT_ECANCELED once finished */
     uint32_t index;                 /* slot index, constant                      */
     uint32_t free_next;             /* arena free-list link                      */
@@ -126,16 +125,19 @@ struct dtact__fiber_s {
     void *user;                     /* language bindings' per-fiber slot         */
 };
 
-/* A fiber waiting for another fiber to finish. Lives on the waiter's stack
- * (or a host thread's), linked into the target's `waiters` under its lock. */
+/* A fiber (or host thread) waiting for another fiber to finish. Lives on the
+ * waiter's stack, linked into the target's `waiters` under its lock. */
 struct dtact__waiter_s {
     dtact__waiter_t *next;
-    dtact__fiber_t *fiber;      /* the waiting fiber                        */
+    dtact__fiber_t *fiber;      /* the waiting fiber; NULL for a host thread */
     uint64_t gen;               /* its generation, for the wake-up          */
-    _Atomic uint32_t done;      /* set (release) by the finisher, last       */
+    uint64_t target_gen;        /* the awaited fiber's generation           */
+    _Atomic uint32_t done;      /* DTACT__WAIT_*: set to DONE by the finisher, last; a host waiter futex-waits on it */
     int32_t status;
     void *result;
 };
+
+enum { DTACT__WAIT_PENDING = 0, DTACT__WAIT_DONE = 1, DTACT__WAIT_SLEEPING = 2 };
 
 #define DTACT__CHUNK 32
 

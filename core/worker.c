@@ -106,6 +106,14 @@ static dtact__fiber_t *q_next(dtact__worker_t *w) {
         if (lo != hi || t->started) f = t;
     }
     dtact__q_unlink(w, f);
+    /* The fiber likely to run next is often cold (spawned long ago, or just
+     * spliced in from a peer): start fetching both of its lines now, so the
+     * miss overlaps with running f. */
+    dtact__fiber_t *nx = w->q[hi].head;
+    if (nx) {
+        __builtin_prefetch(nx, 1);
+        __builtin_prefetch((char *)nx + 64, 1);
+    }
     return f;
 }
 

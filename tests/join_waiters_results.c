@@ -155,3 +155,83 @@ Test(join, thousands_awaiting_each_other) {
     cr_assert_eq(atomic_load(&chain_done), 3001);
     rt_down(rt);
 }
+
+/* Timed joiners racing the end of the fiber they wait for (fibers and host
+ * threads): each gets the right result or ETIMEDOUT, never a hang, a lost
+ * wake-up or a torn result, so withdrawing a waiter races the finisher
+ * taking the waiter list. Whoever succeeds reaps the record: a final join
+ * then says ESTALE (as does a joiner that comes after it), or, if every
+ * joiner timed out, returns the result. */
+static void *spin_then_value(void *arg) {
+    uintptr_t spins = (uintptr_t)arg;
+    for (volatile uintptr_t i = 0; i < spins; i++) {
+    }
+    if (spins & 1) dtact_yield();
+    return (void *)(spins * 2 + 1);
+}
+
+struct race {
+    dtact_handle_t h;
+    int64_t timeout_ns;
+    uintptr_t spins;
+    atomic_int ok, timedout, stale;
+};
+
+static void race_join(struct race *r) {
+    void *res = NULL;
+    int rc = dtact_join(r->h, r->timeout_ns, &res);
+    if (rc == DTACT_OK) {
+        cr_assert_eq((uintptr_t)res, r->spins * 2 + 1, "torn result");
+        atomic_fetch_add(&r->ok, 1);
+    } else if (rc == DTACT_ESTALE) {
+        atomic_fetch_add(&r->stale, 1); /* another joiner got it and reaped first */
+    } else {
+        cr_assert_eq(rc, DTACT_ETIMEDOUT, "unexpected %s", dtact_strerror(rc));
+        atomic_fetch_add(&r->timedout, 1);
+    }
+}
+
+static void race_fiber(void *arg) { race_join(arg); }
+static void *race_thread(void *arg) {
+    race_join(arg);
+    return NULL;
+}
+
+Test(join, timed_joiners_race_the_finish) {
+    void *rt = rt_up(2, 1024);
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    uint64_t rounds = test_scaled(600);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int all_timed_out = 0, some_timed_out = 0;
+    for (uint64_t i = 0; i < rounds; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        struct race r = {.spins = (uintptr_t)(seed % 400000), .timeout_ns = (int64_t)((seed >> 20) % 100000) + 1};
+        atomic_init(&r.ok, 0);
+        atomic_init(&r.timedout, 0);
+        atomic_init(&r.stale, 0);
+        cr_assert_eq(dtact_spawn(&r.h, spin_then_value, (void *)r.spins, &a), DTACT_OK);
+        dtact_handle_t f[3];
+        for (int k = 0; k < 3; k++) f[k] = dtact_fiber_launch(race_fiber, &r);
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, race_thread, &r), 0);
+        for (int k = 0; k < 3; k++) cr_assert_eq(dtact_await(f[k]), DTACT_OK);
+        pthread_join(th, NULL);
+        cr_assert_eq(atomic_load(&r.ok) + atomic_load(&r.timedout) + atomic_load(&r.stale), 4);
+        if (atomic_load(&r.stale)) cr_assert_geq(atomic_load(&r.ok), 1, "ESTALE only after a successful join");
+        some_timed_out += atomic_load(&r.timedout) > 0;
+        void *res = NULL;
+        int rc = dtact_join(r.h, -1, &res);
+        if (atomic_load(&r.ok) == 0) {
+            all_timed_out++;
+            cr_assert_eq(rc, DTACT_OK);
+            cr_assert_eq((uintptr_t)res, r.spins * 2 + 1);
+        } else {
+            cr_assert_eq(rc, DTACT_ESTALE, "the successful joiner reaps the record");
+        }
+    }
+    cr_log_info("%llu rounds: %d with a timed-out joiner, %d where all timed out", (unsigned long long)rounds,
+                some_timed_out, all_timed_out);
+    rt_down(rt);
+}
