@@ -19,6 +19,10 @@
 #include "types.h"
 
 #define DTACT__NPRIO 4
+/* Queue length above which a worker deflects work and packs fresh spawns into
+ * overflow chunks (mesh.c), and below which it pulls them back. */
+#define DTACT__WATERMARK 256u
+#define DTACT__WATERMARK_LOW 64u
 #define DTACT__MAX_WORKERS 1024
 /* Bytes of inline payload kept beside each record (dtact_spawn_inline). */
 #define DTACT__SIDE_SLOT 256u
@@ -63,6 +67,13 @@ typedef struct dtact__worker_s {
     uint32_t qmask;
     uint32_t qlen;
     uint32_t qmovable;              /* queued fibers that are not pinned        */
+    /* Overflow (mesh.c): fresh spawns made while the queues hold WATERMARK or
+     * more fibers are packed into chunks as they are spawned, so that they can
+     * be handed to peers (or pulled back here) without walking cold records. */
+    dtact__fiber_t *ob_head, *ob_tail; /* the chunk being built                 */
+    uint32_t ob_n;
+    dtact__fiber_t *ovf_head, *ovf_tail; /* complete chunks, oldest first; linked through head->prev */
+    uint32_t ovf_n;                 /* fibers in those chunks                    */
     uint32_t ccx, numa;             /* topology groups of this worker's CPU      */
     dtact__timer_t *timers;         /* min-heap by deadline                      */
     uint32_t ntimers, timers_cap;
@@ -136,6 +147,11 @@ void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *hea
                        uint32_t n);
 /* Moves everything in w's inbox to its queues; returns how many. */
 uint32_t dtact__inbox_drain(dtact__worker_t *w);
+/* Moves the oldest overflow chunk (sealing the one being built if need be)
+ * to the back of w's queues; returns how many fibers. */
+uint32_t dtact__overflow_pull(dtact__worker_t *w);
+/* Fibers in w's overflow, complete chunks and the one being built. */
+static inline uint32_t dtact__overflow_len(const dtact__worker_t *w) { return w->ovf_n + w->ob_n; }
 /* Called by a worker with local work: feeds hungry peers, deflects above the
  * watermark, wakes a sleeper when nobody is searching. */
 void dtact__balance(dtact__worker_t *w);

@@ -53,6 +53,19 @@
  *     work wakes at most one worker at a time, and the woken worker, once its
  *     chunk is done, asks for more by rule 3.
  *
+ *  6. Overflow (chunks made at spawn time): a fresh Normal, freely movable
+ *     fiber spawned while its worker's queues hold DTACT__WATERMARK fibers or
+ *     more is not queued but appended to a chunk under construction (its
+ *     record is hot: the spawn just wrote it); full chunks wait in a FIFO.
+ *     Rules 3-5 send an overflow chunk when there is one: O(1), no record
+ *     touched, where carving a chunk off the back of a long queue walks 32
+ *     cold records one dependent miss after another. The owner pulls the
+ *     oldest chunk to the back of its own queues when they run dry or low
+ *     (DTACT__WATERMARK_LOW), and one every 488 dispatches in any case, so
+ *     overflow work waits a bounded time. This is the spill that Go's and
+ *     Tokio's bounded local rings make to a global queue, without the
+ *     global queue: the chunks stay with their worker until given away.
+ *
  * Affinity. A pinned fiber (SameCore, same-thread switchers) is never put in
  * a chunk; SameCCX / SameNUMA fibers only go to workers of their home group
  * (groups from sysfs; topology mode "global" treats them as Any); IO and
@@ -75,9 +88,9 @@
  *    to give restores the flag.
  *
  * Why no fiber is lost or run twice. A fiber is in exactly one place at a
- * time: a local queue, a chunk in transit (reachable from exactly one inbox),
- * or running; each move unlinks it from one before linking it into the next,
- * in one thread. Enqueueing a parked fiber requires winning the CAS
+ * time: a local queue, its worker's overflow, a chunk in transit (reachable
+ * from exactly one inbox), or running; each move unlinks it from one before
+ * linking it into the next, in one thread. Enqueueing a parked fiber requires winning the CAS
  * SUSPENDED -> READY (fiber.c), so two wakers cannot both enqueue it.
  *
  * Why it terminates. Feeding and deflection move fibers only from a worker
@@ -87,7 +100,6 @@
  */
 #include "internal.h"
 
-#define DTACT__WATERMARK 256u
 #define DTACT__DEFLECT_PERIOD 32u
 #define DTACT__SPIN_NS 50000u /* how long a hungry worker waits before parking */
 
@@ -171,6 +183,76 @@ uint32_t dtact__inbox_drain(dtact__worker_t *w) {
     return total;
 }
 
+/* ------------------------------------------------------------ overflow */
+
+/* Fresh fibers of Normal priority that may run on any worker. Only these go
+ * to the overflow, so its chunks can be sent anywhere and spliced as Normal. */
+static int overflow_eligible(const dtact__rt_t *rt, const dtact__fiber_t *f) {
+    return f->priority == DTACT_PRIORITY_NORMAL && !(f->flags & DTACT__F_PINNED) && !f->started &&
+           (f->affinity == DTACT_AFFINITY_ANY || rt->global_topology) && f->kind != DTACT_KIND_IO &&
+           f->kind != DTACT_KIND_SYSTEM;
+}
+
+static void overflow_seal(dtact__worker_t *w) {
+    dtact__fiber_t *head = w->ob_head;
+    head->chunk_len = (uint16_t)w->ob_n;
+    head->chunk_tail = w->ob_tail;
+    head->prev = NULL; /* chunk link: the newest chunk has no successor */
+    if (w->ovf_tail) w->ovf_tail->prev = head;
+    else w->ovf_head = head;
+    w->ovf_tail = head;
+    w->ovf_n += w->ob_n;
+    w->ob_head = w->ob_tail = NULL;
+    w->ob_n = 0;
+}
+
+/* Appends a fresh fiber to the chunk being built (the record is hot: it was
+ * just written by the spawn). */
+static void overflow_push(dtact__worker_t *w, dtact__fiber_t *f) {
+    f->next = NULL;
+    f->prev = w->ob_tail;
+    if (w->ob_tail) w->ob_tail->next = f;
+    else w->ob_head = f;
+    w->ob_tail = f;
+    if (++w->ob_n == DTACT__CHUNK) overflow_seal(w);
+}
+
+/* Unlinks the oldest chunk (sealing a partial one if nothing else is left). */
+static dtact__fiber_t *overflow_take(dtact__worker_t *w) {
+    if (!w->ovf_head) {
+        if (!w->ob_n) return NULL;
+        overflow_seal(w);
+    }
+    dtact__fiber_t *head = w->ovf_head;
+    w->ovf_head = head->prev;
+    if (!w->ovf_head) w->ovf_tail = NULL;
+    w->ovf_n -= head->chunk_len;
+    return head;
+}
+
+uint32_t dtact__overflow_pull(dtact__worker_t *w) {
+    dtact__fiber_t *head = overflow_take(w);
+    if (!head) return 0;
+    uint32_t n = head->chunk_len;
+    splice_chunk(w, head);
+    return n;
+}
+
+/* Sends the oldest overflow chunk to `to` in O(1). Returns how many fibers. */
+static uint32_t overflow_send(dtact__worker_t *w, uint32_t to) {
+    dtact__fiber_t *head = overflow_take(w);
+    if (!head) return 0;
+    uint32_t n = head->chunk_len;
+    /* `home` is where a fiber is queued; no one reads it before it runs,
+     * and run_fiber sets it, so the chunk's records need not be touched. */
+    dtact__inbox_push(w->rt, &w->rt->workers[to], head, head->chunk_tail, n);
+    dtact__stat_inc(&w->st.chunks_moved);
+    dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
+    return n;
+}
+
+static uint32_t load_of(const dtact__worker_t *w) { return w->qlen + dtact__overflow_len(w); }
+
 /* ------------------------------------------------------------ chunks */
 
 /* Unlinks up to `want` fibers of priority p that may move to `to`, oldest
@@ -212,7 +294,6 @@ static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int d
         if (w->qmask & (1u << p)) n += send_chunk_prio(w, p, to, want - n, deflecting);
     if (!n) return 0;
     dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
-    dtact__store_relaxed(&w->load, w->qlen); // relaxed: load hint
     return n;
 }
 
@@ -226,6 +307,15 @@ static uint32_t rand_below(dtact__worker_t *w, uint32_t n) {
 }
 
 /* ------------------------------------------------------------ balance */
+
+/* Sends a chunk to `to`: an overflow chunk if there is one (O(1)), else up
+ * to `want` fibers taken from the back of the queues. */
+static uint32_t give_to(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
+    uint32_t n = overflow_send(w, to);
+    if (!n && want) n = send_chunk(w, to, want, deflecting);
+    if (n) dtact__store_relaxed(&w->load, load_of(w)); // relaxed: load hint
+    return n;
+}
 
 /* Rule 3: serve one hungry peer. Returns 1 if one was claimed. */
 static int feed_hungry(dtact__worker_t *w) {
@@ -242,7 +332,7 @@ static int feed_hungry(dtact__worker_t *w) {
         w->scan_from = k;
         uint32_t give = (w->qmovable + 1) / 2;
         if (give > DTACT__CHUNK) give = DTACT__CHUNK;
-        if (send_chunk(w, to, give, 0) == 0) {
+        if (give_to(w, to, give, 0) == 0) {
             /* Nothing may move there: give the request back. */
             dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: hint counter
             dtact__store_release(&p->hungry, 1u); // release: pairs with the CAS of the next feeder or the owner's withdrawal
@@ -264,7 +354,7 @@ static void wake_one(dtact__worker_t *w) {
         if (dtact__load_relaxed(&rt->workers[to].sleep)) { // relaxed: peek; the push's wake decides
             uint32_t give = w->qmovable / 2;
             if (give > DTACT__CHUNK) give = DTACT__CHUNK;
-            if (give && send_chunk(w, to, give, 0)) return;
+            if (give_to(w, to, give, 0)) return;
         }
     }
 }
@@ -279,20 +369,21 @@ static void deflect(dtact__worker_t *w) {
     uint32_t la = dtact__load_relaxed(&rt->workers[a].load); // relaxed: load hints
     uint32_t lb = dtact__load_relaxed(&rt->workers[b].load);
     uint32_t to = la <= lb ? a : b, lt = la <= lb ? la : lb;
-    if (lt + DTACT__CHUNK < w->qlen / 2) send_chunk(w, to, DTACT__CHUNK, 1);
+    if (lt + DTACT__CHUNK < load_of(w) / 2) give_to(w, to, DTACT__CHUNK, 1);
 }
 
 void dtact__balance(dtact__worker_t *w) {
     dtact__rt_t *rt = w->rt;
-    if (!w->qmovable || rt->nworkers < 2) return;
+    uint32_t movable = w->qmovable + dtact__overflow_len(w);
+    if (!movable || rt->nworkers < 2) return;
     if (dtact__load_relaxed(&rt->n_hungry)) { // relaxed: hint; the hungry flags are claimed by CAS
         if (feed_hungry(w)) return;
     }
-    if (w->qmovable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) { // relaxed: hints (Go's rule: wake only when nobody spins)
+    if (movable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) { // relaxed: hints (Go's rule: wake only when nobody spins)
         wake_one(w);
         return;
     }
-    if (w->qlen > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
+    if (load_of(w) > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
 }
 
 /* ------------------------------------------------------------ idle */
@@ -358,10 +449,11 @@ void dtact__wake_all_workers(dtact__rt_t *rt) {
 
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
     if (self && self->rt == rt && (f->home == self->id || dtact__can_move(rt, f, self->id))) {
-        if (front) dtact__q_push_front(self, f);
+        if (front && self->qlen >= DTACT__WATERMARK && overflow_eligible(rt, f)) overflow_push(self, f);
+        else if (front) dtact__q_push_front(self, f);
         else dtact__q_push_back(self, f);
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) || // relaxed: hints
-                           self->qlen > DTACT__WATERMARK))
+                           load_of(self) > DTACT__WATERMARK))
             dtact__balance(self);
         return;
     }

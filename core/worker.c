@@ -299,6 +299,11 @@ void *dtact__worker_main(void *arg) {
         if (DTACT_UNLIKELY(w->tick % 61u == 0) || !w->qmask) {
             dtact__inbox_drain(w);
             if (w->ntimers) dtact__timers_run(w, dtact__now_ns());
+            /* The overflow runs when the queues run dry or run low, and at
+             * least one chunk every 488 dispatches (never starved). */
+            if (dtact__overflow_len(w) &&
+                (!w->qmask || w->qlen < DTACT__WATERMARK_LOW || w->tick % (8u * 61u) == 0))
+                dtact__overflow_pull(w);
         }
         dtact__fiber_t *f = q_next(w);
         if (!f) {
@@ -309,7 +314,7 @@ void *dtact__worker_main(void *arg) {
             dtact__idle(w);
             continue;
         }
-        dtact__store_relaxed(&w->load, w->qlen); // relaxed: a load hint for peers, never used for correctness
+        dtact__store_relaxed(&w->load, w->qlen + dtact__overflow_len(w)); // relaxed: a load hint for peers, never used for correctness
         if (dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) // relaxed: hints; see mesh.c
             dtact__balance(w);
         run_fiber(w, f);
