@@ -72,7 +72,8 @@ typedef struct dtact__worker_s {
      * be handed to peers (or pulled back here) without walking cold records. */
     dtact__fiber_t *ob_head, *ob_tail; /* the chunk being built                 */
     uint32_t ob_n;
-    dtact__fiber_t *ovf_head, *ovf_tail; /* complete chunks, oldest first; linked through head->prev */
+    dtact__fiber_t *ovf_old, *ovf_new; /* complete chunks: a deque of chunk heads linked through
+                                        * head->prev (newer) and head->chunk_older */
     uint32_t ovf_n;                 /* fibers in those chunks                    */
     uint32_t ccx, numa;             /* topology groups of this worker's CPU      */
     dtact__timer_t *timers;         /* min-heap by deadline                      */
@@ -147,7 +148,7 @@ void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *hea
                        uint32_t n);
 /* Moves everything in w's inbox to its queues; returns how many. */
 uint32_t dtact__inbox_drain(dtact__worker_t *w);
-/* Moves the oldest overflow chunk (sealing the one being built if need be)
+/* Moves the newest overflow chunk (sealing the one being built if need be)
  * to the back of w's queues; returns how many fibers. */
 uint32_t dtact__overflow_pull(dtact__worker_t *w);
 /* Fibers in w's overflow, complete chunks and the one being built. */

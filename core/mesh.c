@@ -56,11 +56,13 @@
  *  6. Overflow (chunks made at spawn time): a fresh Normal, freely movable
  *     fiber spawned while its worker's queues hold DTACT__WATERMARK fibers or
  *     more is not queued but appended to a chunk under construction (its
- *     record is hot: the spawn just wrote it); full chunks wait in a FIFO.
- *     Rules 3-5 send an overflow chunk when there is one: O(1), no record
- *     touched, where carving a chunk off the back of a long queue walks 32
- *     cold records one dependent miss after another. The owner pulls the
- *     oldest chunk to the back of its own queues when they run dry or low
+ *     record is hot: the spawn just wrote it); full chunks wait in a deque.
+ *     Rules 3-5 send the oldest overflow chunk when there is one: O(1), no
+ *     record touched, where carving a chunk off the back of a long queue
+ *     walks 32 cold records one dependent miss after another. The owner pulls
+ *     the newest chunk (depth-first, like its queues: a root that spawns a
+ *     million children and joins them in order then parks a few times, not
+ *     once per child) to the back of its own queues when they run dry or low
  *     (DTACT__WATERMARK_LOW), and one every 488 dispatches in any case, so
  *     overflow work waits a bounded time. This is the spill that Go's and
  *     Tokio's bounded local rings make to a global queue, without the
@@ -197,41 +199,48 @@ static void overflow_seal(dtact__worker_t *w) {
     dtact__fiber_t *head = w->ob_head;
     head->chunk_len = (uint16_t)w->ob_n;
     head->chunk_tail = w->ob_tail;
-    head->prev = NULL; /* chunk link: the newest chunk has no successor */
-    if (w->ovf_tail) w->ovf_tail->prev = head;
-    else w->ovf_head = head;
-    w->ovf_tail = head;
+    head->prev = NULL; /* newer chunk: none */
+    head->chunk_older = w->ovf_new;
+    if (w->ovf_new) w->ovf_new->prev = head;
+    else w->ovf_old = head;
+    w->ovf_new = head;
     w->ovf_n += w->ob_n;
     w->ob_head = w->ob_tail = NULL;
     w->ob_n = 0;
 }
 
-/* Appends a fresh fiber to the chunk being built (the record is hot: it was
- * just written by the spawn). */
+/* Prepends a fresh fiber to the chunk being built (the record is hot: the
+ * spawn just wrote it). Newest first, so that the owner, which pulls the
+ * newest chunk, runs the overflow in the same depth-first (LIFO) order as
+ * its queues. */
 static void overflow_push(dtact__worker_t *w, dtact__fiber_t *f) {
-    f->next = NULL;
-    f->prev = w->ob_tail;
-    if (w->ob_tail) w->ob_tail->next = f;
-    else w->ob_head = f;
-    w->ob_tail = f;
+    f->prev = NULL;
+    f->next = w->ob_head;
+    if (w->ob_head) w->ob_head->prev = f;
+    else w->ob_tail = f;
+    w->ob_head = f;
     if (++w->ob_n == DTACT__CHUNK) overflow_seal(w);
 }
 
-/* Unlinks the oldest chunk (sealing a partial one if nothing else is left). */
-static dtact__fiber_t *overflow_take(dtact__worker_t *w) {
-    if (!w->ovf_head) {
-        if (!w->ob_n) return NULL;
-        overflow_seal(w);
-    }
-    dtact__fiber_t *head = w->ovf_head;
-    w->ovf_head = head->prev;
-    if (!w->ovf_head) w->ovf_tail = NULL;
+/* Unlinks the newest chunk (the owner's end) or the oldest (given to peers,
+ * like stealing from the top in Cilk); the chunk being built is sealed first
+ * when it is the newest work or the only work left. */
+static dtact__fiber_t *overflow_take(dtact__worker_t *w, int newest) {
+    if (w->ob_n && (newest || !w->ovf_old)) overflow_seal(w);
+    dtact__fiber_t *head = newest ? w->ovf_new : w->ovf_old;
+    if (!head) return NULL;
+    dtact__fiber_t *older = head->chunk_older, *newer = head->prev;
+    if (older) older->prev = newer;
+    else w->ovf_old = newer;
+    if (newer) newer->chunk_older = older;
+    else w->ovf_new = older;
+    head->chunk_older = NULL;
     w->ovf_n -= head->chunk_len;
     return head;
 }
 
 uint32_t dtact__overflow_pull(dtact__worker_t *w) {
-    dtact__fiber_t *head = overflow_take(w);
+    dtact__fiber_t *head = overflow_take(w, 1);
     if (!head) return 0;
     uint32_t n = head->chunk_len;
     splice_chunk(w, head);
@@ -240,7 +249,7 @@ uint32_t dtact__overflow_pull(dtact__worker_t *w) {
 
 /* Sends the oldest overflow chunk to `to` in O(1). Returns how many fibers. */
 static uint32_t overflow_send(dtact__worker_t *w, uint32_t to) {
-    dtact__fiber_t *head = overflow_take(w);
+    dtact__fiber_t *head = overflow_take(w, 0);
     if (!head) return 0;
     uint32_t n = head->chunk_len;
     /* `home` is where a fiber is queued; no one reads it before it runs,

@@ -111,7 +111,10 @@ struct dtact__fiber_s {
 
     /* line 1: lifecycle */
     void (*cleanup)(void *);
-    void *result;
+    union {
+        void *result;               /* set when it finishes                      */
+        dtact__fiber_t *chunk_older; /* while queued in an overflow (mesh.c)     */
+    };
     dtact__waiter_t *waiters;       /* joiners; guarded by `lock`, then the finisher's */
     dtact__fiber_t *chunk_tail;     /* last fiber of the chunk this one heads (mesh) */
     _Atomic uint32_t lock;          /* closed generation << 1 | locked (internal.h) */
