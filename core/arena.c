@@ -1,5 +1,5 @@
 /* core/arena.c -- fiber records: a dense, lazily carved array with per-worker
- * caches in front of a tagged, batched Treiber free list.
+ * caches in front of a magazine depot (Bonwick's magazines).
  *
  * Layout. `capacity` records of 128 bytes (two cache lines) in one
  * MAP_NORESERVE mapping that init never touches. Memory follows use:
@@ -7,28 +7,84 @@
  *     [0, carved)          records that exist (index and generation set)
  *     [carved, capacity)   never touched (uncarved)
  *
+ * Free records live in four places: the owner-only worker caches (rec_idx,
+ * up to 2 * rec_batch indices each), full magazines in the shared depot, the
+ * host bitmap, and the uncarved tail. No free list runs through the records:
+ * spill and refill never load or store a record, so a cold record costs a
+ * miss only when its new owner writes it (a store miss: cheap).
+ *
+ * Magazines. A magazine is rec_batch contiguous uint32_t slots in rec_mag
+ * (magazine m: rec_mag[m * rec_batch ...]) plus a link word rec_mlink[m] =
+ * len << 32 | next. Two tagged Treiber stacks of magazine ids (the dtact__ts_*
+ * helpers in arena_internal.h) form the depot:
+ *     rec_head   full magazines: exactly rec_batch indices each, always;
+ *     rec_mfree  empty magazines (and rec_mag_carved: ids never used yet,
+ *                taken by a bump CAS, so the magazine memory is touched lazily).
+ * Spill (cache full): take an empty magazine, memcpy the rec_batch coldest
+ * indices into it, push it on rec_head (one CAS). Refill (cache empty): pop a
+ * full magazine (one CAS), memcpy its indices into the cache, push it on
+ * rec_mfree. A magazine's slots are written only by the thread that holds it
+ * (popped it or carved it) and published by its push (release) to the next
+ * popper (acquire), so they are plain memory.
+ *
+ * Host threads (DTACT__NO_CACHE) have no cache and would leave partly filled
+ * magazines, which would break the bound below; instead they free into the
+ * host bitmap rec_nc_bits (one bit per record, set by CAS), and allocate from
+ * it (claim a bit by CAS), else pop a full magazine, keep one index, push the
+ * magazine on rec_mfree and set the bits of the other rec_batch - 1, else carve
+ * one slot. Caches refill from the bitmap too (up to rec_batch bits) when the
+ * depot has no full magazine, before carving. rec_nc_count (bits set) and
+ * rec_nc_hint (a word to start at) only steer the scan; a scan that finds
+ * nothing while a host free is in flight just falls through (like a pop racing
+ * with a push).
+ *
+ * Why the depot never runs out of magazines (rec_nmag = ceil(capacity /
+ * rec_batch) + ncaches + 1). Only a cache's spill takes an empty magazine. A
+ * magazine that is not empty-and-free is either (a) loaded: on rec_head, or
+ * popped from it and not yet pushed back on rec_mfree; it holds rec_batch free
+ * indices that are in no other loaded magazine (a refill copies them into its
+ * own cache, and a host alloc into a local array that it releases only after
+ * pushing the magazine on rec_mfree, so no index reaches a second magazine
+ * while the first is loaded), hence at most floor(capacity / rec_batch) are
+ * loaded; or (b) held by a cache owner inside one spill or refill, at most one
+ * per cache. So when a spill looks for one there are at most
+ * ceil(capacity / rec_batch) + ncaches - 1 others in use: rec_mfree is not
+ * empty or an id is still uncarved. Should a pop see rec_mfree empty and the
+ * carve then find all ids carved, rec_mfree was refilled in between: retry
+ * (lock-free: some other operation completed).
+ *
+ * ABA. Both magazine stacks use the tagged head (tag << 32 | id, the tag bumped
+ * by every successful CAS): a popper that read (t, m) and the link of m, then
+ * slept while m was popped, refilled and pushed back (on either stack), finds
+ * the tag moved and retries; the link words are atomics, so its stale read of
+ * a link being rewritten is not a data race. Host bitmap words are claimed by
+ * CAS on the whole word: a bit can only be taken by the CAS that clears it.
+ *
  * Invariant (quiescent):
  *     shared_free + in_use + cached + (capacity - carved) == capacity
+ *     shared_free == rec_batch * |rec_head| + bits in rec_nc_bits
+ *     |rec_head| + |rec_mfree| == mag_carved <= rec_nmag, no id twice
  *     0 <= carved <= capacity, carved only grows
  *     for every carved slot: GEN(sg) >= 1, and GEN(sg) - 1 == number of frees
- * checked by dtact__arena_is_valid.
+ * checked by dtact__arena_is_valid. f->free_next is no longer used by the
+ * arena (it stays DTACT__IDX_NONE from carving on).
  *
  * Who writes what:
  *   rec_carved      CAS from any thread (dtact__rec_carve), only grows.
- *   rec_head        tagged batch stack (arena_internal.h), CAS from any thread.
- *   rec_blink[i]    by the pusher of the batch headed by i, before its CAS.
- *   f->free_next    by whoever owns the record while it is free (cache owner,
- *                   batch pusher/popper); published by the push CAS.
+ *   rec_mag_carved  CAS from a spilling cache owner, only grows.
+ *   rec_head, rec_mfree  tagged stacks (arena_internal.h), CAS from any thread.
+ *   rec_mlink[m]    by the pusher of magazine m, before its CAS.
+ *   rec_mag[m ...]  by the spiller holding m, before pushing it on rec_head.
+ *   rec_nc_bits     CAS from any thread (host frees set, takers clear).
  *   f->sg           by carving (gen 1, FREE) and by free (gen + 1, FREE),
  *                   store-release, so a stale handle reads "finished".
  *   caches[i]       only by the thread that owns cache id i (no atomics except
  *                   the statistics, which get_stats reads racily).
  *
- * Paths. Alloc through a cache pops rec_idx[--n] (no atomics); an empty cache
- * pops one batch (one CAS) or carves up to 32 fresh slots (one CAS on
- * rec_carved). Free pushes into the cache; a full cache (64) spills its 32
- * coldest entries as one batch (one CAS). DTACT__NO_CACHE callers pop a batch,
- * keep one and push the rest back (two CASes), or carve one slot.
+ * Paths. Alloc through a cache pops rec_idx[--n] (no atomics) and prefetches
+ * the next record; an empty cache refills (above) or carves up to rec_batch
+ * fresh slots (one CAS on rec_carved). Free pushes into the cache; a full
+ * cache (2 * rec_batch) spills its rec_batch coldest entries (above).
  *
  * Statistics. in_use / high water are folded from each cache's `pending` count
  * at every refill and spill (once per <= 32 operations) and from every
@@ -94,16 +150,30 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
         a->rec_batch /= 2;
     long pg = sysconf(_SC_PAGESIZE);
     a->page = pg > 0 ? (size_t)pg : 4096u;
-    dtact__store_relaxed(&a->rec_head, DTACT__TS_EMPTY); // relaxed: published by *out's hand-off
+    dtact__store_relaxed(&a->rec_head, DTACT__TS_EMPTY);  // relaxed: published by *out's hand-off
+    dtact__store_relaxed(&a->rec_mfree, DTACT__TS_EMPTY); // relaxed: published by *out's hand-off
+    /* Enough magazines for every index at once plus one per cache plus one:
+     * see "Why the depot never runs out" above. */
+    a->rec_nmag = (a->capacity + a->rec_batch - 1) / a->rec_batch + a->ncaches + 1;
+    a->rec_nc_words = (a->capacity + 63) / 64;
     int rc = DTACT_ENOMEM;
 
     a->recs_len = dtact__round_page((size_t)a->capacity * sizeof(dtact__fiber_t), a->page);
     a->recs = dtact__map_rw(a->recs_len);
     if (a->recs == NULL)
         goto fail;
-    a->rec_blink_len = dtact__round_page((size_t)a->capacity * sizeof(uint64_t), a->page);
-    a->rec_blink = dtact__map_rw(a->rec_blink_len);
-    if (a->rec_blink == NULL)
+    /* magazines, their links and the host bitmap: reserved, touched on use */
+    a->rec_mag_len = dtact__round_page((size_t)a->rec_nmag * a->rec_batch * sizeof(uint32_t), a->page);
+    a->rec_mag = dtact__map_rw(a->rec_mag_len);
+    if (a->rec_mag == NULL)
+        goto fail;
+    a->rec_mlink_len = dtact__round_page((size_t)a->rec_nmag * sizeof(uint64_t), a->page);
+    a->rec_mlink = dtact__map_rw(a->rec_mlink_len);
+    if (a->rec_mlink == NULL)
+        goto fail;
+    a->rec_nc_bits_len = dtact__round_page((size_t)a->rec_nc_words * sizeof(uint64_t), a->page);
+    a->rec_nc_bits = dtact__map_rw(a->rec_nc_bits_len);
+    if (a->rec_nc_bits == NULL)
         goto fail;
     if (a->ncaches) {
         if (posix_memalign((void **)&a->caches, DTACT_CACHE_LINE, a->ncaches * sizeof(dtact__wcache_t)) != 0) {
@@ -128,8 +198,12 @@ void dtact__arena_destroy(dtact__arena_t *a) {
     dtact__stack_fini(a); /* also drops the overflow-handler registration */
     if (a->recs)
         munmap(a->recs, a->recs_len);
-    if (a->rec_blink)
-        munmap((void *)a->rec_blink, a->rec_blink_len);
+    if (a->rec_mag)
+        munmap(a->rec_mag, a->rec_mag_len);
+    if (a->rec_mlink)
+        munmap((void *)a->rec_mlink, a->rec_mlink_len);
+    if (a->rec_nc_bits)
+        munmap((void *)a->rec_nc_bits, a->rec_nc_bits_len);
     free(a->caches);
     free(a);
 }
@@ -153,7 +227,7 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
     for (uint32_t i = c; i < c + k; i++) {
         dtact__fiber_t *f = &a->recs[i];
         f->index = i;
-        f->free_next = i + 1 < c + k ? i + 1 : DTACT__IDX_NONE;
+        f->free_next = DTACT__IDX_NONE; /* unused: no list runs through records */
         // release: pairs with the acquire load of sg in dtact__fiber_lookup
         dtact__store_release(&f->sg, DTACT__SG(1, DTACT__ST_FREE));
     }
@@ -161,34 +235,113 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
     return c;
 }
 
-/* Takes one batch from the shared list into the (empty) cache, or carves a
- * fresh batch. Returns the number of indices added. Cache owner only. */
+/* The rec_batch slots of magazine m. */
+static inline uint32_t *dtact__mag(dtact__arena_t *a, uint32_t m) { return a->rec_mag + (size_t)m * a->rec_batch; }
+
+/* Marks record i free in the host bitmap. Any thread. */
+static void dtact__nc_put(dtact__arena_t *a, uint32_t i) {
+    _Atomic uint64_t *w = &a->rec_nc_bits[i >> 6];
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    uint64_t v = dtact__load_relaxed(w); // relaxed: the CAS below revalidates it
+    // release: publishes the record (its sg and the last owner's writes) to
+    // the taker's acquire CAS in dtact__nc_take; every write to a bitmap word
+    // is an RMW, so the release sequence reaches any later taker
+    while (!dtact__cas_weak_release(w, &v, v | bit)) {
+    }
+    dtact__store_relaxed(&a->rec_nc_hint, i >> 6); // relaxed: a scan hint only
+    dtact__fetch_add_relaxed(&a->rec_nc_count, 1); // relaxed: a scan hint only
+}
+
+/* Claims up to `want` records from the host bitmap into out[]; returns how
+ * many. Any thread. Cheap when the bitmap is (nearly) empty: rec_nc_count. */
+static uint32_t dtact__nc_take(dtact__arena_t *a, uint32_t *out, uint32_t want) {
+    if (dtact__load_relaxed(&a->rec_nc_count) <= 0) // relaxed: a hint; a miss falls through
+        return 0;
+    uint32_t nw = a->rec_nc_words, got = 0;
+    uint32_t w = dtact__load_relaxed(&a->rec_nc_hint); // relaxed: a hint
+    if (w >= nw)
+        w = 0;
+    for (uint32_t scanned = 0; scanned < nw && got < want; scanned++, w = w + 1 == nw ? 0 : w + 1) {
+        _Atomic uint64_t *wp = &a->rec_nc_bits[w];
+        uint64_t v = dtact__load_relaxed(wp); // relaxed: the CAS below revalidates it
+        while (v != 0) {
+            uint64_t take = v;
+            uint32_t need = want - got;
+            if ((uint32_t)__builtin_popcountll(v) > need) { /* the lowest `need` bits */
+                uint64_t t = v;
+                take = 0;
+                for (uint32_t k = 0; k < need; k++, t &= t - 1)
+                    take |= t & (~t + 1);
+            }
+            // acquire: pairs with the release CAS of dtact__nc_put (the freer's
+            // writes to the records happen before ours)
+            if (dtact__cas_weak_acquire(wp, &v, v & ~take)) {
+                for (; take; take &= take - 1)
+                    out[got++] = w * 64u + (uint32_t)__builtin_ctzll(take);
+                break;
+            }
+        }
+        if (got == want) {
+            dtact__store_relaxed(&a->rec_nc_hint, w); // relaxed: a hint (bits may remain here)
+            break;
+        }
+    }
+    if (got)
+        dtact__fetch_sub_relaxed(&a->rec_nc_count, (int64_t)got); // relaxed: a hint
+    return got;
+}
+
+/* An empty magazine for a spill: from rec_mfree, else a never used id. Never
+ * fails (see "Why the depot never runs out"). Cache owner only. */
+static uint32_t dtact__mag_get(dtact__arena_t *a) {
+    for (;;) {
+        uint32_t len, m = dtact__ts_pop(&a->rec_mfree, a->rec_mlink, &len);
+        if (m != DTACT__IDX_NONE)
+            return m;
+        uint32_t c = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: the CAS revalidates it
+        while (c < a->rec_nmag) {
+            // acquire: stronger than needed (a fresh id carries no data; its
+            // slots and link are published by our own push), used as a CAS
+            if (dtact__cas_weak_acquire(&a->rec_mag_carved, &c, c + 1))
+                return c;
+        }
+        /* all carved: rec_mfree was refilled since the pop above; retry */
+    }
+}
+
+/* Fills the (empty) cache from a full magazine, else from the host bitmap,
+ * else by carving fresh slots. Returns the number of indices added. Touches
+ * no record except when carving. Cache owner only. */
 static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t len;
-    uint32_t i = dtact__ts_pop(&a->rec_head, a->rec_blink, &len);
-    if (i != DTACT__IDX_NONE) {
+    uint32_t n = wc->rec_n, len;
+    uint32_t m = dtact__ts_pop(&a->rec_head, a->rec_mlink, &len);
+    if (m != DTACT__IDX_NONE) {
+        /* same order as spilled: the hottest of the batch ends on top */
+        memcpy(wc->rec_idx + n, dtact__mag(a, m), len * sizeof(uint32_t));
+        dtact__ts_push(&a->rec_mfree, a->rec_mlink, m, 0);
+        dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: statistic
+    } else if ((len = dtact__nc_take(a, wc->rec_idx + n, a->rec_batch)) != 0) {
         dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: statistic
     } else {
-        i = dtact__rec_carve(a, a->rec_batch, &len);
-        if (i == DTACT__IDX_NONE)
+        uint32_t first = dtact__rec_carve(a, a->rec_batch, &len);
+        if (first == DTACT__IDX_NONE)
             return 0;
+        /* lowest index on top: fresh records are handed out in address order */
+        for (uint32_t k = 0; k < len; k++)
+            wc->rec_idx[n + len - 1 - k] = first + k;
     }
-    /* push in reverse so the batch head ends on top (LIFO) */
-    uint32_t n = wc->rec_n;
-    for (uint32_t k = 0; k < len; k++, i = a->recs[i].free_next)
-        wc->rec_idx[n + len - 1 - k] = i;
     wc->rec_n = n + len;
     return len;
 }
 
-/* Spills the a->rec_batch coldest cache entries as one batch. Owner only. */
+/* Spills the a->rec_batch coldest cache entries as one full magazine (one CAS
+ * to get an empty magazine, one to push it). Owner only. */
 static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
     uint32_t *v = wc->rec_idx, b = a->rec_batch;
-    for (uint32_t k = 0; k + 1 < b; k++)
-        a->recs[v[k]].free_next = v[k + 1];
-    a->recs[v[b - 1]].free_next = DTACT__IDX_NONE;
+    uint32_t m = dtact__mag_get(a);
+    memcpy(dtact__mag(a, m), v, b * sizeof(uint32_t));
     dtact__fetch_add_relaxed(&a->rec_shared_free, b); // relaxed: statistic
-    dtact__ts_push(&a->rec_head, a->rec_blink, v[0], b);
+    dtact__ts_push(&a->rec_head, a->rec_mlink, m, b);
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
     wc->rec_n -= b;
 }
@@ -233,19 +386,36 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
         }
         dtact__pend(&wc->rec_pending, 1);
         dtact__cache_fold(a, wc); /* after counting this one: the peak is sampled here */
-        return &a->recs[wc->rec_idx[--wc->rec_n]];
+        dtact__fiber_t *f = &a->recs[wc->rec_idx[--wc->rec_n]];
+        if (wc->rec_n) { /* as above: the refilled indices are cold */
+            dtact__fiber_t *nx = &a->recs[wc->rec_idx[wc->rec_n - 1]];
+            __builtin_prefetch(nx, 1);
+            __builtin_prefetch((char *)nx + 64, 1);
+        }
+        return f;
     }
-    /* host thread (or an out-of-range id): shared list only */
+    /* host thread (or an out-of-range id): the host bitmap, else one full
+     * magazine (keep one index, the rest go to the bitmap), else carve */
     dtact__fetch_add_relaxed(&a->nc_misses, 1); // relaxed: statistic
-    uint32_t len, i = dtact__ts_pop(&a->rec_head, a->rec_blink, &len);
-    if (i != DTACT__IDX_NONE) {
-        if (len > 1)
-            dtact__ts_push(&a->rec_head, a->rec_blink, a->recs[i].free_next, len - 1);
+    uint32_t i;
+    if (dtact__nc_take(a, &i, 1) == 1) {
         dtact__fetch_sub_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
     } else {
-        i = dtact__rec_carve(a, 1, &len);
-        if (i == DTACT__IDX_NONE)
-            return NULL;
+        uint32_t len, m = dtact__ts_pop(&a->rec_head, a->rec_mlink, &len);
+        if (m != DTACT__IDX_NONE) {
+            uint32_t tmp[DTACT__REC_BATCH];
+            memcpy(tmp, dtact__mag(a, m), len * sizeof(uint32_t));
+            /* the magazine goes back before its indices leave it (the bound) */
+            dtact__ts_push(&a->rec_mfree, a->rec_mlink, m, 0);
+            i = tmp[len - 1];
+            for (uint32_t k = 0; k + 1 < len; k++)
+                dtact__nc_put(a, tmp[k]);
+            dtact__fetch_sub_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
+        } else {
+            i = dtact__rec_carve(a, 1, &len);
+            if (i == DTACT__IDX_NONE)
+                return NULL;
+        }
     }
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, 1);
     return &a->recs[i];
@@ -268,9 +438,8 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
         dtact__pend(&wc->rec_pending, -1);
         return;
     }
-    f->free_next = DTACT__IDX_NONE;
     dtact__fetch_add_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
-    dtact__ts_push(&a->rec_head, a->rec_blink, f->index, 1);
+    dtact__nc_put(a, f->index);
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, -1);
 }
 
@@ -344,16 +513,46 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
         return 0;
     c.capacity = a->capacity;
     c.carved = carved;
+    /* magazines: each carved id on exactly one stack; full ones hold rec_batch */
+    uint32_t mcarved = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: quiescent
+    uint8_t *mseen = calloc(mcarved ? mcarved : 1, 1);
+    if (mseen == NULL || mcarved > a->rec_nmag)
+        ok = 0;
+    c.mags_carved = mcarved;
     uint64_t h = dtact__load_relaxed(&a->rec_head); // relaxed: quiescent
     while (ok && DTACT__TS_IDX(h) != DTACT__IDX_NONE) {
-        uint64_t link = dtact__load_relaxed(&a->rec_blink[DTACT__TS_IDX(h)]); // relaxed: quiescent
-        uint32_t i = DTACT__TS_IDX(h);
-        for (uint32_t k = 0; k < DTACT__TS_LINK_LEN(link) && ok; k++, i = a->recs[i].free_next) {
-            ok = dtact__mark(seen, i, carved);
+        uint32_t m = DTACT__TS_IDX(h);
+        ok = dtact__mark(mseen, m, mcarved);
+        uint64_t link = ok ? dtact__load_relaxed(&a->rec_mlink[m]) : 0; // relaxed: quiescent
+        if (DTACT__TS_LINK_LEN(link) != a->rec_batch)
+            ok = 0;
+        for (uint32_t k = 0; k < a->rec_batch && ok; k++) {
+            ok = dtact__mark(seen, dtact__mag(a, m)[k], carved);
             c.shared_free++;
         }
+        c.mags_full++;
         h = DTACT__TS_LINK_NEXT(link);
     }
+    h = dtact__load_relaxed(&a->rec_mfree); // relaxed: quiescent
+    while (ok && DTACT__TS_IDX(h) != DTACT__IDX_NONE) {
+        ok = dtact__mark(mseen, DTACT__TS_IDX(h), mcarved);
+        c.mags_free++;
+        h = ok ? DTACT__TS_LINK_NEXT(dtact__load_relaxed(&a->rec_mlink[DTACT__TS_IDX(h)])) : 0; // relaxed: quiescent
+    }
+    if (c.mags_full + c.mags_free != mcarved)
+        ok = 0;
+    free(mseen);
+    /* host bitmap */
+    for (uint32_t w = 0; w < a->rec_nc_words && ok; w++) {
+        uint64_t v = dtact__load_relaxed(&a->rec_nc_bits[w]); // relaxed: quiescent
+        for (; v && ok; v &= v - 1) {
+            ok = dtact__mark(seen, w * 64u + (uint32_t)__builtin_ctzll(v), carved);
+            c.nc_free++;
+        }
+    }
+    c.shared_free += c.nc_free;
+    if ((int64_t)c.nc_free != dtact__load_relaxed(&a->rec_nc_count)) // relaxed: quiescent
+        ok = 0;
     for (uint32_t w = 0; w < a->ncaches && ok; w++) {
         for (uint32_t k = 0; k < a->caches[w].rec_n && ok; k++) {
             ok = dtact__mark(seen, a->caches[w].rec_idx[k], carved);

@@ -5,22 +5,24 @@
  *
  * The tagged batch stack (dtact__ts_*)
  * -------------------------------------
- * Both pools keep their shared free list as a Treiber stack of *batches*: a
- * batch is up to 32 (records) or 8 (stacks) indices linked through a plain
- * per-element link (fiber->free_next, stack->next), owned by whoever holds the
- * batch. Only the batch head is on the shared stack. The 64-bit head packs
+ * A Treiber stack of small integer ids with a per-id side link. The stack pool
+ * keeps its shared free list as a stack of *batches*: up to 8 stack ids linked
+ * through stack->next, owned by whoever holds the batch; only the batch head
+ * is on the shared stack. The record pool keeps two such stacks of *magazine*
+ * ids (arena.c): full magazines and empty ones; a magazine is on at most one
+ * of them at a time and the helpers' `len` is its count. The 64-bit head packs
  *
- *     head = tag << 32 | first index of the top batch   (DTACT__IDX_NONE: empty)
+ *     head = tag << 32 | top id                 (DTACT__IDX_NONE: empty)
  *
  * and every successful CAS increments the tag, so a pop that read head = (t, X)
  * and then slept while X was popped, reused and pushed back sees (t + k, X),
  * k >= 2, and its CAS fails instead of installing a stale "next" (the ABA
- * problem; see tests/arena_aba.c). The batch length and the link to the next
- * batch live in a side array of atomics, blink[first] = len << 32 | next_first,
- * because a stale popper reads them while another thread may be rewriting them
- * (a plain field there would be a data race). The tag wraps after 2^32
- * successful CASes; an ABA then needs a popper to sleep across exactly a
- * multiple of 2^32 operations, which we accept (as does every tagged Treiber).
+ * problem; see tests/arena_aba.c). The length and the link to the next element
+ * live in a side array of atomics, blink[id] = len << 32 | next_id, because a
+ * stale popper reads them while another thread may be rewriting them (a plain
+ * field there would be a data race). The tag wraps after 2^32 successful
+ * CASes; an ABA then needs a popper to sleep across exactly a multiple of 2^32
+ * operations, which we accept (as does every tagged Treiber).
  */
 #ifndef DTACT_CORE_ARENA_INTERNAL_H
 #define DTACT_CORE_ARENA_INTERNAL_H
@@ -151,16 +153,26 @@ typedef struct dtact__stack_class_s {
 /* ----------------------------------------------------------------- arena */
 /* Record invariant (quiescent, i.e. no alloc/free in flight):
  *     shared_free + in_use + cached + (capacity - carved) == capacity
- * where shared_free counts the indices in the batches on rec_head, cached the
- * indices in worker caches (sum of rec_n) and in_use the records handed out.
- * Writers: constant fields by create only; rec_head and rec_carved by CAS from
- * any thread; the statistics by relaxed RMW from any thread. */
+ * where shared_free counts the indices in the full magazines on rec_head plus
+ * the bits set in rec_nc_bits, cached the indices in worker caches (sum of
+ * rec_n) and in_use the records handed out; and every carved magazine is on
+ * exactly one of rec_head (holding rec_batch indices) and rec_mfree.
+ * Writers: constant fields by create only; rec_head, rec_mfree, rec_carved,
+ * rec_mag_carved and rec_nc_bits by CAS from any thread; a magazine's slots by
+ * the thread that holds it (popped it, or carved it); the statistics and hints
+ * by relaxed RMW/stores from any thread. See the comment atop arena.c. */
 struct dtact__arena_s {
     /* constant after create */
     dtact__fiber_t *recs;        /* capacity records, MAP_NORESERVE, carved lazily */
     size_t recs_len;
-    _Atomic uint64_t *rec_blink; /* batch links, indexed by record index */
-    size_t rec_blink_len;
+    uint32_t *rec_mag;           /* rec_nmag magazines of rec_batch indices each, MAP_NORESERVE */
+    size_t rec_mag_len;
+    _Atomic uint64_t *rec_mlink; /* (len, next) link per magazine, for both magazine stacks */
+    size_t rec_mlink_len;
+    _Atomic uint64_t *rec_nc_bits; /* one bit per record freed by a host thread (NO_CACHE) */
+    size_t rec_nc_bits_len;
+    uint32_t rec_nc_words;       /* 64-bit words in rec_nc_bits */
+    uint32_t rec_nmag;           /* ceil(capacity / rec_batch) + ncaches + 1 (arena.c) */
     uint32_t capacity;
     uint32_t ncaches;
     uint32_t rec_batch;  /* records per spill/refill: REC_BATCH, less for small pools */
@@ -173,10 +185,15 @@ struct dtact__arena_s {
     int64_t guard_budget;        /* guarded stacks this arena may create */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
 
-    /* shared record free list and bump index, one line each */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t rec_head;
+    /* shared magazine depot (full and empty stacks, one line), bump indices */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t rec_head; /* full magazines */
+    _Atomic uint64_t rec_mfree;                           /* empty magazines */
     _Atomic int64_t rec_shared_free;
+    _Atomic uint32_t rec_mag_carved;                      /* magazines ever used */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t rec_carved;
+    /* host-freed records: hints for the bitmap scan (relaxed, not exact while busy) */
+    _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_nc_count; /* bits set, roughly */
+    _Atomic uint32_t rec_nc_hint;                            /* word to scan first */
 
     /* statistics: relaxed, no ordering (diagnostics only) */
     _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_in_use, rec_hw;
@@ -191,12 +208,16 @@ typedef struct dtact__arena_counts_s {
     uint64_t shared_free, cached, in_use, carved, capacity;
     uint64_t stk_shared_free[DTACT__STACK_NCLASSES], stk_cached[DTACT__STACK_NCLASSES];
     uint64_t stk_carved[DTACT__STACK_NCLASSES];
+    /* record depot: magazines on the full / empty stack, carved, records in
+     * the host bitmap (included in shared_free) */
+    uint64_t mags_full, mags_free, mags_carved, nc_free;
 } dtact__arena_counts_t;
 
 // arena.c
-/* Walks the free lists and caches; only valid while no thread allocates or
- * frees. Returns 1 when shared_free + in_use + cached + uncarved == capacity
- * and no index appears twice. */
+/* Walks the magazines, host bitmap, free lists and caches; only valid while no
+ * thread allocates or frees. Returns 1 when shared_free + in_use + cached +
+ * uncarved == capacity, no index or magazine appears twice, every full
+ * magazine holds rec_batch indices and every carved magazine is on a stack. */
 int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out);
 /* Folds a signed count into a global in-use counter and raises its high water. */
 void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta);

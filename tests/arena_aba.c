@@ -3,7 +3,8 @@
  * pops Y and pushes X back) makes an untagged Treiber stack install Y -- a
  * record that is in use -- as the new head; the tagged head of the arena makes
  * the sleeping popper's CAS fail and retry. Then a contention run drives the
- * arena's own list through the same race many times. */
+ * arena's host (NO_CACHE) path many times; tests/arena_magazines.c drives the
+ * tagged magazine stacks (spill/refill) through the same race. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -108,9 +109,9 @@ Test(arena_aba, batches_keep_their_length_and_order) {
     dtact__arena_destroy(a);
 }
 
-/* Contention: every thread pops a batch and pushes it back (NO_CACHE path:
- * pop, take one, push the rest), with a per-slot owner flag that detects an
- * index handed out twice. */
+/* Contention: every thread allocates and frees through the NO_CACHE path
+ * (the host bitmap, claimed by CAS), with a per-slot owner flag that detects
+ * an index handed out twice. */
 typedef struct {
     dtact__arena_t *a;
     _Atomic int *owner;

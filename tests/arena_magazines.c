@@ -1,0 +1,310 @@
+/* Description: the record depot (magazines). Spill and refill move indices in
+ * whole magazines without touching a record (a refill works with the record
+ * array PROT_NONE); host threads (DTACT__NO_CACHE) free into the host bitmap
+ * and split a full magazine when they take from the depot, and caches refill
+ * from the bitmap before carving; the magazine count never exceeds its bound.
+ * Then a contention run: worker caches and host threads allocate, free and
+ * hand records to each other for many rounds; between rounds (all threads at
+ * a barrier) dtact__arena_is_valid must hold and account for every record that
+ * the threads hold, and no index is ever handed out twice. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+#include "arena_internal.h"
+#include "dtact.h"
+
+TestSuite(arena_magazines);
+
+static unsigned scale(void) {
+    const char *s = getenv("DTACT_TEST_SCALE");
+    long v = s ? strtol(s, NULL, 10) : 1;
+    return v > 0 ? (unsigned)v : 1u;
+}
+
+static dtact__arena_t *mk(uint32_t cap, uint32_t ncaches) {
+    dtact__arena_config_t cfg = {.capacity = cap, .default_stack = 16384, .ncaches = ncaches, .guard_pages = 0};
+    dtact__arena_t *a = NULL;
+    cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_OK);
+    return a;
+}
+
+Test(arena_magazines, spill_and_refill_move_whole_magazines_without_touching_records) {
+    enum { N = 4 * DTACT__REC_BATCH };
+    dtact__arena_t *a = mk(4096, 2);
+    cr_assert_eq(a->rec_batch, DTACT__REC_BATCH);
+    dtact__fiber_t *f[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, 0));
+    for (int i = 0; i < N; i++)
+        dtact__fiber_free(a, 0, f[i]); /* cache 0 keeps 2 batches, spills 2 */
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.mags_full, 2u);
+    cr_assert_eq(c.mags_free, 0u);
+    cr_assert_eq(c.shared_free, 2u * DTACT__REC_BATCH);
+    cr_assert_eq(c.cached, 2u * DTACT__REC_BATCH);
+
+    /* Refill through cache 1 with every record unreadable: the indices come
+     * from the magazines alone (the old free list walked the records). */
+    cr_assert_eq(mprotect(a->recs, a->recs_len, PROT_NONE), 0);
+    dtact__fiber_t *g[2 * DTACT__REC_BATCH];
+    for (int i = 0; i < 2 * DTACT__REC_BATCH; i++)
+        cr_assert_not_null(g[i] = dtact__fiber_alloc(a, 1));
+    cr_assert_eq(mprotect(a->recs, a->recs_len, PROT_READ | PROT_WRITE), 0);
+
+    /* the spilled (coldest) records come back, each once, and nothing was carved */
+    uint8_t seen[N] = {0};
+    for (int i = 0; i < 2 * DTACT__REC_BATCH; i++) {
+        uint32_t idx = g[i]->index;
+        cr_assert_lt(idx, (uint32_t)N);
+        cr_assert_eq(seen[idx], 0, "index %u handed out twice", idx);
+        seen[idx] = 1;
+    }
+    cr_assert_eq(dtact__arena_carved(a), (uint32_t)N);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.mags_full, 0u);
+    cr_assert_eq(c.mags_free, 2u, "emptied magazines go back to the free stack");
+    cr_assert_eq(c.in_use, 2u * DTACT__REC_BATCH);
+    /* a later spill reuses an emptied magazine instead of a fresh one */
+    for (int i = 0; i < 2 * DTACT__REC_BATCH; i++)
+        dtact__fiber_free(a, 0, g[i]);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.mags_carved, 2u);
+    cr_assert_eq(c.mags_full, 2u);
+    cr_assert_eq(c.in_use, 0u);
+    dtact__arena_destroy(a);
+}
+
+Test(arena_magazines, host_threads_split_a_magazine_and_caches_refill_from_the_bitmap) {
+    enum { B = DTACT__REC_BATCH };
+    dtact__arena_t *a = mk(4096, 1);
+    dtact__fiber_t *f[3 * B];
+    for (int i = 0; i < 3 * B; i++)
+        f[i] = dtact__fiber_alloc(a, 0);
+    for (int i = 0; i < 3 * B; i++)
+        dtact__fiber_free(a, 0, f[i]); /* one full magazine, 2 batches cached */
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.mags_full, 1u);
+
+    /* a host alloc takes one index of the magazine; the rest go to the bitmap */
+    dtact__fiber_t *h = dtact__fiber_alloc(a, DTACT__NO_CACHE);
+    cr_assert_not_null(h);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.mags_full, 0u);
+    cr_assert_eq(c.mags_free, 1u);
+    cr_assert_eq(c.nc_free, B - 1u);
+    cr_assert_eq(c.shared_free, B - 1u);
+    cr_assert_eq(c.in_use, 1u);
+    /* host frees and allocs use the bitmap: no magazine, no carving */
+    dtact__fiber_free(a, DTACT__NO_CACHE, h);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.nc_free, (uint64_t)B);
+    for (int i = 0; i < B; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.nc_free, 0u);
+    for (int i = 0; i < B; i++)
+        dtact__fiber_free(a, DTACT__NO_CACHE, f[i]);
+
+    /* an empty cache refills from the bitmap before it carves */
+    uint32_t carved = dtact__arena_carved(a);
+    for (int i = 0; i < 3 * B; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, 0));
+    cr_assert_eq(dtact__arena_carved(a), carved);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.nc_free, 0u);
+    cr_assert_eq(c.in_use, 3u * B);
+    for (int i = 0; i < 3 * B; i++)
+        dtact__fiber_free(a, 0, f[i]);
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.in_use, 0u);
+    dtact__arena_destroy(a);
+}
+
+/* Every record parked in full magazines at once, through many caches: the
+ * depot needs at most ceil(capacity / batch) + ncaches + 1 magazines. */
+Test(arena_magazines, every_record_in_the_depot_fits_the_bound) {
+    enum { CAP = 1000, NC = 4 };
+    dtact__arena_t *a = mk(CAP, NC);
+    static dtact__fiber_t *f[CAP];
+    for (int i = 0; i < CAP; i++) /* a host thread takes them all (carving one at a time) */
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
+    cr_assert_null(dtact__fiber_alloc(a, 0));
+    /* the caches free them, in a scattered order */
+    for (int i = 0; i < CAP; i++)
+        dtact__fiber_free(a, (uint32_t)(i * 7 + 1) % NC, f[(i * 37) % CAP]);
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.in_use, 0u);
+    cr_assert_eq(c.shared_free + c.cached, (uint64_t)CAP);
+    cr_assert_leq(c.mags_carved, a->rec_nmag);
+    cr_assert_eq(c.mags_carved, c.mags_full + c.mags_free);
+    /* and all of them can be taken again, through one cache */
+    for (int i = 0; i < CAP - (int)c.cached + (int)a->caches[0].rec_n; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, 0));
+    dtact__arena_destroy(a);
+}
+
+/* ---------------------------------------------------------- contention */
+enum { HOLD = 160, BOXES = 32, THREADS = 5, CACHES = 3 };
+
+typedef struct {
+    dtact__arena_t *a;
+    _Atomic int *owner;
+    _Atomic(dtact__fiber_t *) box[BOXES];
+    pthread_barrier_t bar;
+    unsigned rounds, iters;
+    _Atomic int bad;
+    _Atomic int64_t held; /* records held by the threads, summed at the barrier */
+    _Atomic uint64_t allocs, nulls;
+} hshared_t;
+
+typedef struct {
+    hshared_t *sh;
+    uint32_t cache;
+    uint64_t seed;
+    int id;
+} harg_t;
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void take(hshared_t *sh, dtact__fiber_t *f) {
+    if (atomic_exchange(&sh->owner[f->index], 1) != 0)
+        atomic_store(&sh->bad, 1);
+    f->arg = f; /* write the record like a spawner */
+    f->user = (void *)(uintptr_t)f->index;
+}
+static void give(hshared_t *sh, uint32_t cache, dtact__fiber_t *f) {
+    if (f->arg != f || f->user != (void *)(uintptr_t)f->index)
+        atomic_store(&sh->bad, 2);
+    if (atomic_exchange(&sh->owner[f->index], 0) != 1)
+        atomic_store(&sh->bad, 3);
+    dtact__fiber_free(sh->a, cache, f);
+}
+
+static void check_quiescent(hshared_t *sh) {
+    int64_t boxed = 0;
+    for (int b = 0; b < BOXES; b++)
+        boxed += atomic_load(&sh->box[b]) != NULL;
+    dtact__arena_counts_t c;
+    if (!dtact__arena_is_valid(sh->a, &c))
+        atomic_store(&sh->bad, 4);
+    else if ((int64_t)c.in_use != atomic_load(&sh->held) + boxed)
+        atomic_store(&sh->bad, 5);
+    else if (c.mags_carved > sh->a->rec_nmag)
+        atomic_store(&sh->bad, 6);
+    dtact__arena_stats_t st;
+    dtact__arena_get_stats(sh->a, &st);
+    if (st.contexts_in_use != c.in_use)
+        atomic_store(&sh->bad, 7);
+}
+
+static void *hworker(void *p) {
+    harg_t *g = p;
+    hshared_t *sh = g->sh;
+    dtact__fiber_t *held[HOLD];
+    int n = 0;
+    for (unsigned r = 0; r < sh->rounds; r++) {
+        /* some rounds fill up (exhaustion, spills), others drain (refills) */
+        unsigned bias = (r + (unsigned)g->id) % 4;
+        for (unsigned i = 0; i < sh->iters; i++) {
+            uint64_t x = rnd(&g->seed);
+            if ((x & 3) < (bias == 0 ? 1u : 3u) && n < HOLD) {
+                dtact__fiber_t *f = dtact__fiber_alloc(sh->a, g->cache);
+                atomic_fetch_add_explicit(&sh->allocs, 1, memory_order_relaxed);
+                if (f) {
+                    take(sh, f);
+                    held[n++] = f;
+                } else {
+                    atomic_fetch_add_explicit(&sh->nulls, 1, memory_order_relaxed);
+                }
+            } else if (n > 0) {
+                /* free a random held record, not always the newest */
+                int k = (int)((x >> 8) % (uint64_t)n);
+                dtact__fiber_t *f = held[k];
+                held[k] = held[--n];
+                if ((x >> 20) % 4 == 0) { /* hand it over: free what was in the box */
+                    f = atomic_exchange(&sh->box[(x >> 24) % BOXES], f);
+                    if (f == NULL)
+                        continue;
+                }
+                give(sh, g->cache, f);
+            }
+            if ((x >> 32) % 512 == 0) /* bursts: a cache spills several magazines */
+                while (n > 0)
+                    give(sh, g->cache, held[--n]);
+        }
+        atomic_fetch_add(&sh->held, n);
+        if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
+            check_quiescent(sh);
+        pthread_barrier_wait(&sh->bar);
+        atomic_fetch_sub(&sh->held, n);
+    }
+    while (n > 0)
+        give(sh, g->cache, held[--n]);
+    return NULL;
+}
+
+static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
+    hshared_t *sh = calloc(1, sizeof *sh);
+    sh->a = mk(cap, CACHES);
+    sh->owner = calloc(cap, sizeof *sh->owner);
+    sh->rounds = rounds;
+    sh->iters = iters;
+    pthread_barrier_init(&sh->bar, NULL, THREADS);
+    pthread_t t[THREADS];
+    harg_t g[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        g[i] = (harg_t){.sh = sh, .cache = i < CACHES ? (uint32_t)i : DTACT__NO_CACHE,
+                        .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + cap, .id = i};
+        pthread_create(&t[i], NULL, hworker, &g[i]);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(atomic_load(&sh->bad), 0, "failure %d: an index was handed out twice, a record was clobbered "
+                 "or the arena was inconsistent at a barrier", atomic_load(&sh->bad));
+    for (int b = 0; b < BOXES; b++) {
+        dtact__fiber_t *f = atomic_load(&sh->box[b]);
+        if (f)
+            give(sh, DTACT__NO_CACHE, f);
+    }
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(sh->a, &c));
+    cr_assert_eq(c.in_use, 0u);
+    cr_assert_eq(c.shared_free + c.cached, c.carved);
+    cr_assert_leq(c.mags_carved, sh->a->rec_nmag);
+    cr_log_info("cap %u batch %u: %llu allocs, %llu NULL, %llu magazines carved of %u", cap, sh->a->rec_batch,
+                (unsigned long long)sh->allocs, (unsigned long long)sh->nulls,
+                (unsigned long long)c.mags_carved, sh->a->rec_nmag);
+    /* every slot reachable again: host thread first, then each cache's leftovers */
+    uint32_t got = 0;
+    while (dtact__fiber_alloc(sh->a, DTACT__NO_CACHE))
+        got++;
+    for (uint32_t k = 0; k < CACHES; k++)
+        while (dtact__fiber_alloc(sh->a, k))
+            got++;
+    cr_assert_eq(got, cap);
+    pthread_barrier_destroy(&sh->bar);
+    free(sh->owner);
+    dtact__arena_destroy(sh->a);
+    free(sh);
+}
+
+/* capacity below what the threads try to hold: exhaustion and full depot */
+Test(arena_magazines, contention_small_pool_never_hands_out_an_index_twice, .timeout = 300) {
+    contention(600, 2000 / scale() + 2, 4000);
+}
+/* full-size magazines (batch 32) */
+Test(arena_magazines, contention_full_batches_never_hands_out_an_index_twice, .timeout = 300) {
+    contention(4096, 2000 / scale() + 2, 4000);
+}
