@@ -162,13 +162,20 @@ static inline void tu_after_switch(tu_ctx *self)
     (void)self;
 }
 
-/* Suspend `from` (the running context) and resume `to`. Returns when some
- * context switches back to `from`. */
-static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to)
+/* Suspend `from` (the running context) and resume `to`, whose switch call
+ * returns `pass`. Returns, when some context switches back to `from`, the
+ * value that context passed. */
+static inline int tu_switch_pass(unsigned variant, tu_ctx *from, tu_ctx *to, int pass)
 {
     tu_before_switch(from, to);
-    dtact__swap_table[variant](&from->sp, to->sp, 0);
+    int got = dtact__swap_table[variant](&from->sp, to->sp, pass);
     tu_after_switch(from);
+    return got;
+}
+
+static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to)
+{
+    (void)tu_switch_pass(variant, from, to, 0);
 }
 
 /* First statement of every fiber entry function. */
