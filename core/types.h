@@ -120,7 +120,7 @@ struct dtact__fiber_s {
     _Atomic uint32_t lock;          /* closed generation << 1 | locked (internal.h) */
     int32_t status;                 /* DTACT_OK or DTACT_ECANCELED once finished */
     uint32_t index;                 /* slot index, constant                      */
-    uint32_t free_next;             /* arena free-list link                      */
+    uint32_t free_next;             /* arena: IDX_NONE (reserved; free lists are magazines) */
     _Atomic uint32_t wait_seq;      /* bumped when a timed wait ends (timers)    */
     uint16_t chunk_len;             /* fibers in the chunk this one heads        */
     uint8_t started;                /* context built (owner worker only)         */
