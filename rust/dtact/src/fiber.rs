@@ -188,8 +188,10 @@ impl Future for YieldNow {
         if self.done {
             return Poll::Ready(());
         }
-        if in_fiber() {
-            unsafe { sys::dtact_yield() };
+        // On a fiber this suspends it behind the worker's other ready fibers (one call, no
+        // separate "am I on a fiber" query); on a host thread it does nothing and says EPERM.
+        // SAFETY: dtact_yield has no preconditions.
+        if unsafe { sys::dtact_yield() } != sys::DTACT_EPERM {
             return Poll::Ready(());
         }
         self.done = true;

@@ -5,8 +5,11 @@
 //! there in place (pinned for free) and dropped there: no heap allocation for the future itself.
 //! Futures over 8 KiB (or over a quarter of the stack) are boxed and counted in
 //! [`HEAP_ESCAPED_SPAWNS`]. The join state (output, panic payload or cancellation, and the
-//! awaiting task's waker) lives in one small `Arc`'d cell shared by the task and its
-//! [`JoinHandle`].
+//! awaiting task's waker) lives in one small cell shared by the task and its [`JoinHandle`] (one
+//! word): one state word, one atomic operation on the task's side and none on the handle's when
+//! the task finishes before it is awaited (an await of a finished task never parks). The cells
+//! of small outputs come from a cache kept by the worker threads (at most 64 MiB, freed when the
+//! [`Runtime`] is dropped), so spawning needs no allocator call in the steady state.
 //!
 //! The waker of a task is its fiber handle (no allocation): a pending task parks its fiber
 //! (`dtact_park`) and a wake unparks it (`dtact_unpark`); a late wake after completion is a no-op.
@@ -80,6 +83,7 @@
 
 mod error;
 mod fiber;
+mod pool;
 mod runtime;
 mod task;
 

@@ -139,5 +139,7 @@ impl Drop for Runtime {
             sys::dtact_shutdown();
             sys::dtact_destroy(self.rt);
         }
+        // The workers have exited (and freed their cached join-cell blocks): free the rest.
+        crate::pool::clear();
     }
 }

@@ -1,21 +1,24 @@
 //! Spawning futures on fibers, join handles and spawn options.
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop};
+use std::num::NonZeroU64;
+use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use dtact_sys as sys;
 
 use crate::error::Error;
 use crate::fiber::{self, dtact_handle_t, drive_on_fiber, Driven};
+use crate::pool;
 
 /// Spawns whose future did not fit on the fiber's stack (over `DTACT_INLINE_MAX` = 8192 bytes,
 /// over a quarter of the stack, or aligned above 64) and were boxed on the heap instead.
@@ -201,16 +204,21 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
     }
 
     fn attr(&self, pinned: bool) -> Result<sys::dtact_spawn_attr_t, Error> {
-        let mut a: sys::dtact_spawn_attr_t = unsafe { mem::zeroed() };
-        unsafe { sys::dtact_spawn_attr_init(&mut a) };
-        a.options.mPriority = self.priority as u8;
-        a.options.mAffinity = if pinned { Affinity::SameCore as u8 } else { self.affinity as u8 };
-        a.options.mKind = self.kind as u8;
-        a.options.mSwitcher = if pinned { <S::Pinned as ContextSwitcher>::CODE } else { S::CODE };
-        a.flags = sys::DTACT_SPAWN_WAIT_IF_FULL as u32;
-        a.wait_ns = WAIT_IF_FULL_NS;
-        a.stack_size = u32::try_from(self.stack_size).map_err(|_| Error::InvalidArgument)?;
-        Ok(a)
+        // Every field is set here (what dtact_spawn_attr_init would do, then the options), so the
+        // spawn path makes no extra call into C.
+        Ok(sys::dtact_spawn_attr_t {
+            options: sys::dtact_spawn_options_t {
+                mPriority: self.priority as u8,
+                mAffinity: if pinned { Affinity::SameCore as u8 } else { self.affinity as u8 },
+                mKind: self.kind as u8,
+                mSwitcher: if pinned { <S::Pinned as ContextSwitcher>::CODE } else { S::CODE },
+            },
+            flags: sys::DTACT_SPAWN_WAIT_IF_FULL as u32,
+            stack_size: u32::try_from(self.stack_size).map_err(|_| Error::InvalidArgument)?,
+            reserved: 0,
+            wait_ns: WAIT_IF_FULL_NS,
+            cleanup: None,
+        })
     }
 
     /// Spawns `task` (a future, or a `#[task]` [`TaskFuture`], whose own settings are ignored in
@@ -452,74 +460,217 @@ impl fmt::Display for JoinError {
 }
 impl std::error::Error for JoinError {}
 
-const RUNNING: u8 = 0;
-const DONE: u8 = 1;
-const TAKEN: u8 = 2;
+// The join cell: one heap block per task, shared by the task and its JoinHandle, holding the
+// output (or panic / cancellation), the awaiting task's waker and one state word. Every
+// hand-off is a transition of that word, so the common cases cost one atomic operation per side:
+// the task publishes its output and lets go of the cell with one CAS, and a handle that finds
+// the task finished reads the output and frees the cell with no atomic read-modify-write at all.
+//
+// Ownership rules (the bits of `state`):
+// - `result` belongs to the task until it sets COMPLETE, then to the handle.
+// - `waker` belongs to the handle while WAKER is clear and COMPLETE is clear. The handle writes
+//   it, then sets WAKER; to replace it, the handle clears WAKER first (a CAS that fails once
+//   COMPLETE is set). While WAKER is set the slot is only read: by the handle (`will_wake`) and
+//   by the task, which wakes it if its own COMPLETE transition saw WAKER. The waker is dropped
+//   with the cell.
+// - TASK_REF / HANDLE_REF: each side clears its bit when it lets go of the cell; whoever clears
+//   the last one frees it. TAKEN tells that freer that the output was moved out already.
+// - CANCEL: set by `abort`, read by the task.
 
-/// The join cell, shared (one `Arc`) by the task and its JoinHandle: the output, the panic or
-/// the cancellation, the awaiting task's waker and the abort flag.
+/// The task has stored its result.
+const COMPLETE: usize = 1;
+/// A waker is stored in `waker`.
+const WAKER: usize = 2;
+/// `abort` was called.
+const CANCEL: usize = 4;
+/// The task still uses the cell.
+const TASK_REF: usize = 8;
+/// The JoinHandle still exists.
+const HANDLE_REF: usize = 16;
+/// The handle moved the result out.
+const TAKEN: usize = 32;
+
+/// `repr(C)`: the state word, the fiber handle and the result first, so that the words written on
+/// spawn and on completion usually share one cache line (blocks are 16-byte aligned); the waker,
+/// written only when the handle waits, last.
+#[repr(C)]
 struct JoinCell<T> {
-    state: AtomicU8,
-    cancel: AtomicBool,
-    result: UnsafeCell<Option<Result<T, JoinError>>>,
-    waker: Mutex<Option<Waker>>,
+    state: AtomicUsize,
+    /// The fiber's handle: written by the spawn (its `out` argument), then only read, by the
+    /// handle's owner. The task never touches it.
+    fiber: UnsafeCell<sys::dtact_handle_t>,
+    result: UnsafeCell<MaybeUninit<Result<T, JoinError>>>,
+    waker: UnsafeCell<Option<Waker>>,
 }
 
-// SAFETY: `result` is written once by the task before `state` becomes DONE (release) and read
-// once by the handle after it observes DONE (acquire) and swaps it to TAKEN.
-unsafe impl<T: Send> Sync for JoinCell<T> {}
-unsafe impl<T: Send> Send for JoinCell<T> {}
+/// A pointer to a live join cell, held by the task (in its `TaskState`) or by its JoinHandle.
+struct CellPtr<T>(NonNull<JoinCell<T>>);
 
-impl<T> JoinCell<T> {
+impl<T> CellPtr<T> {
+    /// A new cell owned by both the task and the handle (two copies of the returned pointer).
     fn new() -> Self {
-        JoinCell { state: AtomicU8::new(RUNNING), cancel: AtomicBool::new(false), result: UnsafeCell::new(None), waker: Mutex::new(None) }
+        let p = pool::alloc(Layout::new::<JoinCell<T>>()).cast::<JoinCell<T>>();
+        // SAFETY: fresh memory with the layout of a JoinCell<T>.
+        unsafe {
+            p.as_ptr().write(JoinCell {
+                state: AtomicUsize::new(TASK_REF | HANDLE_REF),
+                fiber: UnsafeCell::new(0),
+                result: UnsafeCell::new(MaybeUninit::uninit()),
+                waker: UnsafeCell::new(None),
+            })
+        };
+        CellPtr(p)
     }
-    /// Called once, by the task (or its cleanup).
-    fn complete(&self, r: Result<T, JoinError>) {
-        unsafe { *self.result.get() = Some(r) };
-        self.state.store(DONE, Ordering::Release);
-        let w = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(w) = w {
-            w.wake();
+    fn copy(&self) -> Self {
+        CellPtr(self.0)
+    }
+    fn cell(&self) -> &JoinCell<T> {
+        // SAFETY: a CellPtr exists only while its side's REF bit is set, so the cell is alive.
+        unsafe { self.0.as_ref() }
+    }
+    fn state(&self) -> &AtomicUsize {
+        &self.cell().state
+    }
+
+    /// Frees the cell. `drop_result`: the result was stored and not taken.
+    ///
+    /// # Safety
+    /// The caller cleared the last REF bit (or owns both): nobody else uses the cell.
+    unsafe fn free(self, drop_result: bool) {
+        let p = self.0.as_ptr();
+        // SAFETY: by the caller's contract we own the cell; `new` initialised it in memory from
+        // pool::alloc with this layout, and the result is initialised if `drop_result`.
+        unsafe {
+            if drop_result {
+                (*p).result.get_mut().assume_init_drop();
+            }
+            ptr::drop_in_place(p);
+            pool::free(self.0.cast(), Layout::new::<JoinCell<T>>());
+        }
+    }
+
+    /// Task side, called once: publishes the result, wakes the awaiting handle, lets go of the cell.
+    fn complete(self, r: Result<T, JoinError>) {
+        // SAFETY: the result slot is the task's until it sets COMPLETE (below).
+        unsafe { (*self.cell().result.get()).write(r) };
+        let st = self.state();
+        let mut s = TASK_REF | HANDLE_REF;
+        loop {
+            if s & HANDLE_REF == 0 {
+                // Detached: nobody will read the result. The acquire load pairs with the
+                // handle's release of its bit (its last writes to the waker slot).
+                let _ = st.load(Ordering::Acquire);
+                // SAFETY: the handle is gone and we held the other reference. (Runs on the
+                // fiber: a panicking destructor of the output must not unwind into C.)
+                let _ = catch_unwind(AssertUnwindSafe(|| unsafe { self.free(true) }));
+                return;
+            }
+            let (new, last) = if s & WAKER == 0 { ((s | COMPLETE) & !TASK_REF, true) } else { (s | COMPLETE, false) };
+            // AcqRel: release publishes the result; acquire makes a stored waker visible.
+            match st.compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) if last => return, // the handle owns the cell now
+                Ok(_) => break,
+                Err(a) => s = a,
+            }
+        }
+        // WAKER was set when we completed: the handle no longer writes the slot (it may still
+        // read it), so wake by reference; the waker is dropped with the cell.
+        // SAFETY: the cell is alive while TASK_REF is set; the slot is only read from now on.
+        if let Some(w) = unsafe { (*self.cell().waker.get()).as_ref() } {
+            // A panicking foreign waker must not unwind into the C runtime.
+            let _ = catch_unwind(AssertUnwindSafe(|| w.wake_by_ref()));
+        }
+        let prev = st.fetch_and(!TASK_REF, Ordering::AcqRel);
+        if prev & HANDLE_REF == 0 {
+            // SAFETY: both bits are clear now and we cleared the last one. (On the fiber, as above.)
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { self.free(prev & TAKEN == 0) }));
+        }
+    }
+
+    /// Handle side: lets go of the cell. `taken`: the handle moved the result out.
+    fn release_handle(self, taken: bool) {
+        let st = self.state();
+        let s = st.load(Ordering::Acquire);
+        if s & TASK_REF == 0 {
+            // The task let go for good (acquire: its result and waker writes are visible).
+            // SAFETY: we hold the last reference.
+            unsafe { self.free(s & COMPLETE != 0 && !taken) };
+            return;
+        }
+        let prev = st.fetch_xor(if taken { HANDLE_REF | TAKEN } else { HANDLE_REF }, Ordering::AcqRel);
+        if prev & TASK_REF == 0 {
+            // SAFETY: the task let go between our load and our RMW; we cleared the last bit.
+            unsafe { self.free(prev & COMPLETE != 0 && !taken) };
         }
     }
 }
 
 /// An owned permission to join a task: a `Future<Output = Result<T, JoinError>>` to await from a
 /// task, or [`join`](JoinHandle::join) to block a thread (or wait on a fiber). Dropping it
-/// detaches the task. The join state lives in an `Arc`'d cell shared with the task (one small
-/// allocation per spawn; the future itself is placed on the fiber's stack).
+/// detaches the task. The join state lives in one small heap cell shared with the task (the
+/// future itself is placed on the fiber's stack); the handle frees it once it has the output.
 pub struct JoinHandle<T> {
-    cell: Arc<JoinCell<T>>,
-    fiber: dtact_handle_t,
+    /// One word, like the handle of other runtimes: while the handle holds the cell, its address
+    /// (aligned, so the low bit is clear); once the output was returned, the fiber handle, shifted
+    /// left by one with the low bit set (a valid handle always has bit 63 set, which is restored
+    /// when decoding).
+    raw: NonZeroU64,
+    _cell: PhantomData<CellPtr<T>>,
 }
+
+// SAFETY: the handle only moves the task's output (T: Send) to its own thread and touches the
+// shared cell through the state-word protocol above.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: through &JoinHandle only the atomic state word is read or modified (is_finished, abort).
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("fiber", &self.fiber).field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle").field("fiber", &self.fiber_handle()).field("finished", &self.is_finished()).finish()
     }
 }
 
 impl<T> JoinHandle<T> {
+    fn from_cell(cell: CellPtr<T>) -> Self {
+        let raw = NonZeroU64::new(cell.0.as_ptr() as usize as u64).expect("non-null cell");
+        debug_assert_eq!(raw.get() & 1, 0);
+        JoinHandle { raw, _cell: PhantomData }
+    }
+    /// The cell, while the handle holds it.
+    fn cell(&self) -> Option<CellPtr<T>> {
+        if self.raw.get() & 1 == 0 {
+            // The address stored by from_cell; the cell is alive while the handle holds it.
+            NonNull::new(self.raw.get() as usize as *mut JoinCell<T>).map(CellPtr)
+        } else {
+            None
+        }
+    }
     /// Whether the task has finished (output, panic or cancellation is ready).
     pub fn is_finished(&self) -> bool {
-        self.cell.state.load(Ordering::Acquire) != RUNNING
+        match self.cell() {
+            Some(c) => c.state().load(Ordering::Acquire) & COMPLETE != 0,
+            None => true,
+        }
     }
-    /// The fiber's handle (for `dtact_await`, `yield_to`, ...). May be invalid for a task that
-    /// never got a fiber.
+    /// The fiber's handle (for `dtact_await`, `yield_to`, ...).
     pub fn fiber_handle(&self) -> dtact_handle_t {
-        self.fiber
+        match self.cell() {
+            // SAFETY: written by the spawn before the handle existed; only read since.
+            Some(c) => dtact_handle_t(unsafe { *c.cell().fiber.get() }),
+            None => dtact_handle_t((self.raw.get() >> 1) | (1 << 63)),
+        }
     }
     /// Cancels the task: if it has not started, its future is dropped without being polled; if
     /// it is running, it is dropped the next time it is pending (at its next `.await` that
     /// suspends). Its joiner then gets a cancelled `JoinError`. No effect on a finished task.
     /// A task that never suspends again runs to completion.
     pub fn abort(&self) {
-        self.cell.cancel.store(true, Ordering::SeqCst);
-        if self.fiber.is_valid() {
-            unsafe { sys::dtact_unpark(self.fiber.0) };
+        let Some(c) = self.cell() else { return };
+        if c.state().fetch_or(CANCEL, Ordering::SeqCst) & COMPLETE == 0 {
+            // SAFETY: dtact_unpark validates the handle; a finished or recycled fiber is ignored.
+            unsafe { sys::dtact_unpark(self.fiber_handle().0) };
         }
     }
     /// Waits for the task: on a fiber only the fiber waits ([`crate::wait`]); on a thread it
@@ -527,35 +678,67 @@ impl<T> JoinHandle<T> {
     pub fn join(self) -> Result<T, JoinError> {
         fiber::wait(self)
     }
+
+    /// Moves the result out and lets go of the cell. The task has set COMPLETE (seen with
+    /// acquire ordering by the caller).
+    fn take_output(&mut self) -> Result<T, JoinError> {
+        let c = self.cell().expect("JoinHandle: no cell");
+        let fiber = self.fiber_handle().0;
+        // From here on the handle no longer holds the cell.
+        self.raw = NonZeroU64::new((fiber << 1) | 1).expect("odd");
+        // SAFETY: COMPLETE is set, so the result is initialised and belongs to the handle; it is
+        // read once, as the handle gave up the cell just above.
+        let r = unsafe { (*c.cell().result.get()).assume_init_read() };
+        c.release_handle(true);
+        r
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(c) = self.cell() {
+            c.release_handle(false);
+        }
+    }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let cell = &*self.cell;
-        let take = |cell: &JoinCell<T>| {
-            if cell.state.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                Some(unsafe { (*cell.result.get()).take().unwrap() })
-            } else if cell.state.load(Ordering::Relaxed) == TAKEN {
-                panic!("JoinHandle polled after completion")
-            } else {
-                None
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(c) = this.cell() else { panic!("JoinHandle polled after completion") };
+        let st = c.state();
+        let mut s = st.load(Ordering::Acquire);
+        if s & COMPLETE != 0 {
+            return Poll::Ready(this.take_output());
+        }
+        let slot = c.cell().waker.get();
+        if s & WAKER != 0 {
+            // SAFETY: while WAKER is set the stored waker is only read (by us or the task).
+            if unsafe { (*slot).as_ref() }.is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
             }
-        };
-        if let Some(r) = take(cell) {
-            return Poll::Ready(r);
-        }
-        {
-            let mut w = cell.waker.lock().unwrap_or_else(|e| e.into_inner());
-            match &*w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                _ => *w = Some(cx.waker().clone()),
+            // Take the slot back to replace the waker.
+            loop {
+                if s & COMPLETE != 0 {
+                    return Poll::Ready(this.take_output());
+                }
+                match st.compare_exchange_weak(s, s & !WAKER, Ordering::Acquire, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(a) => s = a,
+                }
             }
         }
-        match take(cell) {
-            Some(r) => Poll::Ready(r),
-            None => Poll::Pending,
+        // SAFETY: WAKER and COMPLETE are clear: the slot is ours.
+        unsafe { *slot = Some(cx.waker().clone()) };
+        // Release publishes the waker; acquire makes the result visible if COMPLETE came first.
+        if st.fetch_or(WAKER, Ordering::AcqRel) & COMPLETE != 0 {
+            // The task completed before seeing our waker, so it will not touch the slot.
+            // SAFETY: as above; the slot stays ours.
+            drop(unsafe { (*slot).take() });
+            return Poll::Ready(this.take_output());
         }
+        Poll::Pending
     }
 }
 
@@ -587,24 +770,29 @@ enum FutSource<F> {
     Ready(F),
 }
 
-/// The task state placed on the fiber's stack (or boxed): the future and the join cell.
-/// `done` says the trampoline already dropped the future and completed the cell.
+/// The task state placed on the fiber's stack (or boxed): the future and the task's pointer to
+/// the join cell. `done` says the trampoline already dropped the future and completed the cell.
 #[repr(C)]
 struct TaskState<F: Future> {
     fut: ManuallyDrop<F>,
-    cell: ManuallyDrop<Arc<JoinCell<F::Output>>>,
+    cell: CellPtr<F::Output>,
     done: bool,
 }
 
 /// Runs on the fiber: drives the future in place, drops it in place, completes the cell.
+///
+/// # Safety
+/// `st` points to a live TaskState whose future was neither dropped nor moved since the spawn.
 unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
-    let st = &mut *st;
-    let cell: &JoinCell<F::Output> = &st.cell;
-    let result = if cell.cancel.load(Ordering::Acquire) {
+    // SAFETY: by the caller's contract.
+    let st = unsafe { &mut *st };
+    let state = st.cell.state();
+    let result = if state.load(Ordering::Acquire) & CANCEL != 0 {
         None
     } else {
-        let fut = Pin::new_unchecked(&mut *st.fut);
-        let stop = || cell.cancel.load(Ordering::Acquire);
+        // SAFETY: the future lives in place in the TaskState until it is dropped below.
+        let fut = unsafe { Pin::new_unchecked(&mut *st.fut) };
+        let stop = || state.load(Ordering::Acquire) & CANCEL != 0;
         match catch_unwind(AssertUnwindSafe(|| drive_on_fiber(fut, &stop))) {
             Ok(Driven::Done(v)) => Some(Ok(v)),
             Ok(Driven::Shutdown) | Ok(Driven::Stopped) => None,
@@ -612,64 +800,76 @@ unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
         }
     };
     // Drop the future in place (its destructor may panic: a panic there becomes the result).
-    let dropped = catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut st.fut)));
+    // SAFETY: dropped once; `done` keeps the cleanup from dropping it again.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut st.fut) }));
     st.done = true;
     let r = match (result, dropped) {
         (Some(r), Ok(())) => r,
         (_, Err(p)) => Err(JoinError { repr: JoinRepr::Panic(p) }),
         (None, Ok(())) => Err(JoinError { repr: JoinRepr::Cancelled }),
     };
-    cell.complete(r);
+    st.cell.copy().complete(r);
 }
 
 /// Cleanup: runs exactly once per fiber, after run_task or instead of it (cancelled at shutdown).
+///
+/// # Safety
+/// As run_task; called once.
 unsafe fn cleanup_task<F: Future>(st: *mut TaskState<F>) {
-    let st = &mut *st;
+    // SAFETY: by the caller's contract.
+    let st = unsafe { &mut *st };
     if !st.done {
-        let _ = catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut st.fut)));
+        // SAFETY: run_task never ran, so the future is still there; dropped once.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut st.fut) }));
         st.done = true;
-        st.cell.complete(Err(JoinError { repr: JoinRepr::Cancelled }));
+        st.cell.copy().complete(Err(JoinError { repr: JoinRepr::Cancelled }));
     }
-    ManuallyDrop::drop(&mut st.cell);
 }
 
 unsafe extern "C" fn inline_tramp<F: Future>(p: *mut c_void) -> *mut c_void {
-    run_task::<F>(p as *mut TaskState<F>);
+    // SAFETY: `p` is the copy of the TaskState made by dtact_spawn_inline, run once.
+    unsafe { run_task::<F>(p as *mut TaskState<F>) };
     std::ptr::null_mut()
 }
 unsafe extern "C" fn inline_cleanup<F: Future>(p: *mut c_void) {
-    cleanup_task::<F>(p as *mut TaskState<F>);
+    // SAFETY: the same copy; the C runtime calls the cleanup exactly once.
+    unsafe { cleanup_task::<F>(p as *mut TaskState<F>) };
 }
 unsafe extern "C" fn heap_tramp<F: Future>(p: *mut c_void) -> *mut c_void {
-    run_task::<F>(p as *mut TaskState<F>);
+    // SAFETY: `p` is the Box made by spawn_raw, run once.
+    unsafe { run_task::<F>(p as *mut TaskState<F>) };
     std::ptr::null_mut()
 }
 unsafe extern "C" fn heap_cleanup<F: Future>(p: *mut c_void) {
-    cleanup_task::<F>(p as *mut TaskState<F>);
-    drop(Box::from_raw(p as *mut TaskState<F>));
+    // SAFETY: the same Box; the cleanup runs exactly once, last, so the Box is freed once.
+    unsafe {
+        cleanup_task::<F>(p as *mut TaskState<F>);
+        drop(Box::from_raw(p as *mut TaskState<F>));
+    }
 }
 
 fn spawn_raw<F: Future>(src: FutSource<F>, attr: &sys::dtact_spawn_attr_t) -> Result<JoinHandle<F::Output>, Error> {
     let FutSource::Ready(fut) = src;
-    let cell = Arc::new(JoinCell::new());
-    let state = TaskState { fut: ManuallyDrop::new(fut), cell: ManuallyDrop::new(cell.clone()), done: false };
+    let cell = CellPtr::new();
+    let state = ManuallyDrop::new(TaskState { fut: ManuallyDrop::new(fut), cell: cell.copy(), done: false });
     let mut attr = *attr;
-    let mut out: sys::dtact_handle_t = 0;
+    // The spawn writes the fiber handle straight into the cell.
+    let out: *mut sys::dtact_handle_t = cell.cell().fiber.get();
     let size = mem::size_of::<TaskState<F>>();
     let align = mem::align_of::<TaskState<F>>();
-    let state = ManuallyDrop::new(state);
     if size <= sys::DTACT_INLINE_MAX as usize && align <= 64 {
         attr.cleanup = Some(inline_cleanup::<F>);
-        // SAFETY: the C side copies `size` bytes of `state` onto the fiber's stack; on success the
-        // copy owns the future and the Arc (we forget ours), on failure we still own them.
+        // SAFETY: the C side copies `size` bytes of `state` into the fiber's memory; on success
+        // the copy owns the future and the task's cell reference (ours is forgotten: `state` is
+        // ManuallyDrop), on failure we still own them.
         let rc = unsafe {
-            sys::dtact_spawn_inline(&mut out, Some(inline_tramp::<F>), &*state as *const TaskState<F> as *const c_void, size, align, &attr)
+            sys::dtact_spawn_inline(out, Some(inline_tramp::<F>), &*state as *const TaskState<F> as *const c_void, size, align, &attr)
         };
         if rc == sys::DTACT_OK {
-            return Ok(JoinHandle { cell, fiber: dtact_handle_t(out) });
+            return Ok(JoinHandle::from_cell(cell));
         }
         if rc != sys::DTACT_EINVAL {
-            drop(ManuallyDrop::into_inner(state).into_parts());
+            drop(ManuallyDrop::into_inner(state).into_future(cell));
             return Err(Error::from_code(rc).unwrap());
         }
         // EINVAL: too large for this stack (over a quarter of it), or bad options: try the heap,
@@ -677,18 +877,26 @@ fn spawn_raw<F: Future>(src: FutSource<F>, attr: &sys::dtact_spawn_attr_t) -> Re
     }
     let boxed = Box::into_raw(Box::new(ManuallyDrop::into_inner(state)));
     attr.cleanup = Some(heap_cleanup::<F>);
-    let rc = unsafe { sys::dtact_spawn(&mut out, Some(heap_tramp::<F>), boxed as *mut c_void, &attr) };
+    // SAFETY: on success the fiber owns the Box (heap_cleanup frees it); on failure we do.
+    let rc = unsafe { sys::dtact_spawn(out, Some(heap_tramp::<F>), boxed as *mut c_void, &attr) };
     if rc == sys::DTACT_OK {
         HEAP_ESCAPED_SPAWNS.fetch_add(1, Ordering::Relaxed);
-        return Ok(JoinHandle { cell, fiber: dtact_handle_t(out) });
+        return Ok(JoinHandle::from_cell(cell));
     }
+    // SAFETY: the spawn failed, so the Box is still ours alone.
     let st = unsafe { Box::from_raw(boxed) };
-    drop(st.into_parts());
+    drop(st.into_future(cell));
     Err(Error::from_code(rc).unwrap_or(Error::InvalidArgument))
 }
 
 impl<F: Future> TaskState<F> {
-    fn into_parts(mut self) -> (F, Arc<JoinCell<F::Output>>) {
-        unsafe { (ManuallyDrop::take(&mut self.fut), ManuallyDrop::take(&mut self.cell)) }
+    /// Undoes a failed spawn: frees the cell (`cell` is the handle's copy of the same pointer)
+    /// and gives the future back, to be dropped by the caller.
+    fn into_future(mut self, cell: CellPtr<F::Output>) -> F {
+        debug_assert_eq!(self.cell.0, cell.0);
+        // SAFETY: the spawn failed: nobody else saw the cell, and no result was stored.
+        unsafe { cell.free(false) };
+        // SAFETY: taken once; `self` (no destructor of its own) is then discarded.
+        unsafe { ManuallyDrop::take(&mut self.fut) }
     }
 }

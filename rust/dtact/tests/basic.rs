@@ -181,7 +181,7 @@ fn futures_larger_than_8k_go_to_the_heap() {
         big.iter().map(|&b| b as u32).sum::<u32>()
     });
     assert_eq!(h.join().unwrap(), 7);
-    assert!(dtact::HEAP_ESCAPED_SPAWNS.load(Ordering::SeqCst) >= before + 1);
+    assert!(dtact::HEAP_ESCAPED_SPAWNS.load(Ordering::SeqCst) > before);
     // a small future does not escape (other tests may run concurrently, so check a range)
     let h = spawn(async {
         let mut small = [0u8; 512];

@@ -1,0 +1,199 @@
+//! The join cell's hand-offs: detach, waker replacement, polls after completion, outputs of
+//! every size class, and races between completion and a handle being dropped. One runtime
+//! (2 workers) for the whole binary, as in basic.rs.
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use dtact::{spawn, yield_now, Runtime};
+
+fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::builder().workers(2).build().expect("runtime"))
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Counts its drops in the given counter.
+struct Tracked(&'static AtomicUsize);
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A waker counting its wakes.
+struct CountWaker(AtomicUsize);
+impl Wake for CountWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future pending until `open` is set; its waker is kept for `release`.
+struct Gate {
+    open: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate { open: AtomicBool::new(false), waker: Mutex::new(None) })
+    }
+    fn release(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+    async fn wait(self: Arc<Self>) {
+        std::future::poll_fn(|cx| {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.open.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+#[test]
+fn detached_outputs_are_dropped_once() {
+    rt();
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    // dropped while the task is still pending
+    let gate = Gate::new();
+    let g = gate.clone();
+    let h = spawn(async move {
+        g.wait().await;
+        Tracked(&DROPS)
+    });
+    drop(h);
+    gate.release();
+    wait_until("the detached output to be dropped", || DROPS.load(Ordering::SeqCst) == 1);
+    // dropped after the task finished, without taking the output
+    let h = spawn(async { Tracked(&DROPS) });
+    wait_until("the task to finish", || h.is_finished());
+    drop(h);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2);
+    // taken: dropped by the taker only
+    let t = spawn(async { Tracked(&DROPS) }).join().unwrap();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2);
+    drop(t);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn the_latest_waker_is_woken() {
+    rt();
+    let gate = Gate::new();
+    let g = gate.clone();
+    let mut h = spawn(async move {
+        g.wait().await;
+        7u32
+    });
+    let fiber = h.fiber_handle();
+    assert!(fiber.is_valid());
+    let w1 = Arc::new(CountWaker(AtomicUsize::new(0)));
+    let w2 = Arc::new(CountWaker(AtomicUsize::new(0)));
+    let (k1, k2) = (Waker::from(w1.clone()), Waker::from(w2.clone()));
+    assert!(Pin::new(&mut h).poll(&mut Context::from_waker(&k1)).is_pending());
+    assert!(Pin::new(&mut h).poll(&mut Context::from_waker(&k1)).is_pending()); // same waker: kept
+    assert!(Pin::new(&mut h).poll(&mut Context::from_waker(&k2)).is_pending()); // replaced
+    gate.release();
+    wait_until("the second waker to be woken", || w2.0.load(Ordering::SeqCst) == 1);
+    assert_eq!(w1.0.load(Ordering::SeqCst), 0, "a replaced waker is not woken");
+    assert!(h.is_finished());
+    match Pin::new(&mut h).poll(&mut Context::from_waker(&k2)) {
+        Poll::Ready(r) => assert_eq!(r.unwrap(), 7),
+        Poll::Pending => panic!("finished task polled pending"),
+    }
+    assert!(h.is_finished(), "still finished after the output was taken");
+    assert_eq!(h.fiber_handle(), fiber, "the fiber handle outlives the output");
+    assert_eq!(std::mem::size_of::<dtact::JoinHandle<u32>>(), 8, "a JoinHandle is one word");
+    assert_eq!(std::mem::size_of::<Option<dtact::JoinHandle<u32>>>(), 8);
+    h.abort(); // no effect after completion
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = Pin::new(&mut h).poll(&mut Context::from_waker(&k2));
+    }));
+    assert!(again.is_err(), "a JoinHandle polled after completion panics");
+}
+
+#[test]
+fn abort_after_completion_keeps_the_output() {
+    rt();
+    let h = spawn(async { 5u8 });
+    wait_until("the task to finish", || h.is_finished());
+    h.abort();
+    assert_eq!(h.join().unwrap(), 5);
+}
+
+#[test]
+fn outputs_of_every_size() {
+    rt();
+    let v = rt().block_on(async {
+        let small = spawn(async { 1u8 });
+        let mid = spawn(async {
+            yield_now().await;
+            [3u8; 72] // a 128-byte cell
+        });
+        let big = spawn(async {
+            yield_now().await;
+            [5u64; 40] // over 128 bytes: not pooled
+        });
+        let s = String::from("owned");
+        let string = spawn(async move { s + "!" });
+        let a = small.await.unwrap() as u64;
+        let b = mid.await.unwrap().iter().map(|&x| x as u64).sum::<u64>();
+        let c = big.await.unwrap().iter().sum::<u64>();
+        assert_eq!(string.await.unwrap(), "owned!");
+        a + b + c
+    });
+    assert_eq!(v, 1 + 3 * 72 + 5 * 40);
+}
+
+#[test]
+fn completion_races_with_handle_drops() {
+    rt();
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    const N: usize = 20_000;
+    let handles: Vec<_> = (0..N)
+        .map(|i| {
+            spawn(async move {
+                for _ in 0..(i % 3) {
+                    yield_now().await;
+                }
+                Tracked(&DROPS)
+            })
+        })
+        .collect();
+    // drop half of them (from this thread, while they run), join the rest from a task
+    let mut keep = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        if i % 2 == 0 {
+            drop(h);
+        } else {
+            keep.push(h);
+        }
+    }
+    let joined = rt().block_on(spawn(async move {
+        let mut n = 0;
+        for h in keep {
+            drop(h.await.unwrap());
+            n += 1;
+        }
+        n
+    }));
+    assert_eq!(joined.unwrap(), N / 2);
+    wait_until("every output to be dropped", || DROPS.load(Ordering::SeqCst) == N);
+}
