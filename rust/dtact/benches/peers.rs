@@ -1,7 +1,8 @@
 //! rust_bench: dtact::spawn vs Tokio on W2 (yield), W3 (spawn_join) and W5 (fib_tree), same
 //! process, same worker count (2; W2 on one worker / tokio current_thread), median of 5 reps
 //! after the same calibration as /work/shared/bench/peers/tokio (batches run >= mintime).
-//! The Tokio side is that peer's code. `cargo bench --bench peers [-- --quick]`.
+//! The Tokio side is that peer's code. `cargo bench --bench peers [-- --quick]`;
+//! `DTACT_BENCH_ROWS=W3` runs only the W3 row(s).
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
@@ -156,7 +157,12 @@ fn main() {
     println!("rust_bench ({}; W=2 except W2; median of {reps})\n", if quick { "quick" } else { "full" });
     println!("| id | workload | N | unit | dtact::spawn | tokio 1.24 | dtact / tokio |");
     println!("|----|----------|--:|------|---:|---:|---:|");
+    // DTACT_BENCH_ROWS=W3,W5 runs only those rows (for profiling).
+    let only = std::env::var("DTACT_BENCH_ROWS").ok();
     for (w, name, n) in rows {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|r| r == w)) {
+            continue;
+        }
         let workers = if w == "W2" { 1 } else { 2 };
         let d = run_dtact(w, n, workers, reps, mt);
         let t = run_tokio(w, n, 2, reps, mt);
