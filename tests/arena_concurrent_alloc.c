@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "arena_internal.h"
 #include "dtact.h"
+#include "test_rng.h"
 
 TestSuite(arena_concurrent_alloc);
 
@@ -37,13 +38,6 @@ typedef struct {
     uint64_t seed;
 } arg_t;
 
-static uint64_t rnd(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void take(shared_t *sh, dtact__fiber_t *f) {
     if (atomic_exchange(&sh->owner[f->index], 1) != 0)
         atomic_store(&sh->bad, 1);
@@ -63,7 +57,7 @@ static void *worker(void *p) {
     dtact__fiber_t *held[HOLD];
     int n = 0;
     for (unsigned i = 0; i < sh->iters; i++) {
-        uint64_t r = rnd(&g->seed);
+        uint64_t r = test_rng(&g->seed);
         if ((r & 3) != 0 && n < HOLD) {
             dtact__fiber_t *f = dtact__fiber_alloc(sh->a, g->cache);
             if (f) {
@@ -159,7 +153,7 @@ static void *sworker(void *p) {
     int n = 0;
     uint64_t seed = 0x1234567u + g->cache;
     for (unsigned i = 0; i < sh->iters; i++) {
-        uint64_t r = rnd(&seed);
+        uint64_t r = test_rng(&seed);
         if ((r & 1) && n < 32) {
             dtact__stack_t *s = dtact__stack_alloc(sh->a, g->cache, 0);
             if (s) {

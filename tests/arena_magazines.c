@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "arena_internal.h"
 #include "dtact.h"
+#include "test_rng.h"
 
 TestSuite(arena_magazines);
 
@@ -171,13 +172,6 @@ typedef struct {
     int id;
 } harg_t;
 
-static uint64_t rnd(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void take(hshared_t *sh, dtact__fiber_t *f) {
     if (atomic_exchange(&sh->owner[f->index], 1) != 0)
         atomic_store(&sh->bad, 1);
@@ -218,7 +212,7 @@ static void *hworker(void *p) {
         /* some rounds fill up (exhaustion, spills), others drain (refills) */
         unsigned bias = (r + (unsigned)g->id) % 4;
         for (unsigned i = 0; i < sh->iters; i++) {
-            uint64_t x = rnd(&g->seed);
+            uint64_t x = test_rng(&g->seed);
             if ((x & 3) < (bias == 0 ? 1u : 3u) && n < HOLD) {
                 dtact__fiber_t *f = dtact__fiber_alloc(sh->a, g->cache);
                 atomic_fetch_add_explicit(&sh->allocs, 1, memory_order_relaxed);

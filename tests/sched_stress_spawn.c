@@ -4,15 +4,9 @@
 #include <pthread.h>
 
 #include "rt_util.h"
+#include "test_rng.h"
 
 static atomic_ulong budget, ran, spawned;
-
-static uint64_t rng(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 /* Takes one unit of the spawn budget; 0 when it is spent (never wraps). */
 static int take_budget(void) {
@@ -25,10 +19,10 @@ static int take_budget(void) {
 static void node(void *arg) {
     uint64_t seed = (uint64_t)(uintptr_t)arg | 1;
     atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
-    unsigned kids = (unsigned)(rng(&seed) % 4);
+    unsigned kids = (unsigned)(test_rng(&seed) % 4);
     for (unsigned k = 0; k < kids; k++) {
         if (!take_budget()) return;
-        if (dtact_fiber_launch(node, (void *)(uintptr_t)rng(&seed)) == DTACT_INVALID_HANDLE) {
+        if (dtact_fiber_launch(node, (void *)(uintptr_t)test_rng(&seed)) == DTACT_INVALID_HANDLE) {
             /* Back-pressure: give the unit back; the root spends it once records free up.
              * (Waiting here instead could livelock: every queued fiber would be a
              * spawner waiting for a record held by another waiting spawner.) */
@@ -45,7 +39,7 @@ static void root(void *arg) {
     /* Keep the tree alive: roots keep spawning until the budget is spent. */
     uint64_t seed = 88172645463325252ull;
     while (take_budget()) {
-        while (dtact_fiber_launch(node, (void *)(uintptr_t)rng(&seed)) == DTACT_INVALID_HANDLE) dtact_yield();
+        while (dtact_fiber_launch(node, (void *)(uintptr_t)test_rng(&seed)) == DTACT_INVALID_HANDLE) dtact_yield();
         atomic_fetch_add(&spawned, 1);
     }
 }
