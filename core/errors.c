@@ -4,8 +4,12 @@
  * stores its code in a thread-local slot that dtact_last_error() reads
  * (the errno model). Successful calls do not clear it.
  */
+#include "errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "dtact.h"
-#include "internal.h"
 
 static _Thread_local int last_error;
 
@@ -15,6 +19,12 @@ int dtact__set_error(int code) {
 }
 
 DTACT_API int dtact_last_error(void) { return last_error; }
+
+void dtact__fatal(const char *what, const char *detail) {
+    fprintf(stderr, "dtact: %s: %s\n", what, detail ? detail : "");
+    fflush(stderr);
+    abort();
+}
 
 DTACT_API const char *dtact_strerror(int code) {
     switch (code) {

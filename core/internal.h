@@ -1,5 +1,6 @@
 /* core/internal.h -- the runtime and worker structures, and the prototypes the
- * scheduler files share, grouped by the file that defines them.
+ * scheduler files share, grouped by the file that defines them, in layer
+ * order (docs/architecture.md).
  *
  * Ownership rule for every field below: "owner" means the worker's own thread
  * alone writes (and reads) it with plain accesses; fields read by other
@@ -15,14 +16,12 @@
 #include "arena.h"
 #include "atomic.h"
 #include "dtact.h"
+#include "errors.h"
 #include "prim.h"
+#include "runq.h"
+#include "timer.h"
 #include "types.h"
 
-#define DTACT__NPRIO 4
-/* Queue length above which a worker deflects work and packs fresh spawns into
- * overflow chunks (mesh.c), and below which it pulls them back. */
-#define DTACT__WATERMARK 256u
-#define DTACT__WATERMARK_LOW 64u
 #define DTACT__MAX_WORKERS 1024
 /* Bytes of inline payload kept beside each record (dtact_spawn_inline). */
 #define DTACT__SIDE_SLOT 256u
@@ -32,19 +31,6 @@ enum dtact__action { DTACT__ACT_NONE = 0, DTACT__ACT_YIELD, DTACT__ACT_PARK, DTA
 
 typedef struct dtact__rt_s dtact__rt_t;
 
-/* One timer: wakes `fiber` (if still at generation `gen` and still in wait
- * number `seq`) at `deadline`. Kept in a per-worker binary min-heap. */
-typedef struct dtact__timer_s {
-    uint64_t deadline;
-    dtact__fiber_t *fiber;
-    uint64_t gen;
-    uint32_t seq;
-} dtact__timer_t;
-
-typedef struct dtact__deque_s {
-    dtact__fiber_t *head, *tail;
-} dtact__deque_t;
-
 /* Per-worker counters: written by the owner only (relaxed stores of its own
  * increments), read racily by dtact_get_stats. */
 typedef struct dtact__wstats_s {
@@ -52,33 +38,18 @@ typedef struct dtact__wstats_s {
         parks, wakes;
 } dtact__wstats_t;
 
-/* A worker. Invariants (owner view): qlen == sum of the lengths of q[p];
- * qmovable == number of those without DTACT__F_PINNED; bit p of qmask is set
- * iff q[p] is non-empty. */
+/* A worker: one OS thread running the dispatch loop (loop.c). */
 typedef struct dtact__worker_s {
     /* ---- owner only */
     dtact__rt_t *rt;
     uint32_t id;
-    uint32_t tick;                  /* dispatches so far (fairness clock)        */
     void *sched_sp;                 /* the dispatch loop's context while a fiber runs */
     dtact__fiber_t *current;        /* fiber running now, or NULL               */
     enum dtact__action action;      /* set by the fiber just before switching out */
-    dtact__deque_t q[DTACT__NPRIO]; /* ready fibers by priority                 */
-    uint32_t qmask;
-    uint32_t qlen;
-    uint32_t qmovable;              /* queued fibers that are not pinned        */
-    /* Overflow (mesh.c): fresh spawns made while the queues hold WATERMARK or
-     * more fibers are packed into chunks as they are spawned, so that they can
-     * be handed to peers (or pulled back here) without walking cold records. */
-    dtact__fiber_t *ob_head, *ob_tail; /* the chunk being built                 */
-    uint32_t ob_n;
-    dtact__fiber_t *ovf_old, *ovf_new; /* complete chunks: a deque of chunk heads linked through
-                                        * head->prev (newer) and head->chunk_older */
-    uint32_t ovf_n;                 /* fibers in those chunks                    */
+    dtact__runq_t rq;               /* ready fibers and the overflow (runq.c)    */
+    dtact__timers_t timers;         /* deadlines of fibers parked here (timer.c) */
     uint32_t ccx, numa;             /* topology groups of this worker's CPU      */
-    dtact__timer_t *timers;         /* min-heap by deadline                      */
-    uint32_t ntimers, timers_cap;
-    uint32_t scan_from;             /* rotating start for peer scans            */
+    uint32_t scan_from;             /* rotating start for peer scans (mesh.c)    */
     uint32_t deflect_clock;         /* pushes since the last deflection check   */
     uint64_t rng;                   /* xorshift state                            */
     void *asan_fake;                /* ASan fake-stack handle of the loop        */
@@ -90,7 +61,7 @@ typedef struct dtact__worker_s {
 
     /* ---- shared: each on its own cache line */
     _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox; /* MPSC stack of chunks; any thread pushes, owner drains */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load; /* owner stores qlen (relaxed); peers read it as a hint */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load; /* owner stores its queued count (relaxed); peers read it as a hint */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;  /* futex word: 1 while parked; owner sets, wakers clear */
     _Atomic uint32_t hungry;                            /* 1 while idle and asking for work; owner sets, feeders clear */
 } dtact__worker_t;
@@ -116,73 +87,75 @@ struct dtact__rt_s {
     _Atomic uint32_t exited;                              /* workers that left their loop  */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t host_spawned; /* fibers spawned by host threads */
     _Atomic uint64_t host_rr;                             /* host spawn round robin             */
+    _Atomic uint64_t host_retired;                        /* fibers retired off any worker (destroy) */
 };
 
-/* runtime.c */
+/* The runtime of this process (one at a time), published by dtact_init.
+ * Defined in worker.c, the bottom of the scheduler, so every layer reads it
+ * without calling upward. */
 extern _Atomic(dtact__rt_t *) dtact__global_rt;
-dtact__rt_t *dtact__rt_get(void);
-int dtact__rt_finished(dtact__rt_t *rt);
+static inline dtact__rt_t *dtact__rt_get(void) {
+    return dtact__load_acquire(&dtact__global_rt); // acquire: pairs with the release store in dtact_init
+}
 
-/* errors.c */
-int dtact__set_error(int code);
+/* The layers, bottom up (docs/architecture.md): a file calls only files of
+ * the layers below it, never one above. */
 
-/* worker.c */
+/* worker.c -- a thread's worker identity and the switches into and out of fibers */
 dtact__worker_t *dtact__tls_worker(void);
-void *dtact__worker_main(void *arg);
-/* Switches the calling fiber out with `action` (worker completes it). */
-void dtact__fiber_switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__action action);
-void dtact__q_push_front(dtact__worker_t *w, dtact__fiber_t *f);
-void dtact__q_push_back(dtact__worker_t *w, dtact__fiber_t *f);
-void dtact__q_unlink(dtact__worker_t *w, dtact__fiber_t *f);
-/* The fiber a yield may switch to directly (bookkeeping done: f queued, the
- * result made current); NULL when the yield must go through the loop. */
-dtact__fiber_t *dtact__yield_pick(dtact__worker_t *w, dtact__fiber_t *f);
+void dtact__tls_worker_set(dtact__worker_t *w);
+/* From the loop into f (f->stack bound, f->sp its context). */
+void dtact__switch_in(dtact__worker_t *w, dtact__fiber_t *f);
+/* Switches the calling fiber out with `action` (the loop completes it). */
+void dtact__switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__action action);
+/* First thing a new fiber does on its own stack (sanitizer bookkeeping). */
+void dtact__switch_first_entry(void);
 
-/* mesh.c */
+/* mesh.c -- the policy: placement, inboxes, feeding, deflection, parking */
 /* Puts a ready fiber somewhere it will run: the calling worker's queue when
  * allowed (front: it runs soon), otherwise its home worker's inbox. */
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front);
-/* Pushes a chain of `n` fibers (linked through next, head first) to w's inbox
- * and wakes w if it sleeps. */
-void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head, dtact__fiber_t *tail,
-                       uint32_t n);
-/* Moves everything in w's inbox to its queues; returns how many. */
+/* Moves everything in w's inbox to its queues; returns how many fibers. */
 uint32_t dtact__inbox_drain(dtact__worker_t *w);
-/* Moves the newest overflow chunk (sealing the one being built if need be)
- * to the back of w's queues; returns how many fibers. */
-uint32_t dtact__overflow_pull(dtact__worker_t *w);
-/* Fibers in w's overflow, complete chunks and the one being built. */
-static inline uint32_t dtact__overflow_len(const dtact__worker_t *w) { return w->ovf_n + w->ob_n; }
 /* Called by a worker with local work: feeds hungry peers, deflects above the
  * watermark, wakes a sleeper when nobody is searching. */
 void dtact__balance(dtact__worker_t *w);
-/* Idle path: ask for work, spin, then park. Returns when there may be work. */
-void dtact__idle(dtact__worker_t *w);
+/* Idle path: ask for work, spin, then park until news or `deadline` (0: none).
+ * Returns when there may be work. */
+void dtact__idle(dtact__worker_t *w, uint64_t deadline);
 void dtact__wake_all_workers(dtact__rt_t *rt);
-int dtact__can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to);
 
-/* fiber.c */
+/* fiber.c -- the lifecycle: wake-ups, parking, the fiber's body, retirement */
 void dtact__fiber_entry(void *arg);
 /* Gives the fiber a wake-up token (see types.h). Never blocks. */
 void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
 /* Parks the calling fiber until a token arrives or the deadline (0: none). */
 void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline);
-/* Cancels a fiber that never started (shutdown): cleanup, waiters, release. */
-void dtact__fiber_cancel(dtact__worker_t *w, dtact__fiber_t *f);
-/* Releases a finished fiber's record if it is detached. */
-/* Publishes the end of a fiber (after it switched out for good, or was
- * cancelled): result, status, waiters, host futex; releases the record at
- * once if it is detached. The worker must not touch f afterwards. */
-void dtact__fiber_finish(dtact__worker_t *w, dtact__fiber_t *f, int status);
-void dtact__shutdown_sweep(dtact__rt_t *rt);
+/* Releases the fiber's stack (if bound) to `cache`. */
+void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f);
+/* The one end of every fiber that was published by a spawn, whether it ran
+ * (status DTACT_OK, after it switched out for good) or was cancelled: releases
+ * the stack, closes the record, publishes result and status, wakes every
+ * joiner, counts it, and releases the record at once if it is detached.
+ * w: the calling worker, or NULL on any other thread. f is not touched after. */
+void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, int status);
+/* Cancels a fiber that never started: its cleanup, then retire(ECANCELED). */
+void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f);
 /* Releases a FINISHED record at generation gen (CAS FINISHED -> FREE); 1 if this call won. */
 int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
 
-/* timer.c */
-int dtact__timer_add(dtact__worker_t *w, uint64_t deadline, dtact__fiber_t *f, uint64_t gen, uint32_t seq);
-/* Fires due timers; returns the next deadline (0 if none). */
-uint64_t dtact__timers_run(dtact__worker_t *w, uint64_t now);
-void dtact__timers_free(dtact__worker_t *w);
+/* shutdown.c -- the shutdown protocol */
+/* Sets the shutdown flag and wakes every worker (idempotent). */
+void dtact__shutdown_begin(dtact__rt_t *rt);
+/* Wakes every suspended fiber once (the first caller after shutdown). */
+void dtact__shutdown_sweep(dtact__rt_t *rt);
+/* True when every spawned fiber has run or been cancelled. */
+int dtact__rt_finished(dtact__rt_t *rt);
+/* A runtime that never ran: cancels every fiber it holds (cleanups run here). */
+void dtact__shutdown_cancel_unstarted(dtact__rt_t *rt);
+
+/* loop.c -- the dispatch loop (a worker thread's body) */
+void *dtact__worker_main(void *arg);
 
 static inline uint64_t dtact__fiber_gen(const dtact__fiber_t *f) {
     return DTACT__SG_GEN(dtact__load_acquire(&((dtact__fiber_t *)f)->sg)); // acquire: pairs with the release store of a new generation in fiber_free / spawn

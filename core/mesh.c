@@ -1,5 +1,9 @@
 /* core/mesh.c -- the P2P mesh: how workers exchange work, and how they sleep.
  *
+ * This file is policy only: where a ready fiber goes, when and to whom work
+ * is handed, when a worker sleeps. The queues themselves (deques, chunks,
+ * overflow) are runq.c's; the loop that calls this is loop.c's.
+ *
  * Glossary: see types.h. W = number of workers.
  *
  * The problem. Fibers are spawned and woken on whichever worker runs the
@@ -19,7 +23,7 @@
  *    every local push and pop, which is the fast path of spawn and yield.
  *
  * The chosen approach.
- *  1. Local queues are owner-only (worker.c): spawn, wake and yield on a worker
+ *  1. Local queues are owner-only (runq.c): spawn, wake and yield on a worker
  *     cost no atomic read-modify-write at all.
  *  2. Each worker has one multi-producer inbox: a lock-free stack of *chunks*
  *     (up to DTACT__CHUNK fibers of one priority, linked both ways like a
@@ -53,10 +57,11 @@
  *     work wakes at most one worker at a time, and the woken worker, once its
  *     chunk is done, asks for more by rule 3.
  *
- *  6. Overflow (chunks made at spawn time): a fresh Normal, freely movable
- *     fiber spawned while its worker's queues hold DTACT__WATERMARK fibers or
- *     more is not queued but appended to a chunk under construction (its
- *     record is hot: the spawn just wrote it); full chunks wait in a deque.
+ *  6. Overflow (chunks made at spawn time, kept by runq.c): a fresh Normal,
+ *     freely movable fiber spawned while its worker's queues hold
+ *     DTACT__WATERMARK fibers or more is not queued but appended to a chunk
+ *     under construction (its record is hot: the spawn just wrote it); full
+ *     chunks wait in a deque.
  *     Rules 3-5 send the oldest overflow chunk when there is one: O(1), no
  *     record touched, where carving a chunk off the back of a long queue
  *     walks 32 cold records one dependent miss after another. The owner pulls
@@ -105,7 +110,7 @@
 #define DTACT__DEFLECT_PERIOD 32u
 #define DTACT__SPIN_NS 50000u /* how long a hungry worker waits before parking */
 
-int dtact__can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
+static int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
     if (f->flags & DTACT__F_PINNED) return to == f->home;
     if (f->priority == DTACT_PRIORITY_CRITICAL) return to == f->home;
     switch (f->affinity) {
@@ -131,37 +136,15 @@ static void wake_worker(dtact__rt_t *rt, dtact__worker_t *to) {
     }
 }
 
-void dtact__inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head, dtact__fiber_t *tail,
-                       uint32_t n) {
-    head->chunk_len = (uint16_t)n;
-    head->chunk_tail = tail;
+/* Pushes a chunk (head with chunk_len and chunk_tail set, linked through
+ * next) to w's inbox and wakes w if it sleeps. */
+static void inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head) {
     dtact__fiber_t *old = dtact__load_relaxed(&to->inbox); // relaxed: validated by the CAS
     do {
         head->prev = old; /* chunk link */
     } while (!dtact__cas_weak_release(&to->inbox, &old, head)); // release: publishes the chunk's fibers; pairs with the acquire exchange in inbox_drain
     dtact__fence_seq_cst(); // StoreLoad: protocol "inbox push vs. sleep" step 2 (pairs with the fence in idle)
     if (dtact__load_relaxed(&to->sleep)) wake_worker(rt, to);
-}
-
-/* Appends a whole chunk to the back of its priority's queue in O(1): the
- * sender linked it both ways and gave it one priority, so the receiver
- * touches only the head (and the old queue tail), not every record -- the
- * records are remote or cold here, and the dispatch loop prefetches each
- * one shortly before it runs. */
-static void splice_chunk(dtact__worker_t *w, dtact__fiber_t *head) {
-    uint32_t n = head->chunk_len;
-    dtact__fiber_t *tail = head->chunk_tail;
-    dtact__deque_t *d = &w->q[head->priority];
-    head->prev = d->tail;
-    if (d->tail) d->tail->next = head;
-    else d->head = head;
-    d->tail = tail;
-    tail->next = NULL;
-    w->qmask |= 1u << head->priority;
-    w->qlen += n;
-    /* A chunk of several fibers holds movable ones only (send_chunk); a
-     * single fiber may be a pinned one woken from another thread. */
-    w->qmovable += n > 1 ? n : !(head->flags & DTACT__F_PINNED);
 }
 
 uint32_t dtact__inbox_drain(dtact__worker_t *w) {
@@ -179,13 +162,13 @@ uint32_t dtact__inbox_drain(dtact__worker_t *w) {
     while (rev) {
         dtact__fiber_t *nextc = rev->prev;
         total += rev->chunk_len;
-        splice_chunk(w, rev);
+        dtact__runq_splice(&w->rq, rev);
         rev = nextc;
     }
     return total;
 }
 
-/* ------------------------------------------------------------ overflow */
+/* ------------------------------------------------------------ chunks */
 
 /* Fresh fibers of Normal priority that may run on any worker. Only these go
  * to the overflow, so its chunks can be sent anywhere and spliced as Normal. */
@@ -195,112 +178,49 @@ static int overflow_eligible(const dtact__rt_t *rt, const dtact__fiber_t *f) {
            f->kind != DTACT_KIND_SYSTEM;
 }
 
-static void overflow_seal(dtact__worker_t *w) {
-    dtact__fiber_t *head = w->ob_head;
-    head->chunk_len = (uint16_t)w->ob_n;
-    head->chunk_tail = w->ob_tail;
-    head->prev = NULL; /* newer chunk: none */
-    head->chunk_older = w->ovf_new;
-    if (w->ovf_new) w->ovf_new->prev = head;
-    else w->ovf_old = head;
-    w->ovf_new = head;
-    w->ovf_n += w->ob_n;
-    w->ob_head = w->ob_tail = NULL;
-    w->ob_n = 0;
-}
-
-/* Prepends a fresh fiber to the chunk being built (the record is hot: the
- * spawn just wrote it). Newest first, so that the owner, which pulls the
- * newest chunk, runs the overflow in the same depth-first (LIFO) order as
- * its queues. */
-static void overflow_push(dtact__worker_t *w, dtact__fiber_t *f) {
-    f->prev = NULL;
-    f->next = w->ob_head;
-    if (w->ob_head) w->ob_head->prev = f;
-    else w->ob_tail = f;
-    w->ob_head = f;
-    if (++w->ob_n == DTACT__CHUNK) overflow_seal(w);
-}
-
-/* Unlinks the newest chunk (the owner's end) or the oldest (given to peers,
- * like stealing from the top in Cilk); the chunk being built is sealed first
- * when it is the newest work or the only work left. */
-static dtact__fiber_t *overflow_take(dtact__worker_t *w, int newest) {
-    if (w->ob_n && (newest || !w->ovf_old)) overflow_seal(w);
-    dtact__fiber_t *head = newest ? w->ovf_new : w->ovf_old;
-    if (!head) return NULL;
-    dtact__fiber_t *older = head->chunk_older, *newer = head->prev;
-    if (older) older->prev = newer;
-    else w->ovf_old = newer;
-    if (newer) newer->chunk_older = older;
-    else w->ovf_new = older;
-    head->chunk_older = NULL;
-    w->ovf_n -= head->chunk_len;
-    return head;
-}
-
-uint32_t dtact__overflow_pull(dtact__worker_t *w) {
-    dtact__fiber_t *head = overflow_take(w, 1);
-    if (!head) return 0;
-    uint32_t n = head->chunk_len;
-    splice_chunk(w, head);
-    return n;
-}
-
-/* Sends the oldest overflow chunk to `to` in O(1). Returns how many fibers. */
+/* Sends the oldest overflow chunk to `to` in O(1). Returns how many fibers.
+ * The chunk's records are not touched: `home` is set when a fiber runs, and
+ * nothing reads it before (can_move of a fiber that moved with its group
+ * gives the same answer for the old home and the new one). */
 static uint32_t overflow_send(dtact__worker_t *w, uint32_t to) {
-    dtact__fiber_t *head = overflow_take(w, 0);
+    dtact__fiber_t *head = dtact__runq_overflow_take_oldest(&w->rq);
     if (!head) return 0;
     uint32_t n = head->chunk_len;
-    /* `home` is where a fiber is queued; no one reads it before it runs,
-     * and run_fiber sets it, so the chunk's records need not be touched. */
-    dtact__inbox_push(w->rt, &w->rt->workers[to], head, head->chunk_tail, n);
+    inbox_push(w->rt, &w->rt->workers[to], head);
     dtact__stat_inc(&w->st.chunks_moved);
     dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
     return n;
 }
 
-static uint32_t load_of(const dtact__worker_t *w) { return w->qlen + dtact__overflow_len(w); }
+typedef struct move_ctx_s {
+    const dtact__rt_t *rt;
+    uint32_t to;
+    int deflecting;
+} move_ctx_t;
 
-/* ------------------------------------------------------------ chunks */
-
-/* Unlinks up to `want` fibers of priority p that may move to `to`, oldest
- * first, and sends them as one chunk (linked both ways, home set).
- * Returns how many were sent. */
-static uint32_t send_chunk_prio(dtact__worker_t *w, unsigned p, uint32_t to, uint32_t want, int deflecting) {
-    dtact__rt_t *rt = w->rt;
-    dtact__fiber_t *head = NULL, *tail = NULL;
-    uint32_t n = 0, scanned = 0;
-    dtact__fiber_t *f = w->q[p].tail;
-    while (f && n < want && scanned < 4 * DTACT__CHUNK) {
-        dtact__fiber_t *prev = f->prev;
-        scanned++;
-        int ok = !(f->flags & DTACT__F_PINNED) && dtact__can_move(rt, f, to);
-        if (ok && deflecting && (f->kind == DTACT_KIND_IO || f->kind == DTACT_KIND_SYSTEM)) ok = 0;
-        if (ok) {
-            dtact__q_unlink(w, f);
-            f->home = (uint16_t)to;
-            f->prev = tail;
-            if (tail) tail->next = f;
-            else head = f;
-            tail = f;
-            n++;
-        }
-        f = prev;
-    }
-    if (!n) return 0;
-    tail->next = NULL;
-    dtact__inbox_push(rt, &rt->workers[to], head, tail, n);
-    dtact__stat_inc(&w->st.chunks_moved);
-    return n;
+/* May f move to ctx->to? Deflection leaves IO and System fibers where they
+ * are; a hungry peer may take them. */
+static int may_move(const dtact__fiber_t *f, void *ctx) {
+    const move_ctx_t *m = ctx;
+    if (f->flags & DTACT__F_PINNED) return 0;
+    if (m->deflecting && (f->kind == DTACT_KIND_IO || f->kind == DTACT_KIND_SYSTEM)) return 0;
+    return can_move(m->rt, f, m->to);
 }
 
 /* Sends up to `want` movable fibers to `to`, lowest priority first, one
- * chunk per priority. Returns how many were sent. */
+ * chunk per priority, oldest first. Returns how many were sent. */
 static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
+    dtact__rt_t *rt = w->rt;
+    move_ctx_t ctx = {rt, to, deflecting};
     uint32_t n = 0;
-    for (unsigned p = 0; p < DTACT__NPRIO && n < want; p++)
-        if (w->qmask & (1u << p)) n += send_chunk_prio(w, p, to, want - n, deflecting);
+    for (unsigned p = 0; p < DTACT__NPRIO && n < want; p++) {
+        if (!dtact__runq_has_prio(&w->rq, p)) continue;
+        dtact__fiber_t *head = dtact__runq_take_back(&w->rq, p, want - n, 4 * DTACT__CHUNK, may_move, &ctx);
+        if (!head) continue;
+        n += head->chunk_len;
+        inbox_push(rt, &rt->workers[to], head);
+        dtact__stat_inc(&w->st.chunks_moved);
+    }
     if (!n) return 0;
     dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
     return n;
@@ -322,7 +242,7 @@ static uint32_t rand_below(dtact__worker_t *w, uint32_t n) {
 static uint32_t give_to(dtact__worker_t *w, uint32_t to, uint32_t want, int deflecting) {
     uint32_t n = overflow_send(w, to);
     if (!n && want) n = send_chunk(w, to, want, deflecting);
-    if (n) dtact__store_relaxed(&w->load, load_of(w)); // relaxed: load hint
+    if (n) dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq)); // relaxed: load hint
     return n;
 }
 
@@ -339,7 +259,7 @@ static int feed_hungry(dtact__worker_t *w) {
         if (!dtact__cas_strong_acq_rel(&p->hungry, &one, 0u)) continue; // acq_rel: the claim; pairs with the withdrawal CAS in idle()
         dtact__fetch_sub_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter; the flag is the truth
         w->scan_from = k;
-        uint32_t give = (w->qmovable + 1) / 2;
+        uint32_t give = (dtact__runq_movable(&w->rq) + 1) / 2;
         if (give > DTACT__CHUNK) give = DTACT__CHUNK;
         if (give_to(w, to, give, 0) == 0) {
             /* Nothing may move there: give the request back. */
@@ -361,7 +281,7 @@ static void wake_one(dtact__worker_t *w) {
     for (uint32_t k = 1; k < nw; k++) {
         uint32_t to = (w->id + k) % nw;
         if (dtact__load_relaxed(&rt->workers[to].sleep)) { // relaxed: peek; the push's wake decides
-            uint32_t give = w->qmovable / 2;
+            uint32_t give = dtact__runq_movable(&w->rq) / 2;
             if (give > DTACT__CHUNK) give = DTACT__CHUNK;
             if (give_to(w, to, give, 0)) return;
         }
@@ -378,12 +298,12 @@ static void deflect(dtact__worker_t *w) {
     uint32_t la = dtact__load_relaxed(&rt->workers[a].load); // relaxed: load hints
     uint32_t lb = dtact__load_relaxed(&rt->workers[b].load);
     uint32_t to = la <= lb ? a : b, lt = la <= lb ? la : lb;
-    if (lt + DTACT__CHUNK < load_of(w) / 2) give_to(w, to, DTACT__CHUNK, 1);
+    if (lt + DTACT__CHUNK < dtact__runq_load(&w->rq) / 2) give_to(w, to, DTACT__CHUNK, 1);
 }
 
 void dtact__balance(dtact__worker_t *w) {
     dtact__rt_t *rt = w->rt;
-    uint32_t movable = w->qmovable + dtact__overflow_len(w);
+    uint32_t movable = dtact__runq_movable(&w->rq) + dtact__runq_overflow_len(&w->rq);
     if (!movable || rt->nworkers < 2) return;
     if (dtact__load_relaxed(&rt->n_hungry)) { // relaxed: hint; the hungry flags are claimed by CAS
         if (feed_hungry(w)) return;
@@ -392,7 +312,7 @@ void dtact__balance(dtact__worker_t *w) {
         wake_one(w);
         return;
     }
-    if (load_of(w) > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
+    if (dtact__runq_load(&w->rq) > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
 }
 
 /* ------------------------------------------------------------ idle */
@@ -401,13 +321,8 @@ static int has_news(dtact__worker_t *w) {
     return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown); // relaxed: callers fence first or re-check
 }
 
-void dtact__idle(dtact__worker_t *w) {
+void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     dtact__rt_t *rt = w->rt;
-    uint64_t next_timer = 0;
-    if (w->ntimers) {
-        next_timer = dtact__timers_run(w, dtact__now_ns());
-        if (w->qmask) return;
-    }
     if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
         /* Rule 3, the hungry side: publish the request, then spin. */
         dtact__store_release(&w->hungry, 1u); // release: pairs with a feeder's CAS
@@ -438,9 +353,9 @@ void dtact__idle(dtact__worker_t *w) {
     dtact__fence_seq_cst(); // StoreLoad: pairs with the fence in inbox_push
     if (!has_news(w)) {
         int64_t timeout = -1;
-        if (next_timer) {
+        if (deadline) {
             uint64_t now = dtact__now_ns();
-            timeout = next_timer > now ? (int64_t)(next_timer - now) : 0;
+            timeout = deadline > now ? (int64_t)(deadline - now) : 0;
         }
         dtact__stat_inc(&w->st.parks);
         if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
@@ -457,15 +372,18 @@ void dtact__wake_all_workers(dtact__rt_t *rt) {
 /* ------------------------------------------------------------ schedule */
 
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
-    if (self && self->rt == rt && (f->home == self->id || dtact__can_move(rt, f, self->id))) {
-        if (front && self->qlen >= DTACT__WATERMARK && overflow_eligible(rt, f)) overflow_push(self, f);
-        else if (front) dtact__q_push_front(self, f);
-        else dtact__q_push_back(self, f);
+    if (self && self->rt == rt && (f->home == self->id || can_move(rt, f, self->id))) {
+        dtact__runq_t *q = &self->rq;
+        if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f)) dtact__runq_overflow_push(q, f);
+        else if (front) dtact__runq_push_front(q, f);
+        else dtact__runq_push_back(q, f);
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) || // relaxed: hints
-                           load_of(self) > DTACT__WATERMARK))
+                           dtact__runq_load(q) > DTACT__WATERMARK))
             dtact__balance(self);
         return;
     }
     f->next = NULL;
-    dtact__inbox_push(rt, &rt->workers[f->home], f, f, 1);
+    f->chunk_len = 1;
+    f->chunk_tail = f;
+    inbox_push(rt, &rt->workers[f->home], f);
 }

@@ -5,31 +5,9 @@
  * argument), reachable through dtact__global_rt. Lifecycle calls are
  * serialised by a mutex; nothing on the spawn or switch path takes it.
  *
- * Shutdown protocol.
- *  1. dtact_shutdown stores rt->shutdown = 1 (seq_cst) and wakes every worker.
- *  2. From then on spawns fail with ESHUTDOWN. A host spawn increments
- *     host_spawned *before* it loads the flag (both seq_cst), so either it
- *     sees the flag and undoes itself, or every later termination check
- *     counts its fiber.
- *  3. The first worker to see the flag sweeps the arena and unparks every
- *     started fiber; every blocking call re-checks the flag after each park
- *     and returns ESHUTDOWN, so started fibers run to completion. A fiber that
- *     was never started is cancelled when a worker dequeues it: its cleanup
- *     runs, its joiners get ECANCELED.
- *  4. A worker with nothing queued checks termination: done == spawned, where
- *     done sums every worker's completed + cancelled counters (acquire) and
- *     spawned, read afterwards, sums the workers' spawn counters (acquire)
- *     and host_spawned. Each fiber's spawn happens-before its completion, so
- *     reading completions first can only under-count done: a false "not yet"
- *     is re-checked later, a false "finished" cannot happen. A fiber spawned by
- *     a running fiber cannot be missed, because its spawner is itself counted
- *     as not done until it finishes, after the spawn.
- *  5. The worker that sees termination leaves its loop and wakes the others,
- *     which see it too. dtact_run joins the threads and returns; dtact_destroy
- *     then frees everything.
- * It cannot hang: every fiber is runnable or woken by the sweep, and every
- * blocking call returns after shutdown; it cannot leak: every record is either
- * finished (released) or unmapped with the arena by destroy.
+ * Shutdown is one protocol, written up and implemented in shutdown.c; this
+ * file only starts it (dtact_shutdown, dtact_destroy) and waits for the
+ * workers to leave their loops.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -41,12 +19,7 @@
 #include "internal.h"
 #include "switch.h"
 
-_Atomic(dtact__rt_t *) dtact__global_rt;
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
-
-dtact__rt_t *dtact__rt_get(void) {
-    return dtact__load_acquire(&dtact__global_rt); // acquire: pairs with the release store in dtact_init
-}
 
 DTACT_API dtact_config_t dtact_default_config(void) {
     dtact_config_t c;
@@ -55,21 +28,9 @@ DTACT_API dtact_config_t dtact_default_config(void) {
     return c;
 }
 
-int dtact__rt_finished(dtact__rt_t *rt) {
-    uint64_t done = 0, spawned = 0;
-    for (uint32_t i = 0; i < rt->nworkers; i++) {
-        dtact__wstats_t *s = &rt->workers[i].st;
-        done += dtact__load_acquire(&s->completed) + dtact__load_acquire(&s->cancelled); // acquire: pairs with stat_inc's release (step 4)
-    }
-    for (uint32_t i = 0; i < rt->nworkers; i++)
-        spawned += dtact__load_acquire(&rt->workers[i].st.spawned); // acquire: as above, read after the completions
-    spawned += dtact__load_seq_cst(&rt->host_spawned); // seq_cst: step 2
-    return done == spawned;
-}
-
 static void rt_free(dtact__rt_t *rt) {
     if (rt->workers) {
-        for (uint32_t i = 0; i < rt->nworkers; i++) dtact__timers_free(&rt->workers[i]);
+        for (uint32_t i = 0; i < rt->nworkers; i++) dtact__timers_free(&rt->workers[i].timers);
         free(rt->workers);
     }
     free(rt->tsan_fibers);
@@ -189,12 +150,11 @@ static int start_workers(void *p, int blocking) {
     rt->blocking_run = (uint32_t)blocking;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         char name[32];
-        snprintf(name, sizeof name, "dtact-w%u", i % 100000u);
+        snprintf(name, sizeof name, "dtact-worker-%u", i % 100u);
         int e = dtact__thread_start(&rt->workers[i].thread, dtact__worker_main, &rt->workers[i], name);
         if (e != 0) {
             /* Undo the partial start: stop what runs, cancel the rest. */
-            dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: see the shutdown protocol
-            dtact__wake_all_workers(rt);
+            dtact__shutdown_begin(rt);
             join_workers(rt, i);
             dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host's acquire
             return DTACT_ESYS;
@@ -219,8 +179,7 @@ DTACT_API int dtact_start(void *rt) {
 DTACT_API int dtact_shutdown(void) {
     dtact__rt_t *rt = dtact__rt_get();
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: step 1, ordered against host spawns' counter increments
-    dtact__wake_all_workers(rt);
+    dtact__shutdown_begin(rt);
     return DTACT_OK;
 }
 
@@ -236,8 +195,7 @@ DTACT_API int dtact_destroy(void *p) {
         pthread_mutex_unlock(&lifecycle_lock);
         return dtact__set_error(DTACT_EINVAL);
     }
-    dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: step 1
-    dtact__wake_all_workers(rt);
+    dtact__shutdown_begin(rt);
     uint32_t phase = dtact__load_acquire(&rt->phase); // acquire: pairs with start_workers
     if (phase == DTACT__RT_RUNNING) {
         if (rt->blocking_run) {
@@ -251,11 +209,7 @@ DTACT_API int dtact_destroy(void *p) {
         /* Never ran: cancel what was queued (cleanups run here, exactly once). */
         uint32_t expect = DTACT__RT_INIT;
         dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED); // acq_rel: no start may begin now
-        uint32_t n = dtact__arena_carved(rt->arena);
-        for (uint32_t i = 0; i < n; i++) {
-            dtact__fiber_t *f = dtact__fiber_at(rt->arena, i);
-            if (DTACT__SG_STATE(dtact__load_acquire(&f->sg)) == DTACT__ST_READY && f->cleanup) f->cleanup(f->arg); // acquire: pairs with spawn's publication
-        }
+        dtact__shutdown_cancel_unstarted(rt);
     }
     dtact__store_release(&dtact__global_rt, NULL); // release: later lookups see no runtime
     pthread_mutex_unlock(&lifecycle_lock);
@@ -263,48 +217,3 @@ DTACT_API int dtact_destroy(void *p) {
     return DTACT_OK;
 }
 
-/* ------------------------------------------------------------ stats */
-
-static void add_worker(dtact_stats_t *o, dtact__worker_t *w) {
-    dtact__wstats_t *s = &w->st;
-    o->spawned += dtact__load_relaxed(&s->spawned); // relaxed: statistics are read racily
-    o->completed += dtact__load_relaxed(&s->completed);
-    o->cancelled += dtact__load_relaxed(&s->cancelled);
-    o->yields += dtact__load_relaxed(&s->yields);
-    o->deflected += dtact__load_relaxed(&s->deflected);
-    o->chunks_moved += dtact__load_relaxed(&s->chunks_moved);
-    o->requests += dtact__load_relaxed(&s->requests);
-    o->parks += dtact__load_relaxed(&s->parks);
-    o->wakes += dtact__load_relaxed(&s->wakes);
-}
-
-DTACT_API int dtact_get_stats(void *p, dtact_stats_t *out) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    if (!out || (p && p != rt)) return dtact__set_error(DTACT_EINVAL);
-    memset(out, 0, sizeof *out);
-    for (uint32_t i = 0; i < rt->nworkers; i++) add_worker(out, &rt->workers[i]);
-    out->spawned += dtact__load_relaxed(&rt->host_spawned); // relaxed: statistics
-    dtact__arena_stats_t a;
-    dtact__arena_get_stats(rt->arena, &a);
-    out->contexts_in_use = a.contexts_in_use;
-    out->contexts_high_water = a.contexts_high_water;
-    out->stacks_in_use = a.stacks_in_use;
-    out->stacks_high_water = a.stacks_high_water;
-    out->stacks_guarded = a.stacks_guarded;
-    out->stacks_canary = a.stacks_canary;
-    out->cache_hits = a.cache_hits;
-    out->cache_misses = a.cache_misses;
-    out->workers = rt->nworkers;
-    return DTACT_OK;
-}
-
-DTACT_API int dtact_get_worker_stats(void *p, uint32_t w, dtact_stats_t *out) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    if (!out || (p && p != rt) || w >= rt->nworkers) return dtact__set_error(DTACT_EINVAL);
-    memset(out, 0, sizeof *out);
-    add_worker(out, &rt->workers[w]);
-    out->workers = 1;
-    return DTACT_OK;
-}

@@ -1,0 +1,135 @@
+/* core/fiber_api.c -- the public calls about running fibers: yield, self,
+ * current worker, park / unpark, sleep, and the original C API's helpers.
+ *
+ * Yield. When nothing else is due on the worker, a yield switches straight to
+ * the next ready fiber (runq_pick_direct) instead of going through the loop's
+ * context: one switch instead of two, and it ends in a tail call of the
+ * switch, so the resumed fiber continues straight in its caller (no `ret` the
+ * return-stack buffer would mispredict; asm/: PASS). Taken only when the loop
+ * has nothing to do (no inbox, no timers, no hungry or parked peers, no
+ * shutdown), the next fiber has started and uses the same switcher variant
+ * (the saved frame formats must match, including the loop's context that the
+ * next fiber returns to), and no sanitizer needs the switch annotated. Safe
+ * because the yielding fiber goes to this worker's own queue, which no other
+ * thread touches, before the switch saves its context.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "switch.h"
+
+/* The calling fiber and its worker, or NULL. */
+static dtact__fiber_t *self_fiber(dtact__worker_t **wp) {
+    dtact__worker_t *w = dtact__tls_worker();
+    *wp = w;
+    return w ? w->current : NULL;
+}
+
+/* The fiber a yield may switch to directly (see the top of the file), with
+ * the queue and state bookkeeping done; NULL when it must go through the loop. */
+static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
+#if defined(DTACT_ASAN) || defined(DTACT_TSAN)
+    (void)w;
+    (void)f;
+    return NULL;
+#else
+    if (dtact__timers_count(&w->timers) || dtact__load_relaxed(&w->inbox) || // relaxed: a peek; the loop drains it properly
+        (dtact__load_relaxed(&w->rt->n_hungry) | dtact__load_relaxed(&w->rt->n_parked)) || // relaxed: hints, as in the loop
+        dtact__load_relaxed(&w->rt->shutdown)) // relaxed: the loop handles shutdown
+        return NULL;
+    if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
+    dtact__fiber_t *next = dtact__runq_pick_direct(&w->rq, f);
+    if (!next) return NULL;
+    uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: our own state
+    dtact__store_release(&f->sg, DTACT__SG(fgen, DTACT__ST_READY)); // release: as loop.c's YIELD
+    uint64_t ngen = DTACT__SG_GEN(dtact__load_relaxed(&next->sg)); // relaxed: READY fibers are owned by the queue that held them
+    dtact__store_relaxed(&next->sg, DTACT__SG(ngen, DTACT__ST_RUNNING)); // relaxed: as in loop.c's run_fiber
+    next->home = (uint16_t)w->id;
+    w->current = next;
+    return next;
+#endif
+}
+
+DTACT_API int dtact_yield(void) {
+    dtact__worker_t *w;
+    dtact__fiber_t *f = self_fiber(&w);
+    if (!f) return dtact__set_error(DTACT_EPERM);
+    dtact__stat_inc(&w->st.yields);
+    dtact__fiber_t *next = yield_pick(w, f);
+    if (DTACT_LIKELY(next != NULL)) {
+        /* A tail call (optimised builds): this fiber resumes straight in our
+         * caller, with the value its resumer passes: DTACT_OK from another
+         * direct yield (which has just seen no shutdown), the shutdown status
+         * from the loop (worker.c, switch_in). */
+        return dtact__swap_table[f->variant](&f->sp, next->sp, DTACT_OK);
+    }
+    dtact__switch_out(w, f, DTACT__ACT_YIELD);
+    w = dtact__tls_worker(); /* may have moved */
+    if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: informational
+    return DTACT_OK;
+}
+
+DTACT_API dtact_handle_t dtact_self(void) {
+    dtact__worker_t *w;
+    dtact__fiber_t *f = self_fiber(&w);
+    if (!f) return DTACT_INVALID_HANDLE;
+    return dtact__handle_make(f->index, dtact__fiber_gen(f));
+}
+
+DTACT_API int dtact_current_worker(void) {
+    dtact__worker_t *w = dtact__tls_worker();
+    return w ? (int)w->id : -1;
+}
+
+DTACT_API int dtact_park(int64_t timeout_ns) {
+    dtact__worker_t *w;
+    dtact__fiber_t *f = self_fiber(&w);
+    if (!f) return dtact__set_error(DTACT_EPERM);
+    if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
+    uint64_t deadline = timeout_ns >= 0 ? dtact__now_ns() + (uint64_t)timeout_ns : 0;
+    if (timeout_ns == 0) return DTACT_ETIMEDOUT;
+    dtact__park_self(w, f, deadline);
+    w = dtact__tls_worker();
+    if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
+    if (deadline && dtact__now_ns() >= deadline) return DTACT_ETIMEDOUT;
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_unpark(dtact_handle_t handle) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    dtact__fiber_t *f;
+    int rc = dtact__fiber_lookup(rt->arena, handle, &f);
+    if (rc != DTACT_OK) return dtact__set_error(rc);
+    uint64_t gen = DTACT__SG_GEN(dtact__load_acquire(&f->sg)); // acquire: pairs with state release stores
+    /* Handles carry the low 39 bits; a mismatch means the fiber is gone. unpark's CAS re-checks the full value. */
+    if ((gen & DTACT__HANDLE_GEN_MASK) == dtact__handle_gen(handle)) dtact__unpark(rt, f, gen);
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_sleep_ns(uint64_t ns) {
+    dtact__worker_t *w;
+    dtact__fiber_t *f = self_fiber(&w);
+    if (!f) {
+        dtact__sleep_ns(ns);
+        return DTACT_OK;
+    }
+    uint64_t deadline = dtact__now_ns() + ns;
+    if (deadline == 0) deadline = 1;
+    for (;;) {
+        if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
+        if (dtact__now_ns() >= deadline) return DTACT_OK;
+        dtact__park_self(w, f, deadline);
+        w = dtact__tls_worker();
+    }
+}
+
+DTACT_API void dtact_free_arg(void *arg) { free(arg); }
+
+DTACT_API void dtact_abort(void) {
+    static const char msg[] = "dtact: a fiber returned past its entry point (dtact_abort)\n";
+    fwrite(msg, 1, sizeof msg - 1, stderr);
+    abort();
+}
+

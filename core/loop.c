@@ -1,0 +1,148 @@
+/* core/loop.c -- the dispatch loop: the body of every worker thread.
+ *
+ * One iteration: housekeeping when due (drain the inbox, fire due timers,
+ * pull an overflow chunk), take the next fiber from the run queue (runq.c),
+ * publish the load hint and balance when peers are hungry or asleep
+ * (mesh.c), and run the fiber until it switches back; then complete what it
+ * asked for (after_switch). With nothing to run the loop checks for the end
+ * of a shutdown (shutdown.c) and otherwise goes idle (mesh.c) until news or
+ * its next timer.
+ *
+ * Housekeeping cadence. Every DTACT__DRAIN_PERIOD-th dispatch (and whenever
+ * the queues are empty) the inbox is drained and timers fire, so remote work
+ * and deadlines wait a bounded number of dispatches; the overflow feeds the
+ * queues when they run dry or low and one chunk every 8 periods in any case.
+ *
+ * Starting a fiber. A fiber gets its stack when it first runs (fork-join code
+ * spawns far more fibers than ever run at once); if its stack class is
+ * exhausted it goes to the back of the queue and is retried after the fibers
+ * ahead of it, some of which release stacks when they finish. A fiber that
+ * has not started when shutdown comes is cancelled instead (its cleanup runs,
+ * its joiners get DTACT_ECANCELED).
+ *
+ * Completing a switch (after_switch), on the loop's own stack:
+ *   YIELD   READY, to the back of the queue;
+ *   PARK    SUSPENDING -> SUSPENDED by CAS; a wake-up that came meanwhile
+ *           (NOTIFIED) puts it straight back at the front;
+ *   FINISH  retire (fiber.c): stack, record, joiners.
+ */
+#include "internal.h"
+#include "switch.h"
+
+#if defined(DTACT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* Binds a stack and builds the initial frame. 0, or -1 if no stack is free. */
+static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
+    if (!f->stack) {
+        dtact__stack_t *s = dtact__stack_alloc(w->rt->arena, w->id, f->stack_class);
+        if (DTACT_UNLIKELY(!s)) return -1;
+        s->owner = f;
+        f->stack = s;
+        f->sp = s->top;
+    } /* else: bound at spawn with an inline payload; f->sp is the top left below it */
+    f->sp = dtact__make_context(f->sp, dtact__fiber_entry, f, f->variant);
+    f->started = 1;
+#if defined(DTACT_TSAN)
+    w->rt->tsan_fibers[f->index] = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
+    if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
+    enum dtact__action a = w->action;
+    w->action = DTACT__ACT_NONE;
+    w->current = NULL;
+    uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: only this worker moves f out of RUNNING/NOTIFIED/SUSPENDING; wakers' CASes are re-read below
+    uint64_t gen = DTACT__SG_GEN(sg);
+    switch (a) {
+    case DTACT__ACT_YIELD:
+        /* A pending token is dropped: the fiber is going to run anyway, and
+         * every park loops on its condition. */
+        dtact__store_release(&f->sg, DTACT__SG(gen, DTACT__ST_READY)); // release: wakers that read READY do nothing; pairs with their acquire CAS
+        dtact__runq_push_back(&w->rq, f);
+        break;
+    case DTACT__ACT_PARK: {
+        uint64_t expect = DTACT__SG(gen, DTACT__ST_SUSPENDING);
+        if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_SUSPENDED))) {
+            /* acq_rel: publishes f->sp to the waker that will enqueue it (pairs with its CAS on SUSPENDED);
+             * a failure means a wake-up (NOTIFIED) arrived while switching out: run it again. */
+            dtact__store_release(&f->sg, DTACT__SG(gen, DTACT__ST_READY)); // release: as in YIELD
+            dtact__runq_push_front(&w->rq, f);
+        }
+        break;
+    }
+    case DTACT__ACT_FINISH:
+        dtact__fiber_retire(w->rt, w, f, DTACT_OK);
+        break;
+    default:
+        dtact__fatal("a fiber switched out without an action", "memory corruption?");
+    }
+}
+
+static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
+    if (DTACT_UNLIKELY(!f->started)) {
+        if (DTACT_UNLIKELY(dtact__load_relaxed(&w->rt->shutdown))) { // relaxed: a late view only delays the cancellation to a later dispatch
+            dtact__fiber_cancel(w->rt, w, f);
+            return;
+        }
+        if (fiber_prepare(w, f) != 0) {
+            dtact__runq_push_back(&w->rq, f); /* no stack free in its class: retry later */
+            return;
+        }
+    }
+    uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: READY fibers are owned by the queue that held them
+    dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // relaxed: no waker acts on READY or RUNNING except by CAS, which re-reads
+    f->home = (uint16_t)w->id;
+    w->current = f;
+    dtact__switch_in(w, f);
+    /* The fiber that switches back is w->current, not necessarily f: a direct
+     * yield (dtact_yield) may have passed the CPU on meanwhile. */
+    after_switch(w, w->current);
+}
+
+/* Wakes the fibers whose deadlines passed; returns the next deadline (0: none). */
+static uint64_t fire_timers(dtact__worker_t *w) {
+    uint64_t now = dtact__now_ns();
+    dtact__timer_t t;
+    while (dtact__timers_pop_due(&w->timers, now, &t)) {
+        if (dtact__load_relaxed(&t.fiber->wait_seq) == t.seq) // relaxed: a stale match only causes a spurious wake-up, which parks tolerate
+            dtact__unpark(w->rt, t.fiber, t.gen);
+    }
+    return dtact__timers_next(&w->timers);
+}
+
+void *dtact__worker_main(void *arg) {
+    dtact__worker_t *w = arg;
+    dtact__rt_t *rt = w->rt;
+    dtact__tls_worker_set(w);
+    dtact__thread_sigaltstack_init();
+    for (;;) {
+        if (DTACT_UNLIKELY(dtact__runq_housekeeping_due(&w->rq)) || dtact__runq_empty(&w->rq)) {
+            dtact__inbox_drain(w);
+            if (dtact__timers_count(&w->timers)) fire_timers(w);
+            if (dtact__runq_overflow_due(&w->rq)) dtact__runq_overflow_pull(&w->rq);
+        }
+        dtact__fiber_t *f = dtact__runq_next(&w->rq);
+        if (!f) {
+            if (dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked with the counters in rt_finished
+                dtact__shutdown_sweep(rt);
+                if (dtact__rt_finished(rt)) break;
+            }
+            uint64_t next = dtact__timers_count(&w->timers) ? fire_timers(w) : 0;
+            if (dtact__runq_empty(&w->rq)) dtact__idle(w, next);
+            continue;
+        }
+        dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq)); // relaxed: a load hint for peers, never used for correctness
+        if (dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) // relaxed: hints; see mesh.c
+            dtact__balance(w);
+        run_fiber(w, f);
+    }
+    dtact__fetch_add_acq_rel(&rt->exited, 1); // acq_rel: the last worker out publishes its counters to destroy
+    dtact__wake_all_workers(rt);
+    dtact__thread_sigaltstack_fini();
+    dtact__tls_worker_set(NULL);
+    return NULL;
+}
