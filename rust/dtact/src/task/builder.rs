@@ -184,7 +184,7 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
 
 // ------------------------------------------------------------------ #[task] support
 
-/// Something [`spawn`](crate::spawn) accepts: any future (default settings) or a [`TaskFuture`]
+/// Something [`spawn`](fn@crate::spawn) accepts: any future (default settings) or a [`TaskFuture`]
 /// (its own settings).
 pub trait IntoTask {
     /// The future that runs on the fiber.

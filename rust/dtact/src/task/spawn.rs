@@ -104,10 +104,10 @@ pub const fn spawn_with() -> SpawnBuilder {
 }
 
 /// `spawn!(expr)`: spawns a future or a `#[task]` [`TaskFuture`](crate::TaskFuture) with its
-/// settings (the same as [`spawn`](crate::spawn), kept for the original Dtact's users).
+/// settings (the same as [`spawn`](fn@crate::spawn), kept for the original Dtact's users).
 ///
 /// # Panics
-/// As [`spawn`](crate::spawn).
+/// As [`spawn`](fn@crate::spawn).
 #[macro_export]
 macro_rules! spawn {
     ($e:expr) => {
