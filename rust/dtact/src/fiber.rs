@@ -167,7 +167,8 @@ pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
 /// future's waker unparks it. Outside a fiber it falls back to a thread-parking `block_on`.
 ///
 /// # Panics
-/// If the runtime shuts down while the future is still pending (the fiber can no longer park).
+/// If the future panics (the panic propagates), or, on a fiber, if the runtime shuts down while
+/// the future is still pending (the fiber can no longer park).
 pub fn wait<F: Future>(fut: F) -> F::Output {
     if !in_fiber() {
         return block_on_thread(fut);
@@ -191,6 +192,9 @@ pub fn dtact_wait<F: Future>(fut: F) -> F::Output {
 /// `fut.wait()`: [`wait`] as a method on every future.
 pub trait DtactWaitExt: Future + Sized {
     /// Drives this future to completion on the current fiber (see [`wait`]).
+    ///
+    /// # Panics
+    /// As [`wait`].
     fn wait(self) -> Self::Output {
         wait(self)
     }

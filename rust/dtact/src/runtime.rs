@@ -129,6 +129,10 @@ impl Runtime {
     /// Runs `fut` to completion on the calling thread (parking the thread while it is pending;
     /// spawned tasks run on the workers) and returns its output. Called on a fiber it drives the
     /// future on that fiber ([`crate::wait`]). The future need not be `Send`.
+    ///
+    /// # Panics
+    /// If the future panics (the panic propagates), or, called on a fiber, if the runtime shuts
+    /// down while the future is still pending (as [`crate::wait`]).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         fiber::wait(fut)
     }
