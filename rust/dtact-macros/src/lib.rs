@@ -4,6 +4,7 @@
 //! Every argument is honoured or rejected at compile time: unknown keys, bad variant names and
 //! bad sizes (`"12Q"`) are compile errors. Sizes accept plain integers (literal or string) and
 //! the suffixes K, M, G (powers of 1024). No global symbols are emitted.
+#![deny(missing_docs)]
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
@@ -196,7 +197,8 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The original spelling of [`macro@main`]; identical.
+/// The spelling of [`macro@main`] in the original Dtact (the earlier Rust implementation whose
+/// API the `dtact` crate keeps); identical.
 #[proc_macro_attribute]
 pub fn dtact_init(attr: TokenStream, item: TokenStream) -> TokenStream {
     match main_impl(attr.into(), item.into(), "dtact_init") {

@@ -3,11 +3,20 @@
 //! `bindings_fresh` fails when they are out of date). The build script compiles the C
 //! core and assembly with the `cc` crate, so users need neither CMake nor libclang.
 //!
-//! Everything here is `unsafe` and follows the header's contract. Use the `dtact` crate
-//! for the safe API.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+//! Every item is re-exported at the crate root (`dtact_sys::dtact_spawn`, `dtact_sys::DTACT_OK`,
+//! ...) and follows the header's contract, which documents each function, type and code (the
+//! generated items carry no doc comments of their own). Every function is `unsafe`. Use the
+//! `dtact` crate for the safe API.
+#![deny(missing_docs)]
 
-include!("bindings.rs");
+/// The generated bindings (`src/bindings.rs`), re-exported at the crate root. Each item is
+/// documented in `ffi/include/dtact.h`, under the same name.
+#[allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code, missing_docs)]
+mod bindings {
+    include!("bindings.rs");
+}
+
+pub use bindings::*;
 
 /// `DTACT_INVALID_HANDLE` (a cast macro bindgen does not translate).
 pub const DTACT_INVALID_HANDLE: dtact_handle_t = 0;

@@ -1,3 +1,5 @@
+//! [`Error`]: the C runtime's error codes (`DTACT_E*`). Why a task produced no output is a
+//! different error, [`JoinError`](crate::JoinError) (src/task/join_error.rs).
 use std::ffi::CStr;
 use std::fmt;
 
@@ -93,6 +95,7 @@ impl Error {
 
     /// `dtact_last_error()` of this thread as an `Error` (InvalidArgument if none was left).
     pub(crate) fn last() -> Error {
+        // SAFETY: dtact_last_error has no preconditions (it reads a thread-local code).
         Error::from_code(unsafe { sys::dtact_last_error() }).unwrap_or(Error::InvalidArgument)
     }
 }
@@ -107,6 +110,8 @@ pub(crate) fn check(code: i32) -> Result<(), Error> {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: dtact_strerror returns a static, never-NULL, NUL-terminated string for any code
+        // (ffi/include/dtact.h), so it is valid for the whole program.
         let s = unsafe { CStr::from_ptr(sys::dtact_strerror(self.code())) };
         write!(f, "{} ({})", s.to_string_lossy(), self.code())
     }

@@ -79,6 +79,8 @@
 //!     assert_eq!(dtact::spawn(work(21)).await.unwrap(), 42);
 //! }
 //! ```
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
 mod error;

@@ -1,6 +1,6 @@
 //! A cache of join-cell blocks for the worker threads.
 //!
-//! Every spawn needs one small heap block (the join cell, see task.rs) that lives until both the
+//! Every spawn needs one small heap block (the join cell, see task/join_cell.rs) that lives until both the
 //! task and its JoinHandle let go of it. Workloads that keep many handles (spawn a million tasks,
 //! then await them) made glibc consolidate, trim and page-fault that memory again on every round,
 //! which cost more than the spawn itself. Freed blocks are therefore kept and reused:
@@ -201,6 +201,11 @@ fn alloc_block(class: usize) -> NonNull<u8> {
     }
 }
 
+/// Returns a block of `class` to this thread's magazine (or the depot, or the allocator).
+///
+/// # Safety
+/// `p` came from `alloc_block(class)` (or from the global allocator with
+/// `BLOCK_LAYOUTS[class]`) and is not used afterwards.
 #[inline(never)]
 unsafe fn free_block(p: NonNull<u8>, class: usize) {
     let kept = LOCAL

@@ -68,20 +68,29 @@ impl Builder {
         self
     }
     /// Creates the runtime (`dtact_init`) and starts its workers (`dtact_start`, non-blocking).
-    /// The C runtime is process-global: while another `Runtime` (or a C-created runtime) is
-    /// alive this fails with [`Error::AlreadyInitialized`].
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`] while another `Runtime` (or a C-created runtime) is alive:
+    /// the C runtime is process-global. [`Error::Config`] for a value out of range (see each
+    /// setter), [`Error::OutOfMemory`], or [`Error::System`] if the worker threads cannot be
+    /// started.
     pub fn build(self) -> Result<Runtime, Error> {
+        // SAFETY: dtact_default_config is pure and has no preconditions.
         let mut cfg = unsafe { sys::dtact_default_config() };
         cfg.mWorkers = self.workers;
         cfg.mFiberCapacity = self.capacity;
         cfg.mStackSize = u32::try_from(self.stack_size).map_err(|_| Error::Config)?;
         cfg.mSafetyLevel = self.safety as u8;
         cfg.mTopologyMode = self.topology as u8;
+        // SAFETY: `cfg` is a valid, initialised config that outlives the call (read only).
         let rt = unsafe { sys::dtact_init(&cfg) };
         if rt.is_null() {
             return Err(Error::last());
         }
+        // SAFETY: `rt` is the runtime dtact_init just returned, not yet started or destroyed.
         if let Err(e) = check(unsafe { sys::dtact_start(rt) }) {
+            // SAFETY: `rt` is still the live runtime (the failed start did not free it) and we
+            // are on the host thread that created it; it is not used afterwards.
             unsafe { sys::dtact_destroy(rt) };
             return Err(e);
         }
@@ -98,8 +107,11 @@ pub struct Runtime {
     rt: *mut c_void,
 }
 
-// SAFETY: every C function taking the runtime is thread-safe.
+// SAFETY: the pointer is only passed to C functions, which are thread-safe and do not care which
+// thread calls them (dtact_destroy, called by drop, only needs a host thread, not a given one).
 unsafe impl Send for Runtime {}
+// SAFETY: every C function reachable through &Runtime (dtact_get_stats, dtact_shutdown) is
+// thread-safe; as_raw only copies the pointer.
 unsafe impl Sync for Runtime {}
 
 impl Runtime {
@@ -107,19 +119,34 @@ impl Runtime {
     pub fn builder() -> Builder {
         Builder::default()
     }
-    /// A runtime with every default.
+    /// A runtime with every default (`Runtime::builder().build()`).
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
     pub fn new() -> Result<Runtime, Error> {
         Builder::default().build()
     }
     /// Runs `fut` to completion on the calling thread (parking the thread while it is pending;
     /// spawned tasks run on the workers) and returns its output. Called on a fiber it drives the
     /// future on that fiber ([`crate::wait`]). The future need not be `Send`.
+    ///
+    /// # Panics
+    /// If the future panics (the panic propagates), or, called on a fiber, if the runtime shuts
+    /// down while the future is still pending (as [`crate::wait`]).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         fiber::wait(fut)
     }
-    /// Summed runtime statistics.
+    /// Runtime statistics, summed over the workers (`dtact_get_stats`; read racily).
+    ///
+    /// # Errors
+    /// [`Error::NotInitialized`] or [`Error::InvalidArgument`] if the C runtime was destroyed
+    /// behind this `Runtime`'s back.
     pub fn stats(&self) -> Result<sys::dtact_stats_t, Error> {
+        // SAFETY: dtact_stats_t is a C struct of integers only, for which all-zero bytes are a
+        // valid value.
         let mut s: sys::dtact_stats_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `self.rt` is the live runtime (freed only by drop) and `s` is a valid, writable
+        // dtact_stats_t for the duration of the call.
         check(unsafe { sys::dtact_get_stats(self.rt, &mut s) })?;
         Ok(s)
     }
@@ -129,12 +156,17 @@ impl Runtime {
     }
     /// Asks the runtime to stop (`dtact_shutdown`); `drop` then frees it.
     pub fn shutdown(&self) {
+        // SAFETY: dtact_shutdown has no preconditions (idempotent, callable from any thread).
         unsafe { sys::dtact_shutdown() };
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // SAFETY: dtact_shutdown has no preconditions; `self.rt` is the live runtime this value
+        // owns, destroyed once, here, and never used again (the caller is a host thread, as the
+        // type's documentation requires; on a fiber dtact_destroy returns EPERM and frees
+        // nothing).
         unsafe {
             sys::dtact_shutdown();
             sys::dtact_destroy(self.rt);

@@ -26,6 +26,9 @@ fn rust_launches_c_fibers() {
     let handles: Vec<dtact::dtact_handle_t> = jobs
         .iter_mut()
         .map(|j| {
+            // SAFETY: c_sum_fiber takes a *mut c_job_t, whose C layout CJob (repr(C)) matches; each
+            // job is boxed (its address is stable) and outlives its fiber, which is awaited below
+            // before `jobs` is read or dropped, and only that fiber touches it meanwhile.
             let h = unsafe { sys::dtact_fiber_launch(Some(c_sum_fiber), &mut **j as *mut CJob as *mut c_void) };
             assert_ne!(h, 0, "launch failed");
             dtact::dtact_handle_t(h)

@@ -1,0 +1,299 @@
+//! The join cell: one small heap block per task, shared by the task and its
+//! [`JoinHandle`](super::JoinHandle), holding the output (or panic / cancellation), the
+//! awaiting task's waker, the fiber's handle and one state word. Every hand-off is a transition
+//! of that word, so the common cases cost one atomic operation per side: the task publishes its
+//! output and lets go of the cell with one CAS, and a handle that finds the task finished reads
+//! the output and frees the cell with no atomic read-modify-write at all. Blocks come from the
+//! worker threads' cache (`crate::pool`).
+//!
+//! # The state word
+//!
+//! | bit          | set by                            | cleared by                            |
+//! |--------------|-----------------------------------|---------------------------------------|
+//! | `COMPLETE`   | the task, once the result is in   | never                                 |
+//! | `WAKER`      | the handle, after storing a waker | the handle, to replace the waker      |
+//! | `CANCEL`     | `JoinHandle::abort`               | never (read by the task)              |
+//! | `TASK_REF`   | the spawn                         | the task, letting go of the cell      |
+//! | `HANDLE_REF` | the spawn                         | the handle, letting go of the cell    |
+//! | `TAKEN`      | the handle, with its `HANDLE_REF` | never (tells the freer: output moved) |
+//!
+//! Transitions (`T` = TASK_REF, `H` = HANDLE_REF, `W` = WAKER, `C` = COMPLETE; CANCEL, which
+//! can be set at any time, is left out):
+//!
+//! ```text
+//!  spawn --> T|H --- handle: store waker, set W (fetch_or) ---> T|H|W
+//!             |  <-- handle: clear W to replace it (CAS) -----   |
+//!             |                                                  |
+//!             | task: set C, clear T (one CAS)                   | task: set C (one CAS), wake the
+//!             v                                                  v waker, clear T (fetch_and)
+//!            H|C                                              T|H|W|C ----------> H|W|C
+//!             |                                                  |                 |
+//!             | handle: take the output, free the cell           | handle lets go  | handle: take
+//!             v (plain load: T is clear, no RMW)                 v first (below)   v the output, free
+//!          (freed)                                                              (freed)
+//!
+//!  detach:      T|H -> T, T|H|W -> T|W (handle dropped: clears H). The task's completion then
+//!               sees H clear and frees the cell itself, dropping the result unread.
+//!  handle last: H|C or H|W|C, dropped without taking the output: the handle frees the cell and
+//!               drops the result.
+//!  both held:   the handle lets go while T is set (T|H|W|C): it clears H and, if it took the
+//!               output, sets TAKEN, in one RMW; the task's fetch_and then sees H clear and frees
+//!               the cell, dropping the result only if TAKEN is clear.
+//! ```
+//!
+//! # Ownership rules
+//! - `result` belongs to the task until it sets COMPLETE, then to the handle.
+//! - `waker` belongs to the handle while WAKER is clear and COMPLETE is clear. The handle writes
+//!   it, then sets WAKER; to replace it, the handle clears WAKER first (a CAS that fails once
+//!   COMPLETE is set). While WAKER is set the slot is only read: by the handle (`will_wake`) and
+//!   by the task, which wakes it if its own COMPLETE transition saw WAKER. The waker is dropped
+//!   with the cell.
+//! - `fiber` is written once, by the spawn, before the handle exists; then only read, by the
+//!   handle's owner.
+//! - TASK_REF / HANDLE_REF: each side clears its bit when it lets go of the cell; whoever clears
+//!   the last one frees it. TAKEN tells that freer that the output was moved out already.
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use dtact_sys as sys;
+
+use super::join_error::JoinError;
+use crate::pool;
+
+/// The task has stored its result.
+const COMPLETE: usize = 1;
+/// A waker is stored in `waker`.
+const WAKER: usize = 2;
+/// `abort` was called.
+const CANCEL: usize = 4;
+/// The task still uses the cell.
+const TASK_REF: usize = 8;
+/// The JoinHandle still exists.
+const HANDLE_REF: usize = 16;
+/// The handle moved the result out.
+const TAKEN: usize = 32;
+
+/// `repr(C)`: the state word, the fiber handle and the result first, so that the words written on
+/// spawn and on completion usually share one cache line (blocks are 16-byte aligned); the waker,
+/// written only when the handle waits, last.
+#[repr(C)]
+pub(super) struct JoinCell<T> {
+    state: AtomicUsize,
+    /// The fiber's handle: written by the spawn (its `out` argument), then only read, by the
+    /// handle's owner. The task never touches it.
+    fiber: UnsafeCell<sys::dtact_handle_t>,
+    result: UnsafeCell<MaybeUninit<Result<T, JoinError>>>,
+    waker: UnsafeCell<Option<Waker>>,
+}
+
+/// A pointer to a live join cell, held by the task (in its `TaskState`) or by its JoinHandle.
+/// Not `Copy`: the methods that let go of the cell consume it.
+pub(super) struct CellPtr<T>(pub(super) NonNull<JoinCell<T>>);
+
+impl<T> CellPtr<T> {
+    /// A new cell owned by both the task and the handle (two copies of the returned pointer).
+    pub(super) fn new() -> Self {
+        let p = pool::alloc(Layout::new::<JoinCell<T>>()).cast::<JoinCell<T>>();
+        // SAFETY: pool::alloc returned fresh, unshared memory with the size and alignment of a
+        // JoinCell<T>, so writing one there is valid.
+        unsafe {
+            p.as_ptr().write(JoinCell {
+                state: AtomicUsize::new(TASK_REF | HANDLE_REF),
+                fiber: UnsafeCell::new(0),
+                result: UnsafeCell::new(MaybeUninit::uninit()),
+                waker: UnsafeCell::new(None),
+            })
+        };
+        CellPtr(p)
+    }
+    /// Another pointer to the same cell (the second reference made by a spawn, or a temporary).
+    pub(super) fn copy(&self) -> Self {
+        CellPtr(self.0)
+    }
+    fn cell(&self) -> &JoinCell<T> {
+        // SAFETY: a CellPtr exists only while its side's REF bit is set (or, before the spawn
+        // succeeded, while the spawner owns both), so the cell is alive and initialised; it is
+        // only accessed through shared references (interior mutability).
+        unsafe { self.0.as_ref() }
+    }
+    fn state(&self) -> &AtomicUsize {
+        &self.cell().state
+    }
+
+    /// Where the spawn writes the fiber's handle (the `out` argument of the C spawn).
+    #[inline]
+    pub(super) fn fiber_slot(&self) -> *mut sys::dtact_handle_t {
+        self.cell().fiber.get()
+    }
+    /// The fiber's handle, as the spawn wrote it. Handle side only.
+    #[inline]
+    pub(super) fn fiber(&self) -> sys::dtact_handle_t {
+        // SAFETY: the slot was written by the spawn before any JoinHandle existed, and it is
+        // never written again; reads only from here on.
+        unsafe { *self.cell().fiber.get() }
+    }
+    /// Whether the task has stored its result (acquire: the result is visible if so).
+    #[inline]
+    pub(super) fn is_complete(&self) -> bool {
+        self.state().load(Ordering::Acquire) & COMPLETE != 0
+    }
+    /// Whether `cancel` was called. Task side.
+    #[inline]
+    pub(super) fn is_cancelled(&self) -> bool {
+        self.state().load(Ordering::Acquire) & CANCEL != 0
+    }
+    /// Sets CANCEL; returns whether the task had not completed yet (then it must be woken, to
+    /// see the flag). Handle side.
+    #[inline]
+    pub(super) fn cancel(&self) -> bool {
+        self.state().fetch_or(CANCEL, Ordering::SeqCst) & COMPLETE == 0
+    }
+
+    /// Frees the cell. `drop_result`: the result was stored and not taken.
+    ///
+    /// # Safety
+    /// The caller cleared the last REF bit (or owns both): nobody else uses the cell. The result
+    /// is initialised if `drop_result`.
+    pub(super) unsafe fn free(self, drop_result: bool) {
+        let p = self.0.as_ptr();
+        // SAFETY: by the caller's contract we own the cell; `new` initialised it in memory from
+        // pool::alloc with this layout, and the result is initialised if `drop_result`. Each part
+        // is dropped once, then the memory is returned with the layout it was allocated with.
+        unsafe {
+            if drop_result {
+                (*p).result.get_mut().assume_init_drop();
+            }
+            ptr::drop_in_place(p);
+            pool::free(self.0.cast(), Layout::new::<JoinCell<T>>());
+        }
+    }
+
+    /// Task side, called once: publishes the result, wakes the awaiting handle, lets go of the cell.
+    pub(super) fn complete(self, r: Result<T, JoinError>) {
+        // SAFETY: the result slot is the task's until it sets COMPLETE (below), and this is the
+        // task's only write to it (complete is called once).
+        unsafe { (*self.cell().result.get()).write(r) };
+        let st = self.state();
+        let mut s = TASK_REF | HANDLE_REF;
+        loop {
+            if s & HANDLE_REF == 0 {
+                // Detached: nobody will read the result. The acquire load pairs with the
+                // handle's release of its bit (its last writes to the waker slot).
+                let _ = st.load(Ordering::Acquire);
+                // SAFETY: the handle is gone (HANDLE_REF clear) and we hold the other, last
+                // reference; the result was written above. (Runs on the fiber: a panicking
+                // destructor of the output must not unwind into C.)
+                let _ = catch_unwind(AssertUnwindSafe(|| unsafe { self.free(true) }));
+                return;
+            }
+            let (new, last) = if s & WAKER == 0 { ((s | COMPLETE) & !TASK_REF, true) } else { (s | COMPLETE, false) };
+            // AcqRel: release publishes the result; acquire makes a stored waker visible.
+            match st.compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) if last => return, // the handle owns the cell now
+                Ok(_) => break,
+                Err(a) => s = a,
+            }
+        }
+        // WAKER was set when we completed: the handle no longer writes the slot (it may still
+        // read it), so wake by reference; the waker is dropped with the cell.
+        // SAFETY: the cell is alive while TASK_REF is set (still ours); with WAKER and COMPLETE
+        // both set the slot is only read from now on, and the acquire CAS above made the
+        // handle's write of it visible.
+        if let Some(w) = unsafe { (*self.cell().waker.get()).as_ref() } {
+            // A panicking foreign waker must not unwind into the C runtime.
+            let _ = catch_unwind(AssertUnwindSafe(|| w.wake_by_ref()));
+        }
+        let prev = st.fetch_and(!TASK_REF, Ordering::AcqRel);
+        if prev & HANDLE_REF == 0 {
+            // SAFETY: both bits are clear now and we cleared the last one (the acquire RMW makes
+            // the handle's last accesses visible); the result is still there unless TAKEN. (On
+            // the fiber, as above.)
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { self.free(prev & TAKEN == 0) }));
+        }
+    }
+
+    /// Handle side: registers the waker of `cx` and returns `Pending`, or returns `Ready` once
+    /// the task has set COMPLETE (seen with acquire ordering: the result is visible; the caller
+    /// then takes it with [`CellPtr::take_output`]).
+    #[inline]
+    pub(super) fn poll_complete(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let st = self.state();
+        let mut s = st.load(Ordering::Acquire);
+        if s & COMPLETE != 0 {
+            return Poll::Ready(());
+        }
+        let slot = self.cell().waker.get();
+        if s & WAKER != 0 {
+            // SAFETY: while WAKER is set the stored waker is only read (by us or the task), so a
+            // shared reference to it is sound; we are the only writer, and we do not write here.
+            let same = match unsafe { (*slot).as_ref() } {
+                Some(w) => w.will_wake(cx.waker()),
+                None => false,
+            };
+            if same {
+                return Poll::Pending;
+            }
+            // Take the slot back to replace the waker.
+            loop {
+                if s & COMPLETE != 0 {
+                    return Poll::Ready(());
+                }
+                match st.compare_exchange_weak(s, s & !WAKER, Ordering::Acquire, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(a) => s = a,
+                }
+            }
+        }
+        // SAFETY: WAKER and COMPLETE are clear (our CAS cleared WAKER before COMPLETE was set, or
+        // it was never set): the slot belongs to the handle, and the task does not read it.
+        unsafe { *slot = Some(cx.waker().clone()) };
+        // Release publishes the waker; acquire makes the result visible if COMPLETE came first.
+        if st.fetch_or(WAKER, Ordering::AcqRel) & COMPLETE != 0 {
+            // The task completed before seeing our waker, so it will not touch the slot.
+            // SAFETY: COMPLETE was set before our WAKER, so the task's CAS saw WAKER clear and
+            // the task never reads the slot: it is still the handle's alone.
+            drop(unsafe { (*slot).take() });
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Handle side: moves the result out and lets go of the cell.
+    ///
+    /// # Safety
+    /// The caller is the handle, saw COMPLETE with acquire ordering ([`CellPtr::is_complete`] or
+    /// [`CellPtr::poll_complete`]) and has given up its pointer to the cell (called once).
+    #[inline]
+    pub(super) unsafe fn take_output(self) -> Result<T, JoinError> {
+        // SAFETY: COMPLETE is set and was seen with acquire ordering, so the result is
+        // initialised, visible, and belongs to the handle; it is read once, as the handle gave up
+        // the cell (TAKEN tells any later freer not to drop it again).
+        let r = unsafe { (*self.cell().result.get()).assume_init_read() };
+        self.release_handle(true);
+        r
+    }
+
+    /// Handle side: lets go of the cell. `taken`: the handle moved the result out.
+    pub(super) fn release_handle(self, taken: bool) {
+        let st = self.state();
+        let s = st.load(Ordering::Acquire);
+        if s & TASK_REF == 0 {
+            // The task let go for good (acquire: its result and waker writes are visible).
+            // SAFETY: TASK_REF is clear and we hold HANDLE_REF, the last reference; the result
+            // is initialised if COMPLETE is set, and still there unless we took it.
+            unsafe { self.free(s & COMPLETE != 0 && !taken) };
+            return;
+        }
+        let prev = st.fetch_xor(if taken { HANDLE_REF | TAKEN } else { HANDLE_REF }, Ordering::AcqRel);
+        if prev & TASK_REF == 0 {
+            // SAFETY: the task let go between our load and our RMW (acquire: its writes are
+            // visible), so we cleared the last bit; the result as above.
+            unsafe { self.free(prev & COMPLETE != 0 && !taken) };
+        }
+    }
+}
