@@ -1,14 +1,20 @@
-/* core/errors.c -- error codes: dtact_strerror and the per-thread last error.
+/* core/errors.c -- error codes (dtact_strerror and the per-thread last
+ * error), warnings, and the one fatal exit.
  *
  * Handle-returning calls cannot return a code, so every failing call also
  * stores its code in a thread-local slot that dtact_last_error() reads
  * (the errno model). Successful calls do not clear it.
+ *
+ * Warnings go to one process-wide handler (fn, user), a pair that must be
+ * read and replaced together: a tiny spin lock guards it (warnings are rare,
+ * and never on a hot path).
  */
 #include "errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "atomic.h"
 #include "dtact.h"
 
 static _Thread_local int last_error;
@@ -19,6 +25,46 @@ int dtact__set_error(int code) {
 }
 
 DTACT_API int dtact_last_error(void) { return last_error; }
+
+static void default_warning(int code, const char *message, void *user) {
+    (void)code;
+    (void)user;
+    fprintf(stderr, "dtact: warning: %s\n", message);
+}
+
+static _Atomic uint32_t warn_lock;
+static dtact_warning_fn warn_fn = default_warning; /* under warn_lock */
+static void *warn_user;                             /* under warn_lock */
+
+static void warn_acquire(void) {
+    uint32_t z = 0;
+    while (!dtact__cas_weak_acquire(&warn_lock, &z, 1u)) { // acquire: pairs with warn_release
+        z = 0;
+        dtact__cpu_relax();
+    }
+}
+static void warn_release(void) {
+    dtact__store_release(&warn_lock, 0u); // release: publishes the pair to the next holder
+}
+
+DTACT_API dtact_warning_fn dtact_set_warning_handler(dtact_warning_fn fn, void *user) {
+    warn_acquire();
+    dtact_warning_fn old = warn_fn;
+    warn_fn = fn;
+    warn_user = user;
+    warn_release();
+    return old;
+}
+
+DTACT_API void dtact_reset_warning_handler(void) { dtact_set_warning_handler(default_warning, NULL); }
+
+void dtact__warn(int code, const char *message) {
+    warn_acquire();
+    dtact_warning_fn fn = warn_fn;
+    void *user = warn_user;
+    warn_release();
+    if (fn) fn(code, message, user);
+}
 
 void dtact__fatal(const char *what, const char *detail) {
     fprintf(stderr, "dtact: %s: %s\n", what, detail ? detail : "");

@@ -64,6 +64,7 @@ typedef struct dtact__worker_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load; /* owner stores its queued count (relaxed); peers read it as a hint */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;  /* futex word: 1 while parked; owner sets, wakers clear */
     _Atomic uint32_t hungry;                            /* 1 while idle and asking for work; owner sets, feeders clear */
+    _Atomic uint32_t deflect_at;                        /* queued fibers above which it deflects; any thread sets (relaxed tuning knob) */
 } dtact__worker_t;
 
 enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOPPED = 2 };

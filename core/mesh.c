@@ -42,7 +42,8 @@
  *     spawn; when it is non-zero it claims one hungry peer (CAS hungry 1 -> 0,
  *     so exactly one feeder serves it) and pushes it a chunk of up to half of
  *     its movable queued fibers, taken from the back (oldest) of its queues.
- *  4. Deflection: a worker whose queue is above DTACT__WATERMARK, every
+ *  4. Deflection: a worker whose queue is above its threshold (DTACT__WATERMARK
+ *     unless dtact_set_deflection_threshold changed it), every
  *     DTACT__DEFLECT_PERIOD pushes, looks at two random peers' published loads
  *     and sends a chunk to the less loaded one if it has less than half of its
  *     own load. A received chunk is never deflected again before it has run
@@ -226,6 +227,10 @@ static uint32_t send_chunk(dtact__worker_t *w, uint32_t to, uint32_t want, int d
     return n;
 }
 
+static inline uint32_t deflect_at(dtact__worker_t *w) {
+    return dtact__load_relaxed(&w->deflect_at); // relaxed: a tuning knob; a late view only delays its effect
+}
+
 static uint32_t rand_below(dtact__worker_t *w, uint32_t n) {
     uint64_t x = w->rng;
     x ^= x << 13;
@@ -312,7 +317,7 @@ void dtact__balance(dtact__worker_t *w) {
         wake_one(w);
         return;
     }
-    if (dtact__runq_load(&w->rq) > DTACT__WATERMARK && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
+    if (dtact__runq_load(&w->rq) > deflect_at(w) && (++w->deflect_clock % DTACT__DEFLECT_PERIOD) == 0) deflect(w);
 }
 
 /* ------------------------------------------------------------ idle */
@@ -365,6 +370,14 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: hint counter
 }
 
+DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued) {
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    if (worker >= rt->nworkers || queued < DTACT__CHUNK) return dtact__set_error(DTACT_EINVAL);
+    dtact__store_relaxed(&rt->workers[worker].deflect_at, queued); // relaxed: see deflect_at
+    return DTACT_OK;
+}
+
 void dtact__wake_all_workers(dtact__rt_t *rt) {
     for (uint32_t i = 0; i < rt->nworkers; i++) wake_worker(rt, &rt->workers[i]);
 }
@@ -378,7 +391,7 @@ void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, 
         else if (front) dtact__runq_push_front(q, f);
         else dtact__runq_push_back(q, f);
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) || // relaxed: hints
-                           dtact__runq_load(q) > DTACT__WATERMARK))
+                           dtact__runq_load(q) > deflect_at(self)))
             dtact__balance(self);
         return;
     }

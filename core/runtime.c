@@ -19,6 +19,11 @@
 #include "internal.h"
 #include "switch.h"
 
+#ifndef DTACT__STACK_MIN /* MERGE-TEMP: until arena.h provides the range */
+#define DTACT__STACK_MIN (16u * 1024u)
+#define dtact__stack_size_ok(b) ((b) >= DTACT__STACK_MIN && (b) <= 64u * 1024u * 1024u)
+#endif
+
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 
 DTACT_API dtact_config_t dtact_default_config(void) {
@@ -44,15 +49,40 @@ _Static_assert(sizeof(dtact_spawn_options_t) == 4, "the original's options layou
 _Static_assert(offsetof(dtact_config_t, mFiberCapacity) == 8 && offsetof(dtact_config_t, mStackSize) == 12,
                "the original's config layout");
 
+/* Resolves defaults and maps what the original Dtact (the earlier Rust
+ * implementation whose C API this library keeps) accepted: every value it ran
+ * with runs here too, adjusted with a warning (errors.c) where this library
+ * differs; only values that cannot work are rejected (DTACT_ECONFIG). */
 static int config_resolve(const dtact_config_t *cfg, dtact_config_t *c) {
     *c = cfg ? *cfg : dtact_default_config();
-    if (c->mSafetyLevel > 2 || c->mTopologyMode > 1 || c->mNuma != 0) return DTACT_ECONFIG;
+    if (c->mSafetyLevel > 2) {
+        dtact__warn(DTACT_WARN_CONFIG_ADJUSTED, "mSafetyLevel above 2 acts as 1 (guard pages), as in the original");
+        c->mSafetyLevel = 1;
+    }
+    if (c->mTopologyMode > 1) {
+        dtact__warn(DTACT_WARN_CONFIG_ADJUSTED, "mTopologyMode above 1 acts as 0 (P2P mesh), as in the original");
+        c->mTopologyMode = 0;
+    }
+    if (c->mNuma != 0) {
+        dtact__warn(DTACT_WARN_CONFIG_IGNORED, "mNuma (NUMA binding of the arena) is not supported and is ignored");
+        c->mNuma = 0;
+    }
     if (c->mWorkers == 0) c->mWorkers = dtact__cpu_count();
-    if (c->mWorkers > DTACT__MAX_WORKERS) return DTACT_ECONFIG;
+    if (c->mWorkers > DTACT__MAX_WORKERS) {
+        dtact__warn(DTACT_WARN_CONFIG_ADJUSTED, "mWorkers above 1024 is clamped to 1024");
+        c->mWorkers = DTACT__MAX_WORKERS;
+    }
     if (c->mFiberCapacity == 0) c->mFiberCapacity = 65536;
-    if (c->mFiberCapacity > DTACT__MAX_CAPACITY) return DTACT_ECONFIG;
+    if (c->mFiberCapacity > DTACT__MAX_CAPACITY) {
+        dtact__warn(DTACT_WARN_CONFIG_ADJUSTED, "mFiberCapacity above 16777215 is clamped to 16777215");
+        c->mFiberCapacity = DTACT__MAX_CAPACITY;
+    }
     if (c->mStackSize == 0) c->mStackSize = 256 * 1024;
-    if (c->mStackSize < 16 * 1024 || c->mStackSize > 64u * 1024 * 1024) return DTACT_ECONFIG;
+    if (c->mStackSize < DTACT__STACK_MIN) {
+        dtact__warn(DTACT_WARN_CONFIG_ADJUSTED, "mStackSize below 16 KiB is rounded up to 16 KiB");
+        c->mStackSize = DTACT__STACK_MIN;
+    }
+    if (!dtact__stack_size_ok(c->mStackSize)) return DTACT_ECONFIG; /* above 64 MiB: no such stack class */
     return DTACT_OK;
 }
 
@@ -99,6 +129,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         w->rt = rt;
         w->id = i;
         w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        dtact__store_relaxed(&w->deflect_at, DTACT__WATERMARK); // relaxed: before the workers start
         dtact__cpu_groups(i % ncpu, &w->ccx, &w->numa);
     }
     rc = dtact__overflow_handler_install(rt->arena);
@@ -141,7 +172,7 @@ static void join_workers(dtact__rt_t *rt, uint32_t n) {
 static int start_workers(void *p, int blocking) {
     dtact__rt_t *rt = dtact__rt_get();
     if (!rt) return DTACT_ENOTINIT;
-    if (p != rt) return DTACT_EINVAL;
+    if (p && p != rt) return DTACT_EINVAL; /* NULL: the runtime, as the original's dtact_run(NULL) */
     if (dtact__tls_worker()) return DTACT_EPERM;
     uint32_t expect = DTACT__RT_INIT;
     if (!dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_RUNNING)) // acq_rel: exactly one starter
@@ -191,7 +222,7 @@ DTACT_API int dtact_destroy(void *p) {
         pthread_mutex_unlock(&lifecycle_lock);
         return dtact__set_error(DTACT_ENOTINIT);
     }
-    if (p != rt) {
+    if (p && p != rt) {
         pthread_mutex_unlock(&lifecycle_lock);
         return dtact__set_error(DTACT_EINVAL);
     }

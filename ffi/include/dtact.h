@@ -51,7 +51,7 @@ extern "C" {
 
 /* --------------------------------------------------------------- version */
 #define DTACT_VERSION_MAJOR 0
-#define DTACT_VERSION_MINOR 3
+#define DTACT_VERSION_MINOR 4
 #define DTACT_VERSION_PATCH 0
 #define DTACT_VERSION_HEX \
     ((DTACT_VERSION_MAJOR << 16) | (DTACT_VERSION_MINOR << 8) | DTACT_VERSION_PATCH)
@@ -86,6 +86,21 @@ DTACT_API const char *dtact_strerror(int code);
 /* dtact_last_error() returns the code left by the last failing call on this thread (or DTACT_OK). */
 DTACT_API int dtact_last_error(void);
 
+/* Warnings: a value the original Dtact accepted but this one changes (a
+ * configuration field clamped, rounded up or ignored) is reported, not
+ * rejected. `code` is one of DTACT_WARN_*, `message` a static English
+ * sentence naming the field and what was done. The default handler prints
+ * "dtact: warning: <message>" to stderr. */
+#define DTACT_WARN_CONFIG_ADJUSTED 1 /* a configuration value was clamped, rounded up or mapped */
+#define DTACT_WARN_CONFIG_IGNORED 2  /* a configuration value has no effect in this build       */
+typedef void (*dtact_warning_fn)(int code, const char *message, void *user);
+/* dtact_set_warning_handler() installs fn (NULL: drop warnings) for the whole
+ * process and returns the previous handler; thread-safe. Calls to fn are
+ * made on the thread that caused the warning (for configuration warnings,
+ * the caller of dtact_init). dtact_reset_warning_handler() restores the default. */
+DTACT_API dtact_warning_fn dtact_set_warning_handler(dtact_warning_fn fn, void *user);
+DTACT_API void dtact_reset_warning_handler(void);
+
 /* ---------------------------------------------------------------- handle */
 /* dtact_handle_t names one fiber. A plain value: nothing to free. Bit 63 is
  * set on every valid handle; the rest holds a slot index and a 39-bit
@@ -95,16 +110,22 @@ typedef uint64_t dtact_handle_t;
 
 /* ---------------------------------------------------------------- config */
 /* dtact_config_t: 0 in any field means "use the default" (see dtact_default_config).
- * 16 bytes, 4-byte aligned, field for field the original's layout. */
+ * 16 bytes, 4-byte aligned, field for field the original's layout. Every value
+ * the original Dtact accepted is accepted: values this library treats
+ * differently are adjusted and reported through the warning handler (above);
+ * only a stack size above 64 MiB is rejected (DTACT_ECONFIG). */
 typedef struct dtact_config_t {
-    uint32_t mWorkers;       /* worker threads; 0 = one per online CPU; max 1024           */
+    uint32_t mWorkers;       /* worker threads; 0 = one per online CPU; above 1024: 1024 (warning) */
     uint8_t mSafetyLevel;    /* 0: canary only; 1, 2: guard page below every stack while the
-                                process's map budget allows, canary beyond (1 and 2 are equal) */
-    uint8_t mTopologyMode;   /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups)  */
-    uint8_t mNuma;           /* reserved for NUMA binding; must be 0                          */
+                                process's map budget allows, canary beyond (1 and 2 are equal);
+                                above 2: 1 (warning), as in the original */
+    uint8_t mTopologyMode;   /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups);
+                                above 1: 0 (warning), as in the original */
+    uint8_t mNuma;           /* NUMA node for the arena in the original; not supported: ignored (warning) */
     /* one padding byte, implicit as in the original, so positional initialisers keep their meaning */
-    uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; max 16777215           */
-    uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB             */
+    uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; above 16777215: clamped (warning) */
+    uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB, rounded up to a
+                                size class; below 16 KiB: 16 KiB (warning); above 64 MiB: ECONFIG */
 } dtact_config_t;
 
 #define DTACT_PRIORITY_LOW 0
@@ -149,7 +170,8 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg);
 /* dtact_run() starts the workers and blocks until dtact_shutdown() has been
  * called and every fiber has finished or been cancelled. Host only. Errors:
  * ENOTINIT, EINVAL (rt is not the runtime), EALREADY (already running or
- * started), EPERM (called on a fiber), ESHUTDOWN (already shut down), ESYS. */
+ * started), EPERM (called on a fiber), ESHUTDOWN (already shut down), ESYS.
+ * rt may be NULL, meaning the runtime (the original ignored its argument). */
 DTACT_API int dtact_run(void *rt);
 /* dtact_start() starts the workers and returns at once (for embedders); stop
  * with dtact_shutdown() then dtact_destroy(). Errors as dtact_run. */
@@ -165,8 +187,15 @@ DTACT_API int dtact_shutdown(void);
  * frees every byte of the runtime; dtact_init() may then be called again.
  * Host only. A runtime that never ran is destroyed at once (its queued fibers
  * are cancelled). It calls dtact_shutdown() itself if that was not done.
- * Errors: ENOTINIT, EINVAL (rt is not the runtime), EPERM (on a fiber). */
+ * Errors: ENOTINIT, EINVAL (rt is not the runtime), EPERM (on a fiber).
+ * rt may be NULL, meaning the runtime. */
 DTACT_API int dtact_destroy(void *rt);
+
+/* dtact_set_deflection_threshold() tunes one worker: above `queued` queued
+ * fibers (default 256, at least 32) it hands chunks of its work to a less
+ * loaded peer (docs/scheduler.md). Callable from any thread, any time after
+ * dtact_init. Errors: ENOTINIT, EINVAL (no such worker, or queued < 32). */
+DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued);
 
 /* ---------------------------------------------------------------- spawn */
 /* dtact_fiber_launch() runs func(arg) once on a new fiber with default options
