@@ -48,6 +48,8 @@ static void setup(fix_t *x, size_t stack) {
 static void teardown(fix_t *x) {
     dtact__stack_free(x->a, 0, x->s);
     dtact__fiber_free(x->a, 0, x->f);
+    dtact__overflow_handler_release(x->a);
+    dtact__overflow_handler_release(x->a); /* idempotent */
     dtact__arena_destroy(x->a);
 }
 
