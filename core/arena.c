@@ -124,7 +124,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     if (cfg == NULL || cfg->capacity == 0 || cfg->capacity > DTACT__MAX_CAPACITY ||
         cfg->ncaches > DTACT__MAX_CACHES)
         return DTACT_ECONFIG;
-    if (dtact__stack_class_of(cfg->default_stack ? cfg->default_stack : DTACT__STACK_DEFAULT) < 0)
+    if (cfg->default_stack > DTACT__STACK_MAX)
         return DTACT_ECONFIG;
 
     dtact__arena_t *a = NULL;

@@ -30,11 +30,21 @@
 
 #define DTACT__NO_CACHE 0xffffffffu
 
+/* The one accepted range of stack sizes (bytes), for the runtime's default
+ * (mStackSize) and every class: the smallest and the largest size class. */
+#define DTACT__STACK_MIN (16u * 1024u)
+#define DTACT__STACK_MAX (64u * 1024u * 1024u)
+/* 1 when bytes is a valid configured stack size: MIN <= bytes <= MAX. (A
+ * per-spawn size may be smaller: it is rounded up to the smallest class.) */
+static inline int dtact__stack_size_ok(size_t bytes) {
+    return bytes >= DTACT__STACK_MIN && bytes <= DTACT__STACK_MAX;
+}
+
 typedef struct dtact__arena_s dtact__arena_t;
 
 typedef struct dtact__arena_config_s {
     uint32_t capacity;      /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
-    size_t default_stack;   /* bytes; rounded up to a size class                 */
+    size_t default_stack;   /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
     uint32_t ncaches;       /* per-worker caches (workers)                       */
     int guard_pages;        /* 0: canary only; 1: guard pages while budget lasts */
 } dtact__arena_config_t;
@@ -88,9 +98,9 @@ uint32_t dtact__arena_carved(dtact__arena_t *a);
 uint32_t dtact__arena_capacity(dtact__arena_t *a);
 
 /* stack.c ---------------------------------------------------------------- */
-/* Rounds `bytes` up to a size class (16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB);
- * returns the class index or -1 above the largest class. 0 means the default
- * class. */
+/* Rounds `bytes` up to a size class (16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB,
+ * 64 MiB); returns the class index or -1 when bytes > DTACT__STACK_MAX. 0 means
+ * the default class. */
 int dtact__stack_class(dtact__arena_t *a, size_t bytes);
 size_t dtact__stack_class_size(int cls);
 /* Takes a stack of class cls (creating it on first use: the address space was

@@ -44,7 +44,7 @@
 #define DTACT__REC_BATCH 32      /* records moved per shared-list operation    */
 #define DTACT__STK_CACHE 32      /* stacks per worker cache, per class         */
 #define DTACT__STK_BATCH 16      /* stacks moved per shared-list operation     */
-#define DTACT__STACK_NCLASSES 5  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB       */
+#define DTACT__STACK_NCLASSES 6  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */
 #define DTACT__STACK_DEFAULT (256u * 1024u) /* cfg->default_stack == 0          */
 #define DTACT__STACK_HWM 4096    /* free stacks per class kept resident        */
 #define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
@@ -241,7 +241,8 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out);
 int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg);
 /* Unmaps the stack regions (whatever stack_init built); arena_destroy. */
 void dtact__stack_fini(dtact__arena_t *a);
-/* Class of `bytes` without an arena (0 is not special): -1 above 8 MiB. */
+/* Class of `bytes` without an arena (0 is not special): -1 above
+ * DTACT__STACK_MAX. */
 int dtact__stack_class_of(size_t bytes);
 /* Test hook: how many more guarded stacks this arena may create. */
 void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n);

@@ -5,17 +5,19 @@
  * the per-thread alternate signal stacks) is overflow.c, which reads these
  * structures; nothing here calls it.
  *
- * Classes. 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB. A request is rounded up to
- * the next class; 0 means the arena's default class (cfg->default_stack
- * rounded up, 256 KiB when 0). Anything above 8 MiB is rejected (class -1,
- * DTACT_ECONFIG at create, DTACT_EINVAL at spawn).
+ * Classes. 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB (DTACT__STACK_MIN ..
+ * DTACT__STACK_MAX, arena.h). A request is rounded up to the next class; 0
+ * means the arena's default class (cfg->default_stack rounded up, 256 KiB
+ * when 0). Anything above 64 MiB is rejected (class -1, DTACT_ECONFIG at
+ * create, DTACT_EINVAL at spawn).
  *
  * Regions. Per class, create reserves once one inaccessible region
  * (dtact__mem_reserve: no memory, no swap reservation)
  *     slots     = min(capacity, max(64, 64 GiB / slot_size))
  *     slot_size = page + class size
  *     slot id   = [ guard page | usable: base .. top ... slot end ]
- * so each class costs at most 64 GiB of address space and no memory. A slot is *created* the first time it is carved:
+ * so each class costs at most 64 GiB of address space (the 64 MiB class: 1023
+ * slots) and no memory. A slot is *created* the first time it is carved:
  * dtact__mem_commit of its usable part (the guard page stays inaccessible),
  * or of the whole slot when it gets no guard. Reuse never commits again.
  *
@@ -59,9 +61,11 @@
 #include "prim.h"
 
 static const size_t dtact__class_size[DTACT__STACK_NCLASSES] = {
-    16u * 1024u, 64u * 1024u, 256u * 1024u, 1024u * 1024u, 8u * 1024u * 1024u};
+    DTACT__STACK_MIN, 64u * 1024u, 256u * 1024u, 1024u * 1024u, 8u * 1024u * 1024u, DTACT__STACK_MAX};
 
 _Static_assert(DTACT__STK_BATCH * 2 == DTACT__STK_CACHE, "a spill halves the cache");
+_Static_assert(DTACT__STACK_NCLASSES == 6 && DTACT__STACK_MAX == 64u << 20 && DTACT__STACK_MIN == 16u << 10,
+               "the class table spans DTACT__STACK_MIN .. DTACT__STACK_MAX");
 
 int dtact__stack_class_of(size_t bytes) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++)

@@ -98,7 +98,7 @@ Test(arena_handles, bad_configs_are_rejected) {
     cfg.capacity = DTACT__MAX_CAPACITY + 1;
     cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_ECONFIG);
     cfg.capacity = 8;
-    cfg.default_stack = 8u * 1024 * 1024 + 1;
+    cfg.default_stack = (size_t)DTACT__STACK_MAX + 1;
     cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_ECONFIG);
     cr_assert_eq(dtact__arena_create(&a, NULL), DTACT_ECONFIG);
     cfg.default_stack = 0;
