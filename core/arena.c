@@ -1,8 +1,16 @@
 /* core/arena.c -- fiber records: a dense, lazily carved array with per-worker
- * caches in front of a magazine depot (Bonwick's magazines).
+ * caches in front of a magazine depot (Bonwick's magazines); and the arena's
+ * create/destroy and statistics.
+ *
+ * Place in the memory layer. arena.c is the top of it: create/destroy call
+ * stack.c (dtact__stack_init/fini) and the OS layer (prim.h) for mappings;
+ * stack.c calls only prim.h; overflow.c (the fault report) reads the arena
+ * but is called by the runtime, never from here. dtact__stat_fold, shared by
+ * the record and stack pools, is an inline in arena_internal.h.
  *
  * Layout. `capacity` records of 128 bytes (two cache lines) in one
- * MAP_NORESERVE mapping that init never touches. Memory follows use:
+ * dtact__mem_map mapping (no swap reservation) that init never touches.
+ * Memory follows use:
  *
  *     [0, carved)          records that exist (index and generation set)
  *     [carved, capacity)   never touched (uncarved)
@@ -92,14 +100,12 @@
  * when quiescent, and the high water is sampled: it can miss a peak that lasts
  * less than one cache refill (it is never above the true peak).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "arena_internal.h"
 #include "dtact.h"
+#include "prim.h"
 
 _Static_assert(sizeof(dtact__fiber_t) == 128, "a fiber record is two cache lines");
 /* types.h declares no _Alignas(64) on the record; the array below is page
@@ -108,23 +114,7 @@ _Static_assert(sizeof(dtact__fiber_t) % DTACT_CACHE_LINE == 0, "records stay lin
 _Static_assert(DTACT__MAX_CAPACITY < DTACT__IDX_NONE, "IDX_NONE is never an index");
 _Static_assert(DTACT__REC_BATCH * 2 == DTACT__REC_CACHE, "a spill halves the cache");
 
-static void *dtact__map_rw(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 static size_t dtact__round_page(size_t n, size_t page) { return (n + page - 1) & ~(page - 1); }
-
-void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta) {
-    if (delta == 0)
-        return;
-    // relaxed: a statistic, no ordering with anything
-    int64_t cur = dtact__fetch_add_relaxed(in_use, delta) + delta;
-    int64_t old = dtact__load_relaxed(hw); // relaxed: statistic
-    while (cur > old && !dtact__cas_weak_release(hw, &old, cur)) {
-        // release CAS used only as a CAS: pairs with nothing (statistic)
-    }
-}
 
 /* ------------------------------------------------------------ create */
 int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) {
@@ -134,7 +124,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     if (cfg == NULL || cfg->capacity == 0 || cfg->capacity > DTACT__MAX_CAPACITY ||
         cfg->ncaches > DTACT__MAX_CACHES)
         return DTACT_ECONFIG;
-    if (dtact__stack_class_of(cfg->default_stack ? cfg->default_stack : DTACT__STACK_DEFAULT) < 0)
+    if (cfg->default_stack > DTACT__STACK_MAX)
         return DTACT_ECONFIG;
 
     dtact__arena_t *a = NULL;
@@ -148,8 +138,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     a->rec_batch = DTACT__REC_BATCH;
     while (a->rec_batch > 1 && (uint64_t)a->rec_batch * 2 * (cfg->ncaches ? cfg->ncaches : 1) > cfg->capacity / 4)
         a->rec_batch /= 2;
-    long pg = sysconf(_SC_PAGESIZE);
-    a->page = pg > 0 ? (size_t)pg : 4096u;
+    a->page = dtact__page_size();
     dtact__store_relaxed(&a->rec_head, DTACT__TS_EMPTY);  // relaxed: published by *out's hand-off
     dtact__store_relaxed(&a->rec_mfree, DTACT__TS_EMPTY); // relaxed: published by *out's hand-off
     /* Enough magazines for every index at once plus one per cache plus one:
@@ -159,20 +148,20 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     int rc = DTACT_ENOMEM;
 
     a->recs_len = dtact__round_page((size_t)a->capacity * sizeof(dtact__fiber_t), a->page);
-    a->recs = dtact__map_rw(a->recs_len);
+    a->recs = dtact__mem_map(a->recs_len);
     if (a->recs == NULL)
         goto fail;
     /* magazines, their links and the host bitmap: reserved, touched on use */
     a->rec_mag_len = dtact__round_page((size_t)a->rec_nmag * a->rec_batch * sizeof(uint32_t), a->page);
-    a->rec_mag = dtact__map_rw(a->rec_mag_len);
+    a->rec_mag = dtact__mem_map(a->rec_mag_len);
     if (a->rec_mag == NULL)
         goto fail;
     a->rec_mlink_len = dtact__round_page((size_t)a->rec_nmag * sizeof(uint64_t), a->page);
-    a->rec_mlink = dtact__map_rw(a->rec_mlink_len);
+    a->rec_mlink = dtact__mem_map(a->rec_mlink_len);
     if (a->rec_mlink == NULL)
         goto fail;
     a->rec_nc_bits_len = dtact__round_page((size_t)a->rec_nc_words * sizeof(uint64_t), a->page);
-    a->rec_nc_bits = dtact__map_rw(a->rec_nc_bits_len);
+    a->rec_nc_bits = dtact__mem_map(a->rec_nc_bits_len);
     if (a->rec_nc_bits == NULL)
         goto fail;
     if (a->ncaches) {
@@ -195,15 +184,15 @@ fail:
 void dtact__arena_destroy(dtact__arena_t *a) {
     if (a == NULL)
         return;
-    dtact__stack_fini(a); /* also drops the overflow-handler registration */
+    dtact__stack_fini(a);
     if (a->recs)
-        munmap(a->recs, a->recs_len);
+        dtact__mem_release(a->recs, a->recs_len);
     if (a->rec_mag)
-        munmap(a->rec_mag, a->rec_mag_len);
+        dtact__mem_release(a->rec_mag, a->rec_mag_len);
     if (a->rec_mlink)
-        munmap((void *)a->rec_mlink, a->rec_mlink_len);
+        dtact__mem_release((void *)a->rec_mlink, a->rec_mlink_len);
     if (a->rec_nc_bits)
-        munmap((void *)a->rec_nc_bits, a->rec_nc_bits_len);
+        dtact__mem_release((void *)a->rec_nc_bits, a->rec_nc_bits_len);
     free(a->caches);
     free(a);
 }

@@ -1,9 +1,17 @@
-/* core/arena.h -- the context arena: fiber records and stacks.
+/* core/arena.h -- the context arena: fiber records and stacks, and the
+ * overflow reporting that watches the stacks. The scheduler's whole contract
+ * with the memory layer; the private layout is arena_internal.h.
  *
  * Two pools, because a fiber that has not started needs no stack:
  *  - records (dtact__fiber_t, 128 B, dense array, arena.c): allocated at spawn,
  *    released when the fiber finishes (detached) or is joined (joinable);
  *  - stacks (stack.c): bound when a fiber first runs, released when it finishes.
+ * Overflow reporting (overflow.c) registers an arena with the process-wide
+ * SIGSEGV/SIGBUS hook and prints the report for a guard-page hit or a dead
+ * canary. Calls go one way: arena.c -> stack.c -> prim; overflow.c reads the
+ * arena and stack structures; arena.c and stack.c never call overflow.c, so
+ * the runtime calls dtact__overflow_handler_install after create and
+ * dtact__overflow_handler_release before destroy.
  * Both are lock-free, with per-worker caches (owner-only, no atomics) in front
  * of a shared ABA-safe free list, moved in batches. Nothing is touched at init:
  * records are carved lazily from the reserved array, stacks are created on
@@ -22,11 +30,21 @@
 
 #define DTACT__NO_CACHE 0xffffffffu
 
+/* The one accepted range of stack sizes (bytes), for the runtime's default
+ * (mStackSize) and every class: the smallest and the largest size class. */
+#define DTACT__STACK_MIN (16u * 1024u)
+#define DTACT__STACK_MAX (64u * 1024u * 1024u)
+/* 1 when bytes is a valid configured stack size: MIN <= bytes <= MAX. (A
+ * per-spawn size may be smaller: it is rounded up to the smallest class.) */
+static inline int dtact__stack_size_ok(size_t bytes) {
+    return bytes >= DTACT__STACK_MIN && bytes <= DTACT__STACK_MAX;
+}
+
 typedef struct dtact__arena_s dtact__arena_t;
 
 typedef struct dtact__arena_config_s {
     uint32_t capacity;      /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
-    size_t default_stack;   /* bytes; rounded up to a size class                 */
+    size_t default_stack;   /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
     uint32_t ncaches;       /* per-worker caches (workers)                       */
     int guard_pages;        /* 0: canary only; 1: guard pages while budget lasts */
 } dtact__arena_config_t;
@@ -56,9 +74,12 @@ typedef struct dtact__arena_stats_s {
 
 /* arena.c ---------------------------------------------------------------- */
 /* Creates the arena; returns DTACT_OK, DTACT_ECONFIG or DTACT_ENOMEM (and
- * releases everything it built on failure). */
+ * releases everything it built on failure). Reserves every stack class's
+ * address space (at most 64 GiB per class, no memory). */
 int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg);
-/* Unmaps everything. No fiber may be in use by any thread. */
+/* Unmaps everything. No fiber may be in use by any thread, and the arena must
+ * not be registered with the overflow handler (dtact__overflow_handler_release
+ * first). */
 void dtact__arena_destroy(dtact__arena_t *a);
 /* Allocates a record: fields other than sg/index/free_next are garbage, sg
  * holds (generation, FREE). NULL when all `capacity` records are in use. */
@@ -77,13 +98,14 @@ uint32_t dtact__arena_carved(dtact__arena_t *a);
 uint32_t dtact__arena_capacity(dtact__arena_t *a);
 
 /* stack.c ---------------------------------------------------------------- */
-/* Rounds `bytes` up to a size class; returns the class index or -1 when bytes
- * exceeds the largest class. 0 means the default class. */
+/* Rounds `bytes` up to a size class (16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB,
+ * 64 MiB); returns the class index or -1 when bytes > DTACT__STACK_MAX. 0 means
+ * the default class. */
 int dtact__stack_class(dtact__arena_t *a, size_t bytes);
 size_t dtact__stack_class_size(int cls);
-/* Takes a stack of class cls (creating it on first use: mmap reservation was
- * done at init, mprotect of the guard happens here, never again). NULL when
- * the class is exhausted. */
+/* Takes a stack of class cls (creating it on first use: the address space was
+ * reserved at create, the commit around the guard happens here, never again).
+ * NULL when the class is exhausted. */
 dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls);
 /* Returns a stack; pages above the high-water mark are released to the OS. */
 void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
@@ -92,17 +114,26 @@ void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
 static inline int dtact__stack_canary_ok(const dtact__stack_t *s) {
     return *(const volatile uint64_t *)s->base == s->canary;
 }
-/* Prints "dtact: stack overflow in fiber <handle> (stack <size> bytes, ...)" and aborts. */
-void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) __attribute__((noreturn));
 
-/* Installs (once per process) the SIGSEGV/SIGBUS handler that recognises guard
- * page hits; chains to the previous handler otherwise. */
+/* Racy snapshot of the arena's counters (exact when quiescent). arena.c. */
+void dtact__arena_get_stats(dtact__arena_t *a, dtact__arena_stats_t *out);
+
+/* overflow.c ------------------------------------------------------------- */
+/* Prints "dtact: stack overflow in fiber <handle> (stack <size> bytes, ...)"
+ * and aborts. */
+void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) __attribute__((noreturn));
+/* Registers the arena with the process-wide SIGSEGV/SIGBUS hook (installed
+ * with the first registered arena), which reports guard page hits in its
+ * stacks and chains every other fault to the previous disposition. Idempotent
+ * per arena. DTACT_OK, DTACT_ENOMEM (64 arenas registered) or DTACT_ESYS. */
 int dtact__overflow_handler_install(dtact__arena_t *a);
+/* Unregisters the arena (restoring the previous dispositions with the last
+ * one). Idempotent; a no-op for an arena that is not registered (install
+ * failed or was never called). Call before dtact__arena_destroy. */
+void dtact__overflow_handler_release(dtact__arena_t *a);
 /* Gives the calling thread an alternate signal stack (workers call it at
- * start, _fini at exit). */
+ * start, _fini at exit), unless it already has one. */
 int dtact__thread_sigaltstack_init(void);
 void dtact__thread_sigaltstack_fini(void);
-
-void dtact__arena_get_stats(dtact__arena_t *a, dtact__arena_stats_t *out);
 
 #endif /* DTACT_CORE_ARENA_H */

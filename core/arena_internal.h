@@ -1,5 +1,8 @@
-/* core/arena_internal.h -- the arena's private layout, shared by arena.c and
- * stack.c (and by the white-box tests in tests/arena_*.c, tests/stack_*.c).
+/* core/arena_internal.h -- the arena's private layout, shared by arena.c,
+ * stack.c and overflow.c (and by the white-box tests in tests/arena_*.c,
+ * tests/stack_*.c). arena.c calls stack.c (init/fini/class_of below); stack.c
+ * calls neither; overflow.c only reads these structures (and bumps the
+ * overflow statistic).
  *
  * Nothing here is part of the scheduler's contract (that is arena.h).
  *
@@ -41,15 +44,13 @@
 #define DTACT__REC_BATCH 32      /* records moved per shared-list operation    */
 #define DTACT__STK_CACHE 32      /* stacks per worker cache, per class         */
 #define DTACT__STK_BATCH 16      /* stacks moved per shared-list operation     */
-#define DTACT__STACK_NCLASSES 5  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB       */
+#define DTACT__STACK_NCLASSES 6  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */
 #define DTACT__STACK_DEFAULT (256u * 1024u) /* cfg->default_stack == 0          */
 #define DTACT__STACK_HWM 4096    /* free stacks per class kept resident        */
 #define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
 #define DTACT__STACK_MIN_SLOTS 64u
 #define DTACT__MAP_MARGIN 1024   /* maps left for the rest of the process     */
 #define DTACT__MAX_CACHES 4096u
-#define DTACT__MAX_ARENAS 64     /* arenas registered with the overflow handler */
-#define DTACT__ALTSTACK_SIZE (64u * 1024u)
 
 /* ---------------------------------------------------- tagged batch stack */
 #define DTACT__TS_TAG(h) ((uint32_t)((h) >> 32))
@@ -134,17 +135,17 @@ typedef struct dtact__wcache_s {
  * Constant after create: region, region_len, slot_size, size, slots, desc, blink.
  * carved: bumped by CAS (any thread); head: tagged batch stack (any thread);
  * nfree: stacks on the shared list, relaxed RMW by pusher/popper (heuristic
- * for the madvise high-water mark, exact when quiescent). */
+ * for the purge high-water mark, exact when quiescent). */
 typedef struct dtact__stack_class_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head;
     _Atomic int64_t nfree;
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t carved;
-    char *region;            /* slots * slot_size bytes, PROT_NONE until carved */
+    char *region;            /* slots * slot_size bytes, reserved (inaccessible) until carved */
     size_t region_len;
     size_t slot_size;        /* page (guard) + size */
     size_t size;             /* usable bytes (the class size) */
     uint32_t slots;
-    dtact__stack_t *desc;    /* slots descriptors, MAP_NORESERVE, touched when carved */
+    dtact__stack_t *desc;    /* slots descriptors, dtact__mem_map, touched when carved */
     size_t desc_len;
     _Atomic uint64_t *blink; /* batch links, indexed by stack id */
     size_t blink_len;
@@ -163,9 +164,9 @@ typedef struct dtact__stack_class_s {
  * by relaxed RMW/stores from any thread. See the comment atop arena.c. */
 struct dtact__arena_s {
     /* constant after create */
-    dtact__fiber_t *recs;        /* capacity records, MAP_NORESERVE, carved lazily */
+    dtact__fiber_t *recs;        /* capacity records, dtact__mem_map, carved lazily */
     size_t recs_len;
-    uint32_t *rec_mag;           /* rec_nmag magazines of rec_batch indices each, MAP_NORESERVE */
+    uint32_t *rec_mag;           /* rec_nmag magazines of rec_batch indices each, dtact__mem_map */
     size_t rec_mag_len;
     _Atomic uint64_t *rec_mlink; /* (len, next) link per magazine, for both magazine stacks */
     size_t rec_mlink_len;
@@ -180,7 +181,6 @@ struct dtact__arena_s {
     size_t page;
     int guard_pages;             /* cfg->guard_pages != 0 */
     int default_cls;
-    int handler_installed;       /* under dtact__sig_mu (stack.c) */
     uint64_t secret;             /* canary secret */
     int64_t guard_budget;        /* guarded stacks this arena may create */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
@@ -199,7 +199,8 @@ struct dtact__arena_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_in_use, rec_hw;
     _Atomic int64_t stk_in_use, stk_hw;
     _Atomic uint64_t nc_hits, nc_misses; /* DTACT__NO_CACHE traffic */
-    _Atomic uint64_t stk_guarded, stk_canary, overflows;
+    _Atomic uint64_t stk_guarded, stk_canary;
+    _Atomic uint64_t overflows;  /* bumped by overflow.c */
     _Atomic int64_t guards_used;
 };
 
@@ -213,21 +214,35 @@ typedef struct dtact__arena_counts_s {
     uint64_t mags_full, mags_free, mags_carved, nc_free;
 } dtact__arena_counts_t;
 
+/* Folds a signed count into a global in-use counter and raises its high
+ * water. Used by arena.c and stack.c (hence here, not in either). */
+static inline void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta) {
+    if (delta == 0)
+        return;
+    // relaxed: a statistic, no ordering with anything
+    int64_t cur = dtact__fetch_add_relaxed(in_use, delta) + delta;
+    int64_t old = dtact__load_relaxed(hw); // relaxed: statistic
+    while (cur > old && !dtact__cas_weak_release(hw, &old, cur)) {
+        // release CAS used only as a CAS: pairs with nothing (statistic)
+    }
+}
+
 // arena.c
 /* Walks the magazines, host bitmap, free lists and caches; only valid while no
  * thread allocates or frees. Returns 1 when shared_free + in_use + cached +
  * uncarved == capacity, no index or magazine appears twice, every full
  * magazine holds rec_batch indices and every carved magazine is on a stack. */
 int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out);
-/* Folds a signed count into a global in-use counter and raises its high water. */
-void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta);
 
 // stack.c
-/* Reserves the stack regions; called by dtact__arena_create. */
+/* Reserves the stack regions; called by dtact__arena_create (a->page and
+ * a->capacity set). DTACT_OK or DTACT_ENOMEM; on failure dtact__stack_fini
+ * releases what was built. */
 int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg);
-/* Unmaps the stack regions and drops the overflow-handler reference. */
+/* Unmaps the stack regions (whatever stack_init built); arena_destroy. */
 void dtact__stack_fini(dtact__arena_t *a);
-/* Class of `bytes` without an arena (0 is not special): -1 above 8 MiB. */
+/* Class of `bytes` without an arena (0 is not special): -1 above
+ * DTACT__STACK_MAX. */
 int dtact__stack_class_of(size_t bytes);
 /* Test hook: how many more guarded stacks this arena may create. */
 void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n);

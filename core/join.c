@@ -15,8 +15,6 @@
  * detach reaps it with a CAS FINISHED -> FREE; a detached one is released as
  * it finishes, so only joiners already waiting see its result.
  */
-#include <sched.h>
-
 #include "internal.h"
 
 enum { T_LIVE = 0, T_FINISHED = 1, T_RELEASED = 2 };
@@ -56,7 +54,7 @@ static int unlink_waiter(dtact__fiber_t *f, dtact__waiter_t *rec) {
 static void wait_done(dtact__waiter_t *rec) {
     unsigned n = 0;
     while (dtact__load_acquire(&rec->done) != DTACT__WAIT_DONE) { // acquire: pairs with finish's release of done
-        if (++n > 1000) sched_yield();
+        if (++n > 1000) dtact__thread_yield();
         else dtact__cpu_relax();
     }
 }

@@ -1,31 +1,107 @@
-/* core/prim.h -- the operating-system primitives the core needs, behind one
- * contract (the habit of mimalloc's prim.h): futex wait/wake, a monotonic
- * clock, threads, and CPU topology. Linux implementation: core/prim_linux.c.
+/* core/prim.h -- every operating-system service the core uses, behind one
+ * contract (the habit of mimalloc's prim.h). Linux: core/prim_linux.c; a port
+ * to another OS is one new prim_<os>.c. No other file in core/ makes a system
+ * call or calls a libc system-call wrapper (mmap, sigaction, getrandom, open,
+ * write, sysconf, ...); they call the functions below.
+ *
+ * Concerns, in order: memory (reserve / map / commit / protect / purge /
+ * release, and the budget of mappings a process may have), randomness, fault
+ * signals (one process-wide SIGSEGV/SIGBUS hook that chains to the previous
+ * disposition, and per-thread alternate signal stacks), signal-safe output,
+ * futexes, time, threads, CPU topology.
+ *
+ * Unless a line says otherwise a function may be called from any thread, and
+ * none of them is async-signal-safe except those marked so.
  */
 #ifndef DTACT_CORE_PRIM_H
 #define DTACT_CORE_PRIM_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
+/* ----------------------------------------------------------------- memory
+ * Lengths and addresses passed to commit/protect/purge/release are page
+ * multiples inside one region obtained from reserve or map. */
+/* The page size in bytes (a power of two; constant for the process). */
+size_t dtact__page_size(void);
+/* Reserves len bytes of address space: inaccessible, costs no memory and no
+ * swap reservation. NULL on failure. */
+void *dtact__mem_reserve(size_t len);
+/* Maps len bytes read-write, without swap reservation, zero-filled lazily (a
+ * page costs memory when first touched). NULL on failure. */
+void *dtact__mem_map(size_t len);
+/* Makes [p, p+len) of a reservation read-write (zero-filled lazily): 0, or -1
+ * when the OS refuses (out of memory or out of mappings). */
+int dtact__mem_commit(void *p, size_t len);
+/* Makes [p, p+len) inaccessible (a guard): 0, or -1. */
+int dtact__mem_protect(void *p, size_t len);
+/* Gives the pages of [p, p+len) back to the OS; the range stays accessible and
+ * reads as zero afterwards. */
+void dtact__mem_purge(void *p, size_t len);
+/* Unmaps [p, p+len) (a whole region from reserve or map). */
+void dtact__mem_release(void *p, size_t len);
+/* The most mappings the process may have (vm.max_map_count), or -1 unknown. */
+long dtact__map_count_max(void);
+/* The mappings the process has now, or -1 unknown. */
+long dtact__map_count_now(void);
+
+/* ------------------------------------------------------------- randomness */
+/* Fills buf with len random bytes from the OS without blocking: 0, or -1 when
+ * none are available (buf is then unspecified). */
+int dtact__random_bytes(void *buf, size_t len);
+
+/* ---------------------------------------------------------- fault signals */
+/* The hook run, on the faulting thread (on its alternate stack if it has
+ * one), for every SIGSEGV/SIGBUS: addr is the faulting address. It must be
+ * async-signal-safe. If it returns, the fault goes to the disposition that
+ * was in place before dtact__fault_hook_install (handler, or default action). */
+typedef void (*dtact__fault_hook_t)(void *addr);
+/* Installs hook for SIGSEGV and SIGBUS, saving the previous dispositions:
+ * 0, or -1 (nothing changed). Not reentrant: the caller serialises install
+ * and restore, and calls install only when no hook is installed. */
+int dtact__fault_hook_install(dtact__fault_hook_t hook);
+/* Puts the saved dispositions back (after a successful install). */
+void dtact__fault_hook_restore(void);
+/* Does the calling thread already have an alternate signal stack of at least
+ * min_len bytes? 1 or 0. */
+int dtact__altstack_present(size_t min_len);
+/* Makes [mem, mem+len) the calling thread's alternate signal stack: 0 or -1. */
+int dtact__altstack_set(void *mem, size_t len);
+/* Disables the calling thread's alternate signal stack. */
+void dtact__altstack_clear(void);
+
+/* ----------------------------------------------------------------- output */
+/* Writes len bytes to stderr, retrying short writes. Async-signal-safe. */
+void dtact__write_stderr(const char *buf, size_t len);
+
+/* ---------------------------------------------------------------- futexes */
 /* Sleeps while *addr == expected, at most timeout_ns (< 0: forever). Returns 0
  * when woken or the value differed, -1 on timeout. Spurious returns happen. */
 int dtact__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
 /* Wakes up to n threads sleeping on addr (n = INT32_MAX: all). */
 void dtact__futex_wake(_Atomic uint32_t *addr, int n);
 
+/* ------------------------------------------------------------------- time */
 /* Monotonic nanoseconds. */
 uint64_t dtact__now_ns(void);
+/* Sleeps ns nanoseconds (resumes after signals). */
 void dtact__sleep_ns(uint64_t ns);
 
+/* ---------------------------------------------------------------- threads */
 typedef struct dtact__thread_s {
     unsigned long id; /* pthread_t */
 } dtact__thread_t;
 
 /* Starts fn(arg) on a new thread named `name`. Returns 0 or an errno value. */
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name);
+/* Waits for a thread started by dtact__thread_start to end. */
 void dtact__thread_join(dtact__thread_t *t);
+/* Lets another ready thread run on this CPU (a hint; returns at once when
+ * none is ready). */
+void dtact__thread_yield(void);
 
+/* --------------------------------------------------------------- topology */
 /* Online CPUs (>= 1). */
 uint32_t dtact__cpu_count(void);
 /* Topology groups of `cpu`: the id of its L3 cache domain (CCX) and of its

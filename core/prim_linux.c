@@ -1,4 +1,23 @@
-/* core/prim_linux.c -- Linux implementation of core/prim.h.
+/* core/prim_linux.c -- Linux implementation of core/prim.h, the only file in
+ * core/ that makes system calls.
+ *
+ * Memory. Every mapping is private and anonymous. A reservation is PROT_NONE
+ * with MAP_NORESERVE; commit is mprotect(RW), which keeps MAP_NORESERVE, so a
+ * committed stack is charged no swap and its pages appear when touched. purge
+ * is madvise(MADV_DONTNEED): private anonymous pages read as zero afterwards.
+ * The mapping budget is /proc/sys/vm/max_map_count and the line count of
+ * /proc/self/maps (read with open/read, no stdio: no allocation).
+ *
+ * Fault signals. One sigaction handler (SA_SIGINFO | SA_ONSTACK) serves
+ * SIGSEGV and SIGBUS: it calls the hook with si_addr; when the hook returns it
+ * chains to the saved disposition: a SA_SIGINFO handler gets (sig, si, uc), a
+ * plain one (sig), and SIG_DFL or SIG_IGN (which the kernel overrides for a
+ * fault) is reinstalled as SIG_DFL before returning, so the faulting
+ * instruction re-executes and takes the default action. The hook pointer is
+ * published with release before sigaction and read with acquire by the
+ * handler; the saved dispositions are written before sigaction installs the
+ * handler that reads them, and only by install/restore, which the caller
+ * serialises.
  *
  * Futexes are used private (FUTEX_PRIVATE_FLAG): every waiter and waker is in
  * this process. Timeouts are relative (FUTEX_WAIT takes a relative timespec).
@@ -9,15 +28,189 @@
 #include "prim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
+
+/* ----------------------------------------------------------------- memory */
+static _Atomic size_t dtact__page; /* 0 until first asked */
+
+size_t dtact__page_size(void) {
+    size_t p = dtact__load_relaxed(&dtact__page); // relaxed: every thread computes the same value
+    if (DTACT_UNLIKELY(p == 0)) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096u;
+        dtact__store_relaxed(&dtact__page, p); // relaxed: idempotent cache of a constant
+    }
+    return p;
+}
+
+static void *dtact__mmap_anon(size_t len, int prot) {
+    void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *dtact__mem_reserve(size_t len) { return dtact__mmap_anon(len, PROT_NONE); }
+
+void *dtact__mem_map(size_t len) { return dtact__mmap_anon(len, PROT_READ | PROT_WRITE); }
+
+int dtact__mem_commit(void *p, size_t len) { return mprotect(p, len, PROT_READ | PROT_WRITE) == 0 ? 0 : -1; }
+
+int dtact__mem_protect(void *p, size_t len) { return mprotect(p, len, PROT_NONE) == 0 ? 0 : -1; }
+
+void dtact__mem_purge(void *p, size_t len) { (void)madvise(p, len, MADV_DONTNEED); }
+
+void dtact__mem_release(void *p, size_t len) { (void)munmap(p, len); }
+
+/* Counts the lines of a /proc file (lines != 0) or parses its first number;
+ * -1 when unreadable. */
+static long dtact__read_proc(const char *path, int lines) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[4096];
+    long n = 0, v = 0;
+    int digits = 0;
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR)) {
+        for (ssize_t i = 0; i < r; i++) {
+            if (lines) {
+                n += buf[i] == '\n';
+            } else if (buf[i] >= '0' && buf[i] <= '9' && digits >= 0) {
+                v = v * 10 + (buf[i] - '0');
+                digits++;
+            } else if (digits > 0) {
+                digits = -1;
+            }
+        }
+    }
+    close(fd);
+    if (r < 0)
+        return -1;
+    return lines ? n : (digits != 0 ? v : -1);
+}
+
+long dtact__map_count_max(void) {
+    long v = dtact__read_proc("/proc/sys/vm/max_map_count", 0);
+    return v > 0 ? v : -1;
+}
+
+long dtact__map_count_now(void) { return dtact__read_proc("/proc/self/maps", 1); }
+
+/* ------------------------------------------------------------- randomness */
+int dtact__random_bytes(void *buf, size_t len) {
+    char *b = buf;
+    while (len) {
+        ssize_t r = getrandom(b, len, GRND_NONBLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        b += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- fault signals */
+static _Atomic(dtact__fault_hook_t) dtact__hook;
+static struct sigaction dtact__old_segv, dtact__old_bus; /* by install/restore only */
+
+static void dtact__fault_handler(int sig, siginfo_t *si, void *uc) {
+    int saved_errno = errno;
+    // acquire: pairs with the release store in dtact__fault_hook_install
+    dtact__fault_hook_t hook = dtact__load_acquire(&dtact__hook);
+    if (hook)
+        hook(si->si_addr);
+    /* Not taken by the hook: the previous disposition. */
+    struct sigaction *old = sig == SIGBUS ? &dtact__old_bus : &dtact__old_segv;
+    if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+    } else {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+    }
+    errno = saved_errno;
+}
+
+int dtact__fault_hook_install(dtact__fault_hook_t hook) {
+    // release: pairs with the acquire load in dtact__fault_handler
+    dtact__store_release(&dtact__hook, hook);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = dtact__fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &dtact__old_segv) != 0)
+        goto fail;
+    if (sigaction(SIGBUS, &sa, &dtact__old_bus) != 0) {
+        sigaction(SIGSEGV, &dtact__old_segv, NULL);
+        goto fail;
+    }
+    return 0;
+fail:
+    dtact__store_release(&dtact__hook, NULL); // release: as above (no hook)
+    return -1;
+}
+
+void dtact__fault_hook_restore(void) {
+    sigaction(SIGSEGV, &dtact__old_segv, NULL);
+    sigaction(SIGBUS, &dtact__old_bus, NULL);
+    /* a fault already being delivered to our handler now chains directly */
+    dtact__store_release(&dtact__hook, NULL); // release: pairs with the handler's acquire load
+}
+
+int dtact__altstack_present(size_t min_len) {
+    stack_t cur;
+    return sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= min_len;
+}
+
+int dtact__altstack_set(void *mem, size_t len) {
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = mem;
+    ss.ss_size = len;
+    return sigaltstack(&ss, NULL) == 0 ? 0 : -1;
+}
+
+void dtact__altstack_clear(void) {
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+}
+
+/* ----------------------------------------------------------------- output */
+void dtact__write_stderr(const char *buf, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(2, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+/* ---------------------------------------------------------------- futexes */
 int dtact__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns) {
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
@@ -34,6 +227,7 @@ void dtact__futex_wake(_Atomic uint32_t *addr, int n) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* ------------------------------------------------------------------- time */
 uint64_t dtact__now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,6 +240,7 @@ void dtact__sleep_ns(uint64_t ns) {
     }
 }
 
+/* ---------------------------------------------------------------- threads */
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name) {
     pthread_t th;
     pthread_attr_t attr;
@@ -61,6 +256,9 @@ int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, cons
 
 void dtact__thread_join(dtact__thread_t *t) { pthread_join((pthread_t)t->id, NULL); }
 
+void dtact__thread_yield(void) { sched_yield(); }
+
+/* --------------------------------------------------------------- topology */
 uint32_t dtact__cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (uint32_t)n : 1u;

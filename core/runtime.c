@@ -9,22 +9,32 @@
  * file only starts it (dtact_shutdown, dtact_destroy) and waits for the
  * workers to leave their loops.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 #include "switch.h"
 
-#ifndef DTACT__STACK_MIN /* MERGE-TEMP: until arena.h provides the range */
-#define DTACT__STACK_MIN (16u * 1024u)
-#define dtact__stack_size_ok(b) ((b) >= DTACT__STACK_MIN && (b) <= 64u * 1024u * 1024u)
-#endif
+/* The lifecycle lock: init, destroy and their checks are serialised by a
+ * futex mutex (Drepper's three-state lock: 0 free, 1 held, 2 held with
+ * waiters). Nothing on the spawn or switch path takes it. */
+static _Atomic uint32_t lifecycle_word;
 
-static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static void lifecycle_lock(void) {
+    uint32_t c = 0;
+    if (dtact__cas_strong_acq_rel(&lifecycle_word, &c, 1u)) return; // acq_rel: acquires the previous holder's writes
+    if (c != 2u) c = dtact__xchg_acq_rel(&lifecycle_word, 2u); // acq_rel: announce a waiter; 0 back means we took it
+    while (c != 0u) {
+        dtact__futex_wait(&lifecycle_word, 2u, -1);
+        c = dtact__xchg_acq_rel(&lifecycle_word, 2u); // acq_rel: as above (stays 2: others may sleep too)
+    }
+}
+
+static void lifecycle_unlock(void) {
+    if (dtact__xchg_acq_rel(&lifecycle_word, 0u) == 2u) dtact__futex_wake(&lifecycle_word, 1); // acq_rel: releases our writes to the next holder
+}
 
 DTACT_API dtact_config_t dtact_default_config(void) {
     dtact_config_t c;
@@ -39,8 +49,11 @@ static void rt_free(dtact__rt_t *rt) {
         free(rt->workers);
     }
     free(rt->tsan_fibers);
-    if (rt->side) munmap(rt->side, rt->side_len);
-    if (rt->arena) dtact__arena_destroy(rt->arena);
+    if (rt->side) dtact__mem_release(rt->side, rt->side_len);
+    if (rt->arena) {
+        dtact__overflow_handler_release(rt->arena);
+        dtact__arena_destroy(rt->arena);
+    }
     free(rt);
 }
 
@@ -109,8 +122,8 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     rt->default_stack_class = dtact__stack_class(rt->arena, c->mStackSize);
     /* Side slots for small inline payloads: reserved, touched only when used. */
     rt->side_len = (size_t)c->mFiberCapacity * DTACT__SIDE_SLOT;
-    void *side = mmap(NULL, rt->side_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (side == MAP_FAILED) {
+    void *side = dtact__mem_map(rt->side_len);
+    if (!side) {
         rt->side_len = 0;
         rt_free(rt);
         return DTACT_ENOMEM;
@@ -148,16 +161,16 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg) {
         dtact__set_error(rc);
         return NULL;
     }
-    pthread_mutex_lock(&lifecycle_lock);
+    lifecycle_lock();
     if (dtact__load_relaxed(&dtact__global_rt)) { // relaxed: under the lifecycle lock
-        pthread_mutex_unlock(&lifecycle_lock);
+        lifecycle_unlock();
         dtact__set_error(DTACT_EALREADY);
         return NULL;
     }
     dtact__rt_t *rt = NULL;
     rc = rt_create(&c, &rt);
     if (rc == DTACT_OK) dtact__store_release(&dtact__global_rt, rt); // release: publishes the runtime; pairs with dtact__rt_get
-    pthread_mutex_unlock(&lifecycle_lock);
+    lifecycle_unlock();
     if (rc != DTACT_OK) {
         dtact__set_error(rc);
         return NULL;
@@ -216,14 +229,14 @@ DTACT_API int dtact_shutdown(void) {
 
 DTACT_API int dtact_destroy(void *p) {
     if (dtact__tls_worker()) return dtact__set_error(DTACT_EPERM);
-    pthread_mutex_lock(&lifecycle_lock);
+    lifecycle_lock();
     dtact__rt_t *rt = dtact__load_relaxed(&dtact__global_rt); // relaxed: under the lifecycle lock
     if (!rt) {
-        pthread_mutex_unlock(&lifecycle_lock);
+        lifecycle_unlock();
         return dtact__set_error(DTACT_ENOTINIT);
     }
     if (p && p != rt) {
-        pthread_mutex_unlock(&lifecycle_lock);
+        lifecycle_unlock();
         return dtact__set_error(DTACT_EINVAL);
     }
     dtact__shutdown_begin(rt);
@@ -243,7 +256,7 @@ DTACT_API int dtact_destroy(void *p) {
         dtact__shutdown_cancel_unstarted(rt);
     }
     dtact__store_release(&dtact__global_rt, NULL); // release: later lookups see no runtime
-    pthread_mutex_unlock(&lifecycle_lock);
+    lifecycle_unlock();
     rt_free(rt);
     return DTACT_OK;
 }

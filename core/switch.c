@@ -12,9 +12,9 @@
  */
 #include "switch.h"
 
-#include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
+
+#include "prim.h"
 
 /* Indexed by variant code, the dtact_spawn_options_t.mSwitcher values. */
 const dtact__swap_fn dtact__swap_table[DTACT__SW_COUNT] = {
@@ -25,12 +25,12 @@ const dtact__swap_fn dtact__swap_table[DTACT__SW_COUNT] = {
 };
 
 /* dtact__context_returned() runs on the fiber's own stack, reached from the
- * trampoline's finish: path, so it uses only write(2) and abort(): no stdio
- * locks (the fiber may have been interrupted in stdio), no allocation. */
+ * trampoline's finish: path, so it uses only dtact__write_stderr (write(2))
+ * and abort(): no stdio locks (the fiber may have been interrupted in stdio),
+ * no allocation. */
 void dtact__context_returned(void)
 {
     static const char msg[] = "dtact: a fiber returned past its entry point\n";
-    ssize_t rc = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)rc;
+    dtact__write_stderr(msg, sizeof msg - 1);
     abort();
 }

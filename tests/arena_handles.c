@@ -98,7 +98,7 @@ Test(arena_handles, bad_configs_are_rejected) {
     cfg.capacity = DTACT__MAX_CAPACITY + 1;
     cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_ECONFIG);
     cfg.capacity = 8;
-    cfg.default_stack = 8u * 1024 * 1024 + 1;
+    cfg.default_stack = (size_t)DTACT__STACK_MAX + 1;
     cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_ECONFIG);
     cr_assert_eq(dtact__arena_create(&a, NULL), DTACT_ECONFIG);
     cfg.default_stack = 0;
@@ -126,10 +126,11 @@ Test(arena_handles, destroy_unmaps_exactly_what_create_mapped) {
     cr_assert_eq(dtact__overflow_handler_install(a), DTACT_OK);
     dtact__stack_t *s[10];
     for (int i = 0; i < 10; i++)
-        s[i] = dtact__stack_alloc(a, 0, i % 5);
+        s[i] = dtact__stack_alloc(a, 0, i % DTACT__STACK_NCLASSES);
     cr_assert_gt(count_maps(), before);
     for (int i = 0; i < 10; i++)
         dtact__stack_free(a, 0, s[i]);
+    dtact__overflow_handler_release(a);
     dtact__arena_destroy(a);
     cr_assert_eq(count_maps(), before, "every mapping (and split) is gone");
 }

@@ -1,6 +1,8 @@
-/* Description: stack size classes round up (16 KiB .. 8 MiB, above is
- * rejected), [base, top) is usable, top is 16-byte aligned and staggered, the
- * guard page below base really is PROT_NONE (a read faults, in a child),
+/* Description: stack size classes round up (16 KiB .. 64 MiB, above is
+ * rejected; the range is the one dtact__stack_size_ok accepts, and the 64 MiB
+ * class reserves at most 64 GiB), [base, top) is usable, top is 16-byte
+ * aligned and staggered, the guard page below base really is PROT_NONE (a
+ * read faults, in a child),
  * stacks fall back to canaries when the guard budget runs out, reuse keeps the
  * same stack, and stacks freed above the high-water mark give their pages back. */
 #include <criterion/criterion.h>
@@ -35,19 +37,50 @@ Test(stack_classes, sizes_round_up_to_a_class) {
     cr_assert_eq(dtact__stack_class(a, 262144), 2);
     cr_assert_eq(dtact__stack_class(a, 262145), 3);
     cr_assert_eq(dtact__stack_class(a, 8u << 20), 4);
-    cr_assert_eq(dtact__stack_class(a, (8u << 20) + 1), -1);
-    cr_assert_eq(dtact__stack_class(a, 64u << 20), -1);
-    size_t want[] = {16384, 65536, 262144, 1u << 20, 8u << 20};
-    for (int k = 0; k < 5; k++)
+    cr_assert_eq(dtact__stack_class(a, (8u << 20) + 1), 5);
+    cr_assert_eq(dtact__stack_class(a, 64u << 20), 5);
+    cr_assert_eq(dtact__stack_class(a, (64u << 20) + 1), -1);
+    cr_assert_eq(dtact__stack_class(a, SIZE_MAX), -1);
+    size_t want[] = {16384, 65536, 262144, 1u << 20, 8u << 20, 64u << 20};
+    cr_assert_eq(DTACT__STACK_NCLASSES, 6);
+    for (int k = 0; k < DTACT__STACK_NCLASSES; k++)
         cr_assert_eq(dtact__stack_class_size(k), want[k]);
     cr_assert_eq(dtact__stack_class_size(-1), 0u);
-    cr_assert_eq(dtact__stack_class_size(5), 0u);
+    cr_assert_eq(dtact__stack_class_size(DTACT__STACK_NCLASSES), 0u);
+    dtact__arena_destroy(a);
+}
+
+Test(stack_classes, one_range_for_config_and_classes) {
+    cr_assert_eq(DTACT__STACK_MIN, dtact__stack_class_size(0));
+    cr_assert_eq(DTACT__STACK_MAX, dtact__stack_class_size(DTACT__STACK_NCLASSES - 1));
+    cr_assert_not(dtact__stack_size_ok(0));
+    cr_assert_not(dtact__stack_size_ok(DTACT__STACK_MIN - 1));
+    cr_assert(dtact__stack_size_ok(DTACT__STACK_MIN));
+    cr_assert(dtact__stack_size_ok(DTACT__STACK_MAX));
+    cr_assert_not(dtact__stack_size_ok((size_t)DTACT__STACK_MAX + 1));
+    /* every size the range accepts has a class, as the arena's default too */
+    dtact__arena_t *a = mk(4, DTACT__STACK_MAX, 1);
+    cr_assert_eq(dtact__stack_class(a, 0), DTACT__STACK_NCLASSES - 1);
+    dtact__arena_destroy(a);
+    dtact__arena_config_t cfg = {.capacity = 4, .default_stack = (size_t)DTACT__STACK_MAX + 1, .ncaches = 1};
+    cr_assert_eq(dtact__arena_create(&a, &cfg), DTACT_ECONFIG);
+    cr_assert_null(a);
+}
+
+Test(stack_classes, largest_class_reservation_is_bounded) {
+    /* a huge pool: the 64 MiB class still reserves at most 64 GiB */
+    dtact__arena_t *a = mk(1u << 20, 0, 0);
+    dtact__stack_class_t *c = &a->cls[DTACT__STACK_NCLASSES - 1];
+    cr_assert_leq(c->region_len, DTACT__STACK_CLASS_BUDGET);
+    cr_assert_eq(c->slots, DTACT__STACK_CLASS_BUDGET / c->slot_size);
+    for (int k = 0; k < DTACT__STACK_NCLASSES; k++)
+        cr_assert_leq(a->cls[k].region_len, DTACT__STACK_CLASS_BUDGET);
     dtact__arena_destroy(a);
 }
 
 Test(stack_classes, every_class_is_usable_aligned_and_staggered) {
     dtact__arena_t *a = mk(40, 0, 1);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_t *s[33];
         for (int i = 0; i < 33; i++) {
             s[i] = dtact__stack_alloc(a, 0, k);
@@ -68,7 +101,7 @@ Test(stack_classes, every_class_is_usable_aligned_and_staggered) {
     }
     dtact__arena_stats_t st;
     dtact__arena_get_stats(a, &st);
-    cr_assert_eq(st.stacks_guarded, 5 * 33);
+    cr_assert_eq(st.stacks_guarded, DTACT__STACK_NCLASSES * 33);
     cr_assert_eq(st.stacks_canary, 0);
     cr_assert_eq(st.stacks_in_use, 0);
     cr_assert_geq(st.stacks_high_water, 33);

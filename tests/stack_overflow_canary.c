@@ -51,6 +51,7 @@ static void canary_case(int guards, int with_owner) {
     *(volatile uint64_t *)s->base = s->canary;
     dtact__stack_free(a, 0, s);
     dtact__fiber_free(a, 0, f);
+    dtact__overflow_handler_release(a);
     dtact__arena_destroy(a);
 }
 

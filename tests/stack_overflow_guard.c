@@ -2,7 +2,9 @@
  * "dtact: stack overflow in fiber 0x<handle> (stack <size> bytes, guard page
  * hit at 0x<addr>)" and SIGABRT: once by a direct write below base, once by
  * real recursion on the arena stack (ucontext) with the handler running on the
- * thread's sigaltstack. Faults elsewhere still reach the previous handler. */
+ * thread's sigaltstack. Faults elsewhere still reach the previous handler.
+ * Release is idempotent, a no-op for an arena never (or unsuccessfully)
+ * registered, frees its registry slot, and the last one restores the handler. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -48,6 +50,8 @@ static void setup(fix_t *x, size_t stack) {
 static void teardown(fix_t *x) {
     dtact__stack_free(x->a, 0, x->s);
     dtact__fiber_free(x->a, 0, x->f);
+    dtact__overflow_handler_release(x->a);
+    dtact__overflow_handler_release(x->a); /* idempotent */
     dtact__arena_destroy(x->a);
 }
 
@@ -165,4 +169,40 @@ Test(stack_overflow_guard, previous_handler_is_chained_and_restored) {
     sigaction(SIGSEGV, NULL, &cur);
     cr_assert_eq((void *)cur.sa_handler, (void *)prev_handler);
     signal(SIGSEGV, SIG_DFL);
+}
+
+Test(stack_overflow_guard, release_is_idempotent_and_safe_when_not_registered) {
+    enum { N = 65 }; /* one more than the registry holds */
+    dtact__arena_config_t cfg = {.capacity = 4, .default_stack = 16384, .ncaches = 1, .guard_pages = 1};
+    dtact__arena_t *a[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(dtact__arena_create(&a[i], &cfg), DTACT_OK);
+    dtact__overflow_handler_release(a[0]); /* never installed */
+    dtact__overflow_handler_release(NULL);
+    struct sigaction before, cur;
+    sigaction(SIGSEGV, NULL, &before);
+    for (int i = 0; i < N - 1; i++)
+        cr_assert_eq(dtact__overflow_handler_install(a[i]), DTACT_OK);
+    cr_assert_eq(dtact__overflow_handler_install(a[N - 1]), DTACT_ENOMEM, "the registry is full");
+    cr_assert_eq(dtact__overflow_handler_install(a[3]), DTACT_OK, "a registered arena stays registered");
+    dtact__overflow_handler_release(a[N - 1]); /* its install failed: a no-op */
+    dtact__overflow_handler_release(a[5]);
+    dtact__overflow_handler_release(a[5]);
+    cr_assert_eq(dtact__overflow_handler_install(a[N - 1]), DTACT_OK, "a released slot is reused");
+    for (int i = 0; i < N; i++) {
+        dtact__overflow_handler_release(a[i]);
+        dtact__overflow_handler_release(a[i]);
+    }
+#if !defined(DTACT_ASAN) && !defined(DTACT_TSAN)
+    sigaction(SIGSEGV, NULL, &cur);
+    cr_assert_eq((void *)cur.sa_handler, (void *)before.sa_handler, "the last release restores the disposition");
+    cr_assert_eq(cur.sa_flags & SA_SIGINFO, before.sa_flags & SA_SIGINFO);
+#else
+    (void)cur;
+#endif
+    /* installable again from scratch */
+    cr_assert_eq(dtact__overflow_handler_install(a[0]), DTACT_OK);
+    dtact__overflow_handler_release(a[0]);
+    for (int i = 0; i < N; i++)
+        dtact__arena_destroy(a[i]);
 }

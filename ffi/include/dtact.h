@@ -124,8 +124,9 @@ typedef struct dtact_config_t {
     uint8_t mNuma;           /* NUMA node for the arena in the original; not supported: ignored (warning) */
     /* one padding byte, implicit as in the original, so positional initialisers keep their meaning */
     uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; above 16777215: clamped (warning) */
-    uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB, rounded up to a
-                                size class; below 16 KiB: 16 KiB (warning); above 64 MiB: ECONFIG */
+    uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB, rounded up to a size
+                                class (16, 64, 256 KiB, 1, 8, 64 MiB); below 16 KiB: 16 KiB (warning);
+                                above 64 MiB: ECONFIG */
 } dtact_config_t;
 
 #define DTACT_PRIORITY_LOW 0
@@ -223,7 +224,9 @@ DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup_ext(void (*func)(void *
 typedef struct dtact_spawn_attr_t {
     dtact_spawn_options_t options; /* all zero is NOT the default: use dtact_spawn_attr_init */
     uint32_t flags;                /* DTACT_SPAWN_*                                        */
-    uint32_t stack_size;           /* 0: the runtime's default; rounded up to a size class  */
+    uint32_t stack_size;           /* 0: the runtime's default; at most 64 MiB (EINVAL
+                                      above), rounded up to a size class: 16, 64, 256 KiB,
+                                      1, 8, 64 MiB                                          */
     uint32_t reserved;             /* must be 0                                             */
     uint64_t wait_ns;              /* with DTACT_SPAWN_WAIT_IF_FULL                         */
     void (*cleanup)(void *arg);    /* as dtact_fiber_launch_with_cleanup                    */
