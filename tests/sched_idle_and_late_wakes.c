@@ -64,7 +64,7 @@ Test(late_wake, stale_handles_are_harmless) {
     void *rt = rt_up(2, 256);
     pthread_t th;
     pthread_create(&th, NULL, late_waker, NULL);
-    uint64_t rounds = test_scaled(20000);
+    uint64_t rounds = dtact_test_scaled(20000, 1);
     for (uint64_t r = 0; r < rounds; r++) {
         dtact_handle_t h = dtact_fiber_launch(quick, NULL);
         cr_assert_neq(h, DTACT_INVALID_HANDLE);
