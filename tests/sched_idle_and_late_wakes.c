@@ -1,6 +1,7 @@
 /* Description: an idle runtime parks its workers (CPU time over one second
  * stays under 5% of a core), and late or duplicate wake-ups of finished and
- * recycled fibers are harmless (the original aborted on them). */
+ * recycled fibers are harmless (the original Dtact -- 0.2.x, the earlier Rust
+ * implementation whose C API this project keeps -- aborted on them). */
 #include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
