@@ -12,8 +12,9 @@
 # The shim defines main(), so CRITERION_LIB only needs to name some existing
 # library: we point it at the target's libm.
 #
-# Environment: DTACT_TEST_SCALE (stress-size multiplier, default 0.1 here,
-# because qemu runs user code 10-50x slower), JOBS (build parallelism).
+# Environment: DTACT_TEST_SCALE (stress-size scale, see tests/test_scale.h;
+# default 0.1 here, a tenth, because qemu runs user code 10-50x slower),
+# JOBS (build parallelism).
 set -eu
 ulimit -c 0 2>/dev/null || true   # the death tests abort on purpose: no core files
 
@@ -31,13 +32,14 @@ for src in "$root"/tests/switch_*.c; do
     tests="$tests test_$(basename "$src" .c)"
 done
 
+mkdir -p "$build"   # the configure log goes inside it, with the rest of the build
 cmake -S "$root" -B "$build" \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-aarch64.cmake" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DDTACT_BUILD_TESTS=ON -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF \
     -DCRITERION_LIB="$sysroot/lib/libm.so" \
-    -DCMAKE_C_FLAGS="-isystem $root/tests/crit_shim" >"$build.configure.log" 2>&1 \
-    || { cat "$build.configure.log" >&2; echo "test-aarch64: configure failed" >&2; exit 1; }
+    -DCMAKE_C_FLAGS="-isystem $root/tests/crit_shim" >"$build/configure.log" 2>&1 \
+    || { cat "$build/configure.log" >&2; echo "test-aarch64: configure failed" >&2; exit 1; }
 
 # shellcheck disable=SC2086
 cmake --build "$build" -j "$jobs" --target $tests

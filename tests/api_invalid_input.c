@@ -187,7 +187,9 @@ Test(api_invalid, host_await_before_start) {
 }
 
 Test(api_invalid, original_config_layout_and_positional_init) {
-    /* A program written for the original header may initialise positionally. */
+    /* A program written for the header of the original Dtact (0.2.x, the earlier
+     * Rust implementation whose C API this project keeps) may initialise
+     * positionally. */
     dtact_config_t c = {2, 1, 0, 0, 1024, 65536};
     cr_assert_eq(sizeof c, 16);
     cr_assert_eq(sizeof(dtact_spawn_options_t), 4);

@@ -13,14 +13,9 @@
 #include "arena.h"
 #include "arena_internal.h"
 #include "dtact.h"
+#include "test_scale.h"
 
 TestSuite(arena_aba);
-
-static unsigned scale(void) {
-    const char *s = getenv("DTACT_TEST_SCALE");
-    long v = s ? strtol(s, NULL, 10) : 1;
-    return v > 0 ? (unsigned)v : 1u;
-}
 
 /* A naive, untagged Treiber stack of single indices, for comparison. */
 typedef struct {
@@ -142,7 +137,7 @@ static void *hammer(void *p) {
 Test(arena_aba, no_cache_contention_never_hands_out_an_index_twice) {
     enum { T = 4, CAP = 16 };
     dtact__arena_config_t cfg = {.capacity = CAP, .default_stack = 16384, .ncaches = 0, .guard_pages = 0};
-    ctx_t c = {.iters = 200000 / scale()};
+    ctx_t c = {.iters = dtact_test_scaled(200000, 1)};
     cr_assert_eq(dtact__arena_create(&c.a, &cfg), DTACT_OK);
     c.owner = calloc(CAP, sizeof *c.owner);
     pthread_t t[T];

@@ -11,15 +11,10 @@
 #include "arena.h"
 #include "arena_internal.h"
 #include "dtact.h"
+#include "test_scale.h"
 #include "test_rng.h"
 
 TestSuite(arena_concurrent_alloc);
-
-static unsigned scale(void) {
-    const char *s = getenv("DTACT_TEST_SCALE");
-    long v = s ? strtol(s, NULL, 10) : 1;
-    return v > 0 ? (unsigned)v : 1u;
-}
 
 enum { T = 4, CAP = 4096, HOLD = 256, BOXES = 64 };
 
@@ -87,7 +82,7 @@ Test(arena_concurrent_alloc, records_through_caches_and_no_cache) {
     shared_t *sh = calloc(1, sizeof *sh);
     dtact__arena_config_t cfg = {.capacity = CAP, .default_stack = 16384, .ncaches = T - 1, .guard_pages = 0};
     cr_assert_eq(dtact__arena_create(&sh->a, &cfg), DTACT_OK);
-    sh->iters = 2000000u / scale();
+    sh->iters = dtact_test_scaled(2000000, 1);
     pthread_t t[T];
     arg_t g[T];
     for (int i = 0; i < T; i++) {
@@ -182,7 +177,7 @@ Test(arena_concurrent_alloc, stacks_through_caches_and_no_cache) {
     sshared_t *sh = calloc(1, sizeof *sh);
     dtact__arena_config_t cfg = {.capacity = 256, .default_stack = 16384, .ncaches = 2, .guard_pages = 1};
     cr_assert_eq(dtact__arena_create(&sh->a, &cfg), DTACT_OK);
-    sh->iters = 400000u / scale();
+    sh->iters = dtact_test_scaled(400000, 1);
     pthread_t t[3];
     sarg_t g[3] = {{sh, 0}, {sh, 1}, {sh, DTACT__NO_CACHE}};
     for (int i = 0; i < 3; i++)

@@ -16,15 +16,10 @@
 #include "arena.h"
 #include "arena_internal.h"
 #include "dtact.h"
+#include "test_scale.h"
 #include "test_rng.h"
 
 TestSuite(arena_magazines);
-
-static unsigned scale(void) {
-    const char *s = getenv("DTACT_TEST_SCALE");
-    long v = s ? strtol(s, NULL, 10) : 1;
-    return v > 0 ? (unsigned)v : 1u;
-}
 
 static dtact__arena_t *mk(uint32_t cap, uint32_t ncaches) {
     dtact__arena_config_t cfg = {.capacity = cap, .default_stack = 16384, .ncaches = ncaches, .guard_pages = 0};
@@ -296,9 +291,9 @@ static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
 
 /* capacity below what the threads try to hold: exhaustion and full depot */
 Test(arena_magazines, contention_small_pool_never_hands_out_an_index_twice, .timeout = 300) {
-    contention(600, 2000 / scale() + 2, 4000);
+    contention(600, dtact_test_scaled(2000, 1) + 2, 4000);
 }
 /* full-size magazines (batch 32) */
 Test(arena_magazines, contention_full_batches_never_hands_out_an_index_twice, .timeout = 300) {
-    contention(4096, 2000 / scale() + 2, 4000);
+    contention(4096, dtact_test_scaled(2000, 1) + 2, 4000);
 }

@@ -202,7 +202,7 @@ Test(join, timed_joiners_race_the_finish) {
     dtact_spawn_attr_t a;
     dtact_spawn_attr_init(&a);
     a.flags = DTACT_SPAWN_JOINABLE;
-    uint64_t rounds = test_scaled(600);
+    uint64_t rounds = dtact_test_scaled(600, 1);
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     int all_timed_out = 0, some_timed_out = 0;
     for (uint64_t i = 0; i < rounds; i++) {

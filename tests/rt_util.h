@@ -1,6 +1,6 @@
 /* tests/rt_util.h -- helpers shared by the runtime tests: bring a runtime up
- * and down through the public API only, and scale stress sizes down under
- * sanitizers (DTACT_TEST_SCALE=<divisor>). */
+ * and down through the public API only. Stress sizes go through
+ * dtact_test_scaled() (tests/test_scale.h, DTACT_TEST_SCALE). */
 #ifndef DTACT_TESTS_RT_UTIL_H
 #define DTACT_TESTS_RT_UTIL_H
 
@@ -10,14 +10,7 @@
 #include <stdlib.h>
 
 #include "dtact.h"
-
-static inline uint64_t test_scaled(uint64_t n) {
-    /* DTACT_TEST_SCALE: a divisor (10 = a tenth), or a multiplier below 1 (0.1). */
-    const char *s = getenv("DTACT_TEST_SCALE");
-    double d = s ? strtod(s, NULL) : 1.0;
-    uint64_t r = d >= 1 ? (uint64_t)((double)n / d) : d > 0 ? (uint64_t)((double)n * d) : n;
-    return r ? r : 1;
-}
+#include "test_scale.h"
 
 static inline void *rt_up(uint32_t workers, uint32_t capacity) {
     dtact_config_t cfg = dtact_default_config();

@@ -1,6 +1,7 @@
 /* Description: an idle runtime parks its workers (CPU time over one second
  * stays under 5% of a core), and late or duplicate wake-ups of finished and
- * recycled fibers are harmless (the original aborted on them). */
+ * recycled fibers are harmless (the original Dtact -- 0.2.x, the earlier Rust
+ * implementation whose C API this project keeps -- aborted on them). */
 #include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -64,7 +65,7 @@ Test(late_wake, stale_handles_are_harmless) {
     void *rt = rt_up(2, 256);
     pthread_t th;
     pthread_create(&th, NULL, late_waker, NULL);
-    uint64_t rounds = test_scaled(20000);
+    uint64_t rounds = dtact_test_scaled(20000, 1);
     for (uint64_t r = 0; r < rounds; r++) {
         dtact_handle_t h = dtact_fiber_launch(quick, NULL);
         cr_assert_neq(h, DTACT_INVALID_HANDLE);

@@ -39,7 +39,7 @@ static void wide_root(void *arg) {
 
 static void wide(uint32_t workers) {
     reset();
-    int n = (int)test_scaled(WIDE);
+    int n = (int)dtact_test_scaled(WIDE, 1);
     void *rt = rt_up(workers, WIDE + 1024);
     run_root(wide_root, (void *)(intptr_t)n);
     for (int i = 0; i < n; i++) {
@@ -69,7 +69,7 @@ static void shutdown_root(void *arg) {
 
 static void shutdown_with_overflow(uint32_t workers) {
     reset();
-    int n = (int)test_scaled(WIDE);
+    int n = (int)dtact_test_scaled(WIDE, 1);
     dtact_config_t cfg = dtact_default_config();
     cfg.mWorkers = workers;
     cfg.mFiberCapacity = WIDE + 1024;

@@ -45,9 +45,11 @@ static void root(void *arg) {
 }
 
 Test(stress, ten_million_spawns_random_fanout) {
-    uint64_t total = test_scaled(10000000);
+    uint64_t total = dtact_test_scaled(10000000, 1);
 #if defined(DTACT_TSAN) || defined(DTACT_ASAN)
-    total = test_scaled(total / 20); /* the sanitizers make every fiber start and end ~100x dearer */
+    /* the sanitizers make every fiber start and end ~100x dearer: a twentieth,
+     * scaled by DTACT_TEST_SCALE a second time */
+    total = dtact_test_scaled(total / 20, 1);
 #endif
     atomic_store(&budget, total);
     void *rt = rt_up(2, 65536);
@@ -77,9 +79,9 @@ static void *host_spawner(void *arg) {
 }
 
 Test(stress, host_threads_spawn_concurrently) {
-    uint64_t per = test_scaled(200000);
+    uint64_t per = dtact_test_scaled(200000, 1);
 #if defined(DTACT_TSAN) || defined(DTACT_ASAN)
-    per = test_scaled(per / 20);
+    per = dtact_test_scaled(per / 20, 1); /* as above: a twentieth, scaled again */
 #endif
     void *rt = rt_up(2, 4096);
     pthread_t th[4];

@@ -18,7 +18,9 @@ static void logger(void *arg) {
 }
 
 static uint8_t sw;
-/* The root queues both loggers before either runs (as the original's test did). */
+/* The root queues both loggers before either runs, as the test of the original
+ * Dtact (0.2.x, the earlier Rust implementation whose C API this project keeps)
+ * did. */
 static void root(void *arg) {
     (void)arg;
     static char a = 'A', b = 'B';

@@ -2,8 +2,9 @@
  * Description: 10M switches (5M round trips) between two contexts pass a
  * token back and forth with a counter check on every round trip, for all four
  * variants; the token also travels as the switch's pass value (the resumed
- * side's switch call returns what the other side passed). DTACT_TEST_SCALE multiplies the count (default 0.05 under a
- * sanitizer), see tests/test_util.h.
+ * side's switch call returns what the other side passed). DTACT_TEST_SCALE
+ * scales the count (a twentieth by default under a sanitizer), see
+ * tests/test_scale.h.
  */
 #include <criterion/criterion.h>
 
@@ -28,7 +29,7 @@ static void tm_entry(void *arg)
 
 static void tm_run(unsigned v)
 {
-    uint64_t switches = tu_scaled(10000000u, 1000u);
+    uint64_t switches = dtact_test_scaled(10000000u, 1000u);
     uint64_t rounds = switches / 2;
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, 64 * 1024), 0, "mmap");

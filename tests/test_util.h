@@ -8,9 +8,8 @@
  *              __sanitizer_start/finish_switch_fiber, under ThreadSanitizer
  *              (DTACT_TSAN) __tsan_switch_to_fiber. Every fiber entry function
  *              starts with TU_FIBER_START() to complete the first switch.
- * tu_scale()   stress-size multiplier: DTACT_TEST_SCALE from the environment
- *              (a positive number, e.g. 0.01 for a quick run), else 1.0, or
- *              0.05 under a sanitizer. Stress tests multiply their sizes by it.
+ * Stress sizes go through dtact_test_scaled() (tests/test_scale.h,
+ * DTACT_TEST_SCALE).
  */
 #ifndef DTACT_TESTS_TEST_UTIL_H
 #define DTACT_TESTS_TEST_UTIL_H
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "switch.h"
+#include "test_scale.h"
 
 #if defined(DTACT_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -184,30 +184,5 @@ static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to)
 #else
 #define TU_FIBER_START() ((void)0)
 #endif
-
-/* ------------------------------------------------------------------ sizes */
-static inline double tu_scale(void)
-{
-    const char *e = getenv("DTACT_TEST_SCALE");
-    if (e && *e) {
-        double s = strtod(e, NULL);
-        if (s >= 1) /* a divisor, as the other tests read it (DTACT_TEST_SCALE=10) */
-            return 1.0 / s;
-        if (s > 0) /* a multiplier below 1 (0.1) */
-            return s;
-    }
-#if defined(DTACT_ASAN) || defined(DTACT_TSAN)
-    return 0.05;
-#else
-    return 1.0;
-#endif
-}
-
-static inline uint64_t tu_scaled(uint64_t n, uint64_t min)
-{
-    double v = (double)n * tu_scale();
-    uint64_t r = v < 1.0 ? 0 : (uint64_t)v;
-    return r < min ? min : r;
-}
 
 #endif /* DTACT_TESTS_TEST_UTIL_H */
