@@ -7,7 +7,7 @@ need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 want() { for p in "$@"; do have "$p" || need+=("$p"); done; }
 
-want cmake gcc g++ make pkg-config libc6-dev
+want cmake gcc g++ make pkg-config libc6-dev python3
 if [ "$what" = test ] || [ "$what" = bench ]; then
   want clang libcriterion-dev libclang-rt-14-dev valgrind
 fi

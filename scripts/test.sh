@@ -17,6 +17,9 @@ build() { # dir, extra cmake args...
   cmake --build "$dir" -j"$jobs" >/dev/null
 }
 
+stage "core shape: no call cycle, no system call outside the OS layer, no file over 600 lines"
+python3 scripts/check-core.py
+
 stage "gcc build + ctest"
 build build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"
@@ -24,6 +27,10 @@ ctest --test-dir build/gcc --output-on-failure -j"$jobs"
 stage "examples"
 build/gcc/example_c_async >/dev/null
 build/gcc/example_cpp_pipeline
+
+stage "gcc build with the run-queue checker (DTACT_CHECK_QUEUES) + ctest"
+build build/chk -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_CHECK_QUEUES=ON -DDTACT_BUILD_BENCHES=OFF
+ctest --test-dir build/chk --output-on-failure -j"$jobs"
 
 stage "clang AddressSanitizer build + ctest"
 build build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=address -DDTACT_BUILD_BENCHES=OFF
