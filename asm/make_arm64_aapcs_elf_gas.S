@@ -32,7 +32,7 @@
  *
  * The float frame holds FPCR = 0, the Linux default (round to nearest, no
  * flush-to-zero, no default-NaN, all traps disabled), not the creator's. The
- * original runtime's unseeded control state is what made its fibers trap.
+ * original runtime's (the earlier Rust Dtact's) unseeded control state is what made its fibers trap.
  *
  * The trampoline marks x30 undefined (.cfi_undefined x30) so unwinders and
  * debuggers stop at the fiber's first frame, and x29 = 0 ends frame-record

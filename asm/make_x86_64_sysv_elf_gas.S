@@ -32,7 +32,7 @@
  * 0x1F80 (all exceptions masked, round to nearest, no FTZ/DAZ) and x87 control
  * word 0x037F (all masked, 64-bit precision, round to nearest) - not the
  * creator's, so a fiber never inherits unmasked exceptions (fixes the original
- * runtime's MXCSR = 0 SIGFPE). No-float fibers share their thread's state.
+ * runtime's, the earlier Rust Dtact's, MXCSR = 0 SIGFPE). No-float fibers share their thread's state.
  *
  * The trampoline marks rip undefined (.cfi_undefined rip) so unwinders and
  * debuggers stop at the fiber's first frame, and rbp = 0 ends frame-pointer

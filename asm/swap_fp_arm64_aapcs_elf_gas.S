@@ -26,7 +26,7 @@
  * they are callee-saved in the base ABI, compilers keep ordinary double
  * values in them across calls, and a "no-float" switch that dropped them
  * would corrupt any C code that uses floating point around a suspension
- * point (the original runtime's bug).
+ * point (the bug of the original runtime, the earlier Rust Dtact).
  * The float variants also save FPCR (rounding mode, flush-to-zero, default
  * NaN, trap enables), which AAPCS64 6.1.2 treats as callee-saved control state
  * ("preserved across calls" except by functions that change it on purpose),

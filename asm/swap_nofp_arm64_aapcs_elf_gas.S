@@ -24,7 +24,7 @@
  * they are callee-saved in the base ABI, compilers keep ordinary double
  * values in them across calls, and a "no-float" switch that dropped them
  * would corrupt any C code that uses floating point around a suspension
- * point (the original runtime's bug).
+ * point (the bug of the original runtime, the earlier Rust Dtact).
  * The no-float variants do NOT save FPCR: it stays shared by all no-float
  * fibers of a thread (it belongs to the thread). That is correct as long as
  * no fiber of this variant changes the rounding mode or other FPCR fields

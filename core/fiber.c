@@ -9,7 +9,8 @@
  *     wake-ups cannot both enqueue it. A wake-up that finds it RUNNING or
  *     SUSPENDING leaves a token (NOTIFIED) that its next park consumes.
  *  3. FINISHED and FREE are terminal for wake-ups, so a late wake-up of a
- *     finished fiber is harmless (it crashed the original).
+ *     finished fiber is harmless (it crashed the original Dtact, the earlier
+ *     Rust implementation whose C API this library keeps).
  *  4. A fiber's end is published by its worker after the fiber has switched
  *     out for good (loop.c, ACT_FINISH), so whoever reaps the record can
  *     never race with code still running on the fiber's stack.

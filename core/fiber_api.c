@@ -1,5 +1,7 @@
 /* core/fiber_api.c -- the public calls about running fibers: yield, self,
- * current worker, park / unpark, sleep, and the original C API's helpers.
+ * current worker, park / unpark, sleep, and the helpers of the original C
+ * API (that of the original Dtact, the earlier Rust implementation whose C
+ * API this library keeps).
  *
  * Yield. When nothing else is due on the worker, a yield switches straight to
  * the next ready fiber (runq_pick_direct) instead of going through the loop's

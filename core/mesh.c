@@ -16,7 +16,8 @@
  *  - A global run queue (or a global work-stealing deque array scanned by
  *    everyone): every spawn and every dispatch would write shared cache lines;
  *    a line moving between cores costs 75-120 ns, 30-50 context switches.
- *  - The original's N x N matrix of SPSC rings of 65536 chunks: O(W^2) memory
+ *  - The N x N matrix, in the original Dtact (the earlier Rust implementation
+ *    whose C API this library keeps), of SPSC rings of 65536 chunks: O(W^2) memory
  *    (39 GB of address space at 64 workers), rings that can fill up, and hence
  *    a "warehouse" overflow queue and assertion failures when that fills too.
  *  - Stealing straight out of a peer's run queue (Chase-Lev): needs atomics on

@@ -1,5 +1,6 @@
 /* core/spawn.c -- creating fibers: dtact_spawn, dtact_spawn_inline and the
- * original C API's dtact_fiber_launch family.
+ * dtact_fiber_launch family of the original Dtact (the earlier Rust
+ * implementation whose C API this library keeps).
  *
  * A spawn takes a record from the arena (no stack yet: a fiber gets its stack
  * when it first runs, loop.c), fills it, makes it READY and hands it to the

@@ -9,7 +9,8 @@
  *  - Same major version => ABI compatible (ffi/dtact.map has one node per release).
  *  - C++: include as is; everything is extern "C".
  *
- * A program written against the original dtact.h (0.2.x) compiles and runs
+ * A program written against the original dtact.h (0.2.x: the C header of the
+ * original Dtact, the earlier Rust implementation) compiles and runs
  * unchanged: the type names, field names, sizes and codes and the twelve
  * original functions are kept. Where the original returned void, some
  * functions now return an int status, which old callers may ignore.
