@@ -73,7 +73,7 @@
  *     shared_free == rec_batch * |rec_head| + bits in rec_nc_bits
  *     |rec_head| + |rec_mfree| == mag_carved <= rec_nmag, no id twice
  *     0 <= carved <= capacity, carved only grows
- *     for every carved slot: GEN(sg) >= 1, and GEN(sg) - 1 == number of frees
+ *     for every carved slot: GEN(sg) >= gen_base, and GEN(sg) - gen_base == number of frees
  * checked by dtact__arena_is_valid. f->free_next is no longer used by the
  * arena (it stays DTACT__IDX_NONE from carving on).
  *
@@ -84,7 +84,7 @@
  *   rec_mlink[m]    by the pusher of magazine m, before its CAS.
  *   rec_mag[m ...]  by the spiller holding m, before pushing it on rec_head.
  *   rec_nc_bits     CAS from any thread (host frees set, takers clear).
- *   f->sg           by carving (gen 1, FREE) and by free (gen + 1, FREE),
+ *   f->sg           by carving (gen_base, FREE) and by free (gen + 1, FREE),
  *                   store-release, so a stale handle reads "finished".
  *   caches[i]       only by the thread that owns cache id i (no atomics except
  *                   the statistics, which get_stats reads racily).
@@ -132,6 +132,8 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
         return DTACT_ENOMEM;
     memset(a, 0, sizeof *a);
     a->capacity = cfg->capacity;
+    a->gen_base = cfg->gen_base & DTACT__HANDLE_GEN_MASK;
+    if (a->gen_base == 0) a->gen_base = 1;
     a->ncaches = cfg->ncaches;
     /* Small pools get small caches, so that records idle in one worker's cache
      * cannot starve other threads: at most a quarter of the pool is cached. */
@@ -218,7 +220,7 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
         f->index = i;
         f->free_next = DTACT__IDX_NONE; /* unused: no list runs through records */
         // release: pairs with the acquire load of sg in dtact__fiber_lookup
-        dtact__store_release(&f->sg, DTACT__SG(1, DTACT__ST_FREE));
+        dtact__store_release(&f->sg, DTACT__SG(a->gen_base, DTACT__ST_FREE));
     }
     *got = k;
     return c;
@@ -443,7 +445,8 @@ int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out
     // acquire: pairs with the store-release of sg in carve/free (and the
     // scheduler's transitions)
     uint64_t sg = dtact__load_acquire(&f->sg);
-    if (dtact__handle_gen(handle) > (DTACT__SG_GEN(sg) & DTACT__HANDLE_GEN_MASK))
+    uint64_t hgen = dtact__handle_gen(handle);
+    if (hgen < a->gen_base || hgen > (DTACT__SG_GEN(sg) & DTACT__HANDLE_GEN_MASK))
         return DTACT_EHANDLE;
     *out = f;
     return DTACT_OK;
@@ -550,7 +553,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     }
     for (uint32_t i = 0; i < carved && ok; i++) {
         uint64_t sg = dtact__load_relaxed(&a->recs[i].sg); // relaxed: quiescent
-        if (DTACT__SG_GEN(sg) < 1 || a->recs[i].index != i)
+        if (DTACT__SG_GEN(sg) < a->gen_base || a->recs[i].index != i)
             ok = 0;
         if (!seen[i])
             c.in_use++;

@@ -47,6 +47,10 @@ typedef struct dtact__arena_config_s {
     size_t default_stack;   /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
     uint32_t ncaches;       /* per-worker caches (workers)                       */
     int guard_pages;        /* 0: canary only; 1: guard pages while budget lasts */
+    uint64_t gen_base;      /* first generation of every record (0 means 1): the
+                             * runtime gives each instance its own range, so a
+                             * handle of a destroyed runtime never names a fiber
+                             * of the next one (lookup: DTACT_EHANDLE)          */
 } dtact__arena_config_t;
 
 /* A stack. The record lives outside the stack memory (an overflow cannot
@@ -89,7 +93,8 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache);
 void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f);
 /* Classifies a handle. Returns DTACT_OK with *out set (the caller must then
  * compare generations through sg), DTACT_EHANDLE for a handle that was never
- * issued, is forged (generation ahead of the slot's) or out of range. */
+ * issued by this arena: generation 0 or below gen_base (another runtime
+ * instance), forged (generation ahead of the slot's) or out of range. */
 int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out);
 /* The record at `index` (index < high water), for shutdown sweeps. */
 dtact__fiber_t *dtact__fiber_at(dtact__arena_t *a, uint32_t index);

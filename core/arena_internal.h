@@ -176,6 +176,7 @@ struct dtact__arena_s {
     uint32_t rec_nmag;           /* ceil(capacity / rec_batch) + ncaches + 1 (arena.c) */
     uint32_t capacity;
     uint32_t ncaches;
+    uint64_t gen_base;           /* first generation of every record (>= 1)        */
     uint32_t rec_batch;  /* records per spill/refill: REC_BATCH, less for small pools */
     dtact__wcache_t *caches;
     size_t page;

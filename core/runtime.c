@@ -22,6 +22,11 @@
  * waiters). Nothing on the spawn or switch path takes it. */
 static _Atomic uint32_t lifecycle_word;
 
+/* Runtime instances created so far (handle generation ranges, rt_create). */
+static _Atomic uint64_t instances;
+#define DTACT__GEN_INSTANCE_SHIFT 24
+#define DTACT__GEN_INSTANCES ((1ull << (DTACT__HANDLE_GEN_BITS - DTACT__GEN_INSTANCE_SHIFT)) - 1)
+
 static void lifecycle_lock(void) {
     uint32_t c = 0;
     if (dtact__cas_strong_acq_rel(&lifecycle_word, &c, 1u)) return; // acq_rel: acquires the previous holder's writes
@@ -112,7 +117,12 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         return DTACT_ENOMEM;
     }
     memset(rt->workers, 0, wbytes);
-    dtact__arena_config_t ac = {c->mFiberCapacity, c->mStackSize, rt->nworkers, c->mSafetyLevel > 0};
+    /* Each runtime instance of the process issues handles from its own range
+     * of 2^24 generations per slot, so a handle kept from a destroyed runtime
+     * never names a fiber of this one (lookup: DTACT_EHANDLE). */
+    uint64_t instance = dtact__fetch_add_relaxed(&instances, 1u) % DTACT__GEN_INSTANCES; // relaxed: a counter, under the lifecycle lock anyway
+    dtact__arena_config_t ac = {c->mFiberCapacity, c->mStackSize, rt->nworkers, c->mSafetyLevel > 0,
+                                1 + (instance << DTACT__GEN_INSTANCE_SHIFT)};
     int rc = dtact__arena_create(&rt->arena, &ac);
     if (rc != DTACT_OK) {
         rt->arena = NULL;
