@@ -31,20 +31,34 @@ Test(api_invalid, before_init) {
 
 Test(api_invalid, bad_config) {
     dtact_config_t c;
-    c = dtact_default_config(); c.mWorkers = 5000;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mStackSize = 1000;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mStackSize = 0x7fffffff;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mFiberCapacity = 1u << 24;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mSafetyLevel = 3;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mTopologyMode = 2;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mNuma = 1;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mWorkers = 5000;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mStackSize = 1000;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mStackSize = 0x7fffffff;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mFiberCapacity = 1u << 24;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mSafetyLevel = 3;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mTopologyMode = 2;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mNuma = 1;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
     /* Nothing was left behind: a good config still works. */
     void *rt = dtact_init(NULL);
     cr_assert_not_null(rt);
@@ -76,12 +90,15 @@ Test(api_invalid, launch_arguments) {
     o.mSwitcher = 4;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_last_error(), DTACT_EINVAL);
-    o = dtact_default_spawn_options(); o.mPriority = 9;
+    o = dtact_default_spawn_options();
+    o.mPriority = 9;
     cr_assert_eq(dtact_fiber_launch_with_cleanup_ext(noop, NULL, noop, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_last_error(), DTACT_EINVAL);
-    o = dtact_default_spawn_options(); o.mAffinity = 4;
+    o = dtact_default_spawn_options();
+    o.mAffinity = 4;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
-    o = dtact_default_spawn_options(); o.mKind = 200;
+    o = dtact_default_spawn_options();
+    o.mKind = 200;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_spawn(NULL, noop_r, NULL, NULL), DTACT_EINVAL);
     dtact_handle_t h;
@@ -105,8 +122,8 @@ Test(api_invalid, launch_arguments) {
 
 Test(api_invalid, handles) {
     void *rt = rt_up(2, 128);
-    cr_assert_eq(dtact_await(0), DTACT_EHANDLE);              /* handle 0 */
-    cr_assert_eq(dtact_await(12345), DTACT_EHANDLE);          /* valid bit clear */
+    cr_assert_eq(dtact_await(0), DTACT_EHANDLE);                   /* handle 0 */
+    cr_assert_eq(dtact_await(12345), DTACT_EHANDLE);               /* valid bit clear */
     cr_assert_eq(dtact_await((1ull << 63) | 5000), DTACT_EHANDLE); /* out of range */
     cr_assert_eq(dtact_await((1ull << 63) | 100), DTACT_EHANDLE);  /* never issued */
     dtact_handle_t h = dtact_fiber_launch(noop, NULL);
