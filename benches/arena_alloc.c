@@ -76,8 +76,7 @@ static void run_malloc(job_t *j) {
         for (int k = 0; k < B; k++) {
             f[k] = malloc(128);
             s[k] = malloc(j->stack);
-            if (!f[k] || !s[k])
-                exit(1);
+            if (!f[k] || !s[k]) exit(1);
             *(void **)f[k] = s[k];
         }
         for (int k = B - 1; k >= 0; k--) {
@@ -92,10 +91,8 @@ static void *thread_main(void *p) {
     job_t *j = p;
     pthread_barrier_wait(j->bar);
     double t0 = now_ns();
-    if (j->use_malloc)
-        run_malloc(j);
-    else
-        run_arena(j);
+    if (j->use_malloc) run_malloc(j);
+    else run_arena(j);
     j->ns = (now_ns() - t0) / (double)j->n;
     return NULL;
 }
@@ -107,14 +104,14 @@ static double rep(dtact__arena_t *a, int cls, size_t stack, int threads, int use
     job_t j[2];
     pthread_t t[2];
     for (int i = 0; i < threads; i++) {
-        j[i] = (job_t){.a = a, .cls = cls, .stack = stack, .cache = (uint32_t)i, .n = n, .use_malloc = use_malloc, .bar = &bar};
+        j[i] = (job_t){
+            .a = a, .cls = cls, .stack = stack, .cache = (uint32_t)i, .n = n, .use_malloc = use_malloc, .bar = &bar};
         pthread_create(&t[i], NULL, thread_main, &j[i]);
     }
     double worst = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
-        if (j[i].ns > worst)
-            worst = j[i].ns;
+        if (j[i].ns > worst) worst = j[i].ns;
     }
     pthread_barrier_destroy(&bar);
     return worst;
@@ -129,13 +126,10 @@ int main(int argc, char **argv) {
     int reps = 7;
     long n = 2000000;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "reps=", 5) == 0)
-            reps = atoi(argv[i] + 5);
-        else if (strncmp(argv[i], "n=", 2) == 0)
-            n = atol(argv[i] + 2);
+        if (strncmp(argv[i], "reps=", 5) == 0) reps = atoi(argv[i] + 5);
+        else if (strncmp(argv[i], "n=", 2) == 0) n = atol(argv[i] + 2);
     }
-    if (reps < 1 || reps > 101 || n < B)
-        return 2;
+    if (reps < 1 || reps > 101 || n < B) return 2;
     n -= n % B;
     size_t sizes[] = {64u * 1024u, 256u * 1024u};
     printf("+build: %s, %s, reps=%d n=%ld burst=%d\n", __VERSION__,
@@ -160,8 +154,7 @@ int main(int argc, char **argv) {
         for (int z = 0; z < 2; z++) {
             dtact__arena_config_t cfg = {.capacity = 4096, .default_stack = sizes[z], .ncaches = 2, .guard_pages = 1};
             dtact__arena_t *a;
-            if (dtact__arena_create(&a, &cfg) != DTACT_OK)
-                return 1;
+            if (dtact__arena_create(&a, &cfg) != DTACT_OK) return 1;
             int cls = dtact__stack_class(a, 0);
             for (int threads = 1; threads <= 2; threads++) {
                 for (int m = pass; m < 2; m++) {
@@ -188,10 +181,8 @@ int main(int argc, char **argv) {
             double *m = med[z][t], *l = lo[z][t], *h = hi[z][t];
             printf("| %zu KiB | %d | %.1f (%.1f .. %.1f) | %.1f (%.1f .. %.1f) | %.1f (%.1f .. %.1f) | %.2fx |\n",
                    sizes[z] / 1024, t + 1, m[0], l[0], h[0], m[1], l[1], h[1], m[2], l[2], h[2], m[2] / m[0]);
-            if (m[0] >= m[1] || m[0] >= m[2])
-                slower = 1;
+            if (m[0] >= m[1] || m[0] >= m[2]) slower = 1;
         }
-    if (slower)
-        printf("\nnote: the arena was not faster than malloc in at least one case\n");
+    if (slower) printf("\nnote: the arena was not faster than malloc in at least one case\n");
     return 0;
 }

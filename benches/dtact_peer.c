@@ -55,26 +55,23 @@ static struct {
 
 static char g_peer[48] = "dtact";
 
-#define CHECK_FAIL(...)                                                                            \
-    do {                                                                                           \
-        fprintf(stderr, "peer=%s workload=%s n=%llu CHECK FAILED: ", g_peer, C.workload,          \
-                (unsigned long long)C.n);                                                          \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                     \
-        fflush(stdout);                                                                            \
-        fflush(stderr);                                                                            \
-        _Exit(1);                                                                                  \
+#define CHECK_FAIL(...)                                                                                                \
+    do {                                                                                                               \
+        fprintf(stderr, "peer=%s workload=%s n=%llu CHECK FAILED: ", g_peer, C.workload, (unsigned long long)C.n);     \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fprintf(stderr, "\n");                                                                                         \
+        fflush(stdout);                                                                                                \
+        fflush(stderr);                                                                                                \
+        _Exit(1);                                                                                                      \
     } while (0)
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void usage(const char *prog)
-{
+static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s W2|W2w|W3|W4|W5|W7|W8 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] "
             "[switcher=0..3] [stack=BYTES] [join=spawn|await]\n",
@@ -87,31 +84,27 @@ static void usage(const char *prog)
 static dtact_spawn_attr_t g_attr_join; /* joinable, the chosen switcher */
 static dtact_spawn_options_t g_opts;   /* for dtact_fiber_launch_ext (join=await) */
 
-static dtact_handle_t spawn_join(void *(*fn)(void *), void *arg)
-{
+static dtact_handle_t spawn_join(void *(*fn)(void *), void *arg) {
     dtact_handle_t h = DTACT_INVALID_HANDLE;
     int rc = dtact_spawn(&h, fn, arg, &g_attr_join);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_spawn: %s", dtact_strerror(rc));
     return h;
 }
 
-static void *join_h(dtact_handle_t h)
-{
+static void *join_h(dtact_handle_t h) {
     void *r = NULL;
     int rc = dtact_join(h, -1, &r);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_join: %s", dtact_strerror(rc));
     return r;
 }
 
-static dtact_handle_t launch_detached(void (*fn)(void *), void *arg)
-{
+static dtact_handle_t launch_detached(void (*fn)(void *), void *arg) {
     dtact_handle_t h = dtact_fiber_launch_ext(fn, arg, &g_opts);
     if (h == DTACT_INVALID_HANDLE) CHECK_FAIL("dtact_fiber_launch_ext: %s", dtact_strerror(dtact_last_error()));
     return h;
 }
 
-static void await_h(dtact_handle_t h)
-{
+static void await_h(dtact_handle_t h) {
     int rc = dtact_await(h);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_await: %s", dtact_strerror(rc));
 }
@@ -121,8 +114,7 @@ static void await_h(dtact_handle_t h)
 static dtact_handle_t *g_h;
 static uint64_t g_hcap;
 
-static dtact_handle_t *handles(uint64_t n)
-{
+static dtact_handle_t *handles(uint64_t n) {
     if (n > g_hcap) {
         free(g_h);
         g_h = malloc(n * sizeof *g_h);
@@ -134,8 +126,7 @@ static dtact_handle_t *handles(uint64_t n)
 
 /* ------------------------------------------------------------------ W2 / W2w */
 
-static void *w2_task(void *arg)
-{
+static void *w2_task(void *arg) {
     uint64_t per_task = (uint64_t)(uintptr_t)arg, c = 0;
     for (uint64_t i = 0; i < per_task; i++) {
         dtact_yield();
@@ -144,12 +135,13 @@ static void *w2_task(void *arg)
     return (void *)(uintptr_t)c;
 }
 
-static void w2(uint64_t per_task, unsigned ntasks)
-{
+static void w2(uint64_t per_task, unsigned ntasks) {
     dtact_handle_t *hs = handles(ntasks);
-    for (unsigned t = 0; t < ntasks; t++) hs[t] = spawn_join(w2_task, (void *)(uintptr_t)per_task);
+    for (unsigned t = 0; t < ntasks; t++)
+        hs[t] = spawn_join(w2_task, (void *)(uintptr_t)per_task);
     uint64_t total = 0;
-    for (unsigned t = 0; t < ntasks; t++) total += (uint64_t)(uintptr_t)join_h(hs[t]);
+    for (unsigned t = 0; t < ntasks; t++)
+        total += (uint64_t)(uintptr_t)join_h(hs[t]);
     if (total != per_task * ntasks)
         CHECK_FAIL("yields %llu != %llu", (unsigned long long)total, (unsigned long long)(per_task * ntasks));
 }
@@ -159,26 +151,26 @@ static void batch_w2w(void) { w2(C.n, C.tasks); }
 
 /* ------------------------------------------------------------------ W3 spawn_join */
 
-static void *w3_task(void *arg)
-{
+static void *w3_task(void *arg) {
     (void)arg;
     return NULL;
 }
 static void w3_task_v(void *arg) { (void)arg; }
 
-static void batch_w3(void)
-{
+static void batch_w3(void) {
     uint64_t n = C.n;
     dtact_handle_t *hs = handles(n);
     uint64_t joined = 0;
     if (!C.join_await) {
-        for (uint64_t i = 0; i < n; i++) hs[i] = spawn_join(w3_task, NULL);
+        for (uint64_t i = 0; i < n; i++)
+            hs[i] = spawn_join(w3_task, NULL);
         for (uint64_t i = 0; i < n; i++) {
             join_h(hs[i]);
             ++joined;
         }
     } else {
-        for (uint64_t i = 0; i < n; i++) hs[i] = launch_detached(w3_task_v, NULL);
+        for (uint64_t i = 0; i < n; i++)
+            hs[i] = launch_detached(w3_task_v, NULL);
         for (uint64_t i = 0; i < n; i++) {
             await_h(hs[i]);
             ++joined;
@@ -189,14 +181,13 @@ static void batch_w3(void)
 
 /* ------------------------------------------------------------------ W4 hot_core */
 
-static inline uint64_t w4_sum(void)
-{
+static inline uint64_t w4_sum(void) {
     volatile uint64_t acc = 0;
-    for (uint64_t j = 0; j < 100; j++) acc = acc + j;
+    for (uint64_t j = 0; j < 100; j++)
+        acc = acc + j;
     return acc;
 }
-static void *w4_task(void *arg)
-{
+static void *w4_task(void *arg) {
     (void)arg;
     return (void *)(uintptr_t)w4_sum();
 }
@@ -204,13 +195,14 @@ static void w4_task_slot(void *arg) { *(uint64_t *)arg = w4_sum(); }
 
 static uint64_t *g_slots;
 
-static void batch_w4(void)
-{
+static void batch_w4(void) {
     uint64_t n = C.n, sum = 0;
     dtact_handle_t *hs = handles(n);
     if (!C.join_await) {
-        for (uint64_t i = 0; i < n; i++) hs[i] = spawn_join(w4_task, NULL);
-        for (uint64_t i = 0; i < n; i++) sum += (uint64_t)(uintptr_t)join_h(hs[i]);
+        for (uint64_t i = 0; i < n; i++)
+            hs[i] = spawn_join(w4_task, NULL);
+        for (uint64_t i = 0; i < n; i++)
+            sum += (uint64_t)(uintptr_t)join_h(hs[i]);
     } else {
         if (!g_slots && !(g_slots = calloc(n, sizeof *g_slots))) CHECK_FAIL("out of memory");
         for (uint64_t i = 0; i < n; i++) {
@@ -234,15 +226,13 @@ struct padded_count {
 };
 static struct padded_count *g_calls;
 
-static void count_call(void)
-{
+static void count_call(void) {
     int w = dtact_current_worker();
     uint64_t v = __atomic_load_n(&g_calls[w].v, __ATOMIC_RELAXED);
     __atomic_store_n(&g_calls[w].v, v + 1, __ATOMIC_RELAXED);
 }
 
-static void *fib(void *arg)
-{
+static void *fib(void *arg) {
     uint64_t k = (uint64_t)(uintptr_t)arg;
     count_call();
     if (k < 2) return (void *)(uintptr_t)k;
@@ -253,8 +243,7 @@ static void *fib(void *arg)
     return (void *)(uintptr_t)(ra + rb);
 }
 
-static uint64_t fib_seq(uint64_t k)
-{
+static uint64_t fib_seq(uint64_t k) {
     uint64_t a = 0, b = 1;
     for (uint64_t i = 0; i < k; i++) {
         uint64_t t = a + b;
@@ -265,15 +254,16 @@ static uint64_t fib_seq(uint64_t k)
 }
 static uint64_t fib_calls(uint64_t k) { return 2 * fib_seq(k + 1) - 1; }
 
-static void batch_w5(void)
-{
-    for (unsigned w = 0; w < C.workers; w++) __atomic_store_n(&g_calls[w].v, 0, __ATOMIC_RELAXED);
+static void batch_w5(void) {
+    for (unsigned w = 0; w < C.workers; w++)
+        __atomic_store_n(&g_calls[w].v, 0, __ATOMIC_RELAXED);
     uint64_t r = (uint64_t)(uintptr_t)join_h(spawn_join(fib, (void *)(uintptr_t)C.n));
     if (r != fib_seq(C.n))
         CHECK_FAIL("fib(%llu) = %llu, want %llu", (unsigned long long)C.n, (unsigned long long)r,
                    (unsigned long long)fib_seq(C.n));
     uint64_t calls = 0;
-    for (unsigned w = 0; w < C.workers; w++) calls += __atomic_load_n(&g_calls[w].v, __ATOMIC_RELAXED);
+    for (unsigned w = 0; w < C.workers; w++)
+        calls += __atomic_load_n(&g_calls[w].v, __ATOMIC_RELAXED);
     if (calls != fib_calls(C.n))
         CHECK_FAIL("fib calls %llu != %llu", (unsigned long long)calls, (unsigned long long)fib_calls(C.n));
 }
@@ -290,13 +280,13 @@ struct pair {
     _Atomic uint64_t *bad;
 };
 
-static void *w7_responder(void *arg)
-{
+static void *w7_responder(void *arg) {
     struct pair *p = arg;
     uint64_t bad = 0;
     for (uint64_t i = 0; i < p->m; i++) {
         uint64_t t;
-        while ((t = atomic_load_explicit(&p->tok, memory_order_acquire)) < 2 * i + 1) dtact_park(-1);
+        while ((t = atomic_load_explicit(&p->tok, memory_order_acquire)) < 2 * i + 1)
+            dtact_park(-1);
         if (t != 2 * i + 1) ++bad;
         atomic_store_explicit(&p->tok, 2 * i + 2, memory_order_release);
         dtact_unpark(atomic_load_explicit(&p->b, memory_order_acquire));
@@ -305,8 +295,7 @@ static void *w7_responder(void *arg)
     return NULL;
 }
 
-static void *w7_initiator(void *arg)
-{
+static void *w7_initiator(void *arg) {
     struct pair *p = arg;
     uint64_t bad = 0;
     atomic_store_explicit(&p->b, dtact_self(), memory_order_release);
@@ -315,7 +304,8 @@ static void *w7_initiator(void *arg)
         atomic_store_explicit(&p->tok, 2 * i + 1, memory_order_release);
         dtact_unpark(a);
         uint64_t t;
-        while ((t = atomic_load_explicit(&p->tok, memory_order_acquire)) < 2 * i + 2) dtact_park(-1);
+        while ((t = atomic_load_explicit(&p->tok, memory_order_acquire)) < 2 * i + 2)
+            dtact_park(-1);
         if (t != 2 * i + 2) ++bad;
     }
     if (bad) atomic_fetch_add(p->bad, bad);
@@ -324,8 +314,7 @@ static void *w7_initiator(void *arg)
 
 static struct pair *g_pairs;
 
-static void batch_w7(void)
-{
+static void batch_w7(void) {
     unsigned np = C.pairs;
     _Atomic uint64_t bad = 0;
     dtact_handle_t *hs = handles(2 * (uint64_t)np);
@@ -339,17 +328,17 @@ static void batch_w7(void)
         atomic_store_explicit(&p->a, hs[2 * q], memory_order_release);
         hs[2 * q + 1] = spawn_join(w7_initiator, p);
     }
-    for (unsigned i = 0; i < 2 * np; i++) join_h(hs[i]);
+    for (unsigned i = 0; i < 2 * np; i++)
+        join_h(hs[i]);
     for (unsigned q = 0; q < np; q++)
-        if (atomic_load(&g_pairs[q].tok) != 2 * C.n) CHECK_FAIL("pair %u ended at token %llu", q,
-                                                                 (unsigned long long)atomic_load(&g_pairs[q].tok));
+        if (atomic_load(&g_pairs[q].tok) != 2 * C.n)
+            CHECK_FAIL("pair %u ended at token %llu", q, (unsigned long long)atomic_load(&g_pairs[q].tok));
     if (atomic_load(&bad)) CHECK_FAIL("%llu bad tokens", (unsigned long long)atomic_load(&bad));
 }
 
 /* ------------------------------------------------------------------ W8 memory */
 
-static void read_status(long *rss, long *hwm)
-{
+static void read_status(long *rss, long *hwm) {
     char line[256];
     FILE *f = fopen("/proc/self/status", "r");
     *rss = *hwm = -1;
@@ -364,29 +353,32 @@ static void read_status(long *rss, long *hwm)
 static _Atomic int g_released;
 static _Atomic uint64_t g_parked, g_woke;
 
-static void *w8_task(void *arg)
-{
+static void *w8_task(void *arg) {
     (void)arg;
     atomic_fetch_add(&g_parked, 1);
-    while (!atomic_load_explicit(&g_released, memory_order_acquire)) dtact_park(-1);
+    while (!atomic_load_explicit(&g_released, memory_order_acquire))
+        dtact_park(-1);
     atomic_fetch_add(&g_woke, 1);
     return (void *)(uintptr_t)1;
 }
 
-static void w8(void)
-{
+static void w8(void) {
     uint64_t n = C.n;
     long rss0, hwm0, rss1, hwm1;
     read_status(&rss0, &hwm0);
     double t0 = now_s();
     dtact_handle_t *hs = handles(n); /* allocated after the first reading, like the peers' Vec */
-    for (uint64_t i = 0; i < n; i++) hs[i] = spawn_join(w8_task, NULL);
-    while (atomic_load(&g_parked) < n) dtact_yield();
+    for (uint64_t i = 0; i < n; i++)
+        hs[i] = spawn_join(w8_task, NULL);
+    while (atomic_load(&g_parked) < n)
+        dtact_yield();
     read_status(&rss1, &hwm1);
     atomic_store_explicit(&g_released, 1, memory_order_release);
-    for (uint64_t i = 0; i < n; i++) dtact_unpark(hs[i]);
+    for (uint64_t i = 0; i < n; i++)
+        dtact_unpark(hs[i]);
     uint64_t woke = 0;
-    for (uint64_t i = 0; i < n; i++) woke += (uint64_t)(uintptr_t)join_h(hs[i]);
+    for (uint64_t i = 0; i < n; i++)
+        woke += (uint64_t)(uintptr_t)join_h(hs[i]);
     double el = now_s() - t0;
     if (woke != n || atomic_load(&g_woke) != n)
         CHECK_FAIL("woke %llu (counter %llu) != %llu", (unsigned long long)woke,
@@ -401,18 +393,17 @@ static void w8(void)
 
 /* ------------------------------------------------------------------ measurement */
 
-static double time_batches(void (*batch)(void), uint64_t k)
-{
+static double time_batches(void (*batch)(void), uint64_t k) {
     double t0 = now_s();
-    for (uint64_t i = 0; i < k; i++) batch();
+    for (uint64_t i = 0; i < k; i++)
+        batch();
     return now_s() - t0;
 }
 
-static uint64_t calibrate(void (*batch)(void))
-{
+static uint64_t calibrate(void (*batch)(void)) {
     uint64_t k = 1;
-    double t = time_batches(batch, k);                     /* cold warm-up */
-    if (t < 4 * C.min_time) t = time_batches(batch, k);    /* a cold run can be much slower (page faults) */
+    double t = time_batches(batch, k);                  /* cold warm-up */
+    if (t < 4 * C.min_time) t = time_batches(batch, k); /* a cold run can be much slower (page faults) */
     while (t < C.min_time) {
         uint64_t est = (uint64_t)ceil((double)k * 1.3 * C.min_time / fmax(t, 1e-7));
         k = est > 2 * k ? est : 2 * k;
@@ -421,8 +412,7 @@ static uint64_t calibrate(void (*batch)(void))
     return k;
 }
 
-static void measure(void (*batch)(void), const char *unit, double ops, const char *extra)
-{
+static void measure(void (*batch)(void), const char *unit, double ops, const char *extra) {
     uint64_t k = calibrate(batch);
     for (int r = 1; r <= C.reps; r++) {
         double el = time_batches(batch, k);
@@ -434,8 +424,7 @@ static void measure(void (*batch)(void), const char *unit, double ops, const cha
     }
 }
 
-static void *driver(void *arg)
-{
+static void *driver(void *arg) {
     (void)arg;
     const char *w = C.workload;
     char ex[96];
@@ -464,8 +453,7 @@ static void *driver(void *arg)
 
 /* ------------------------------------------------------------------ main */
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 4) usage(argv[0]);
     char *end;
     C.workload = argv[1];

@@ -39,15 +39,13 @@
 
 #define W1_STACK (256u * 1024u)
 
-static uint64_t w1_now_ns(void)
-{
+static uint64_t w1_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t w1_ticks(void)
-{
+static uint64_t w1_ticks(void) {
 #ifdef W1_HAVE_TSC
     return __rdtsc();
 #else
@@ -55,8 +53,7 @@ static uint64_t w1_ticks(void)
 #endif
 }
 
-static void *w1_stack_alloc(void)
-{
+static void *w1_stack_alloc(void) {
     void *p = mmap(NULL, W1_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (p == MAP_FAILED) {
         perror("mmap");
@@ -80,27 +77,23 @@ static uint64_t w1_counter; /* incremented by the fiber once per round trip */
 /* ---------------------------------------------------------------- Dtact */
 static void *w1_main_sp;
 
-#define W1_DTACT(tag, fn, variant)                                                   \
-    static void *w1_##tag##_fib_sp;                                                  \
-    static void w1_##tag##_entry(void *arg)                                          \
-    {                                                                                \
-        (void)arg;                                                                   \
-        for (;;) {                                                                   \
-            w1_counter++;                                                            \
-            fn(&w1_##tag##_fib_sp, w1_main_sp, 0);                                   \
-        }                                                                            \
-    }                                                                                \
-    static void *w1_##tag##_setup(void)                                              \
-    {                                                                                \
-        void *stack = w1_stack_alloc();                                              \
-        w1_##tag##_fib_sp = dtact__make_context((char *)stack + W1_STACK, w1_##tag##_entry, \
-                                                NULL, variant);                      \
-        return stack;                                                                \
-    }                                                                                \
-    static void w1_##tag##_run(uint64_t rounds)                                      \
-    {                                                                                \
-        for (uint64_t i = 0; i < rounds; i++)                                        \
-            fn(&w1_main_sp, w1_##tag##_fib_sp, 0);                                   \
+#define W1_DTACT(tag, fn, variant)                                                                                     \
+    static void *w1_##tag##_fib_sp;                                                                                    \
+    static void w1_##tag##_entry(void *arg) {                                                                          \
+        (void)arg;                                                                                                     \
+        for (;;) {                                                                                                     \
+            w1_counter++;                                                                                              \
+            fn(&w1_##tag##_fib_sp, w1_main_sp, 0);                                                                     \
+        }                                                                                                              \
+    }                                                                                                                  \
+    static void *w1_##tag##_setup(void) {                                                                              \
+        void *stack = w1_stack_alloc();                                                                                \
+        w1_##tag##_fib_sp = dtact__make_context((char *)stack + W1_STACK, w1_##tag##_entry, NULL, variant);            \
+        return stack;                                                                                                  \
+    }                                                                                                                  \
+    static void w1_##tag##_run(uint64_t rounds) {                                                                      \
+        for (uint64_t i = 0; i < rounds; i++)                                                                          \
+            fn(&w1_main_sp, w1_##tag##_fib_sp, 0);                                                                     \
     }
 
 W1_DTACT(cross_fp, dtact__swap_fp_cross, DTACT__SW_CROSS_FP)
@@ -112,16 +105,14 @@ W1_DTACT(same_nofp, dtact__swap_nofp_same, DTACT__SW_SAME_NOFP)
 /* ---------------------------------------------------------------- glibc ucontext */
 static ucontext_t w1_uc_main, w1_uc_fib;
 
-static void w1_uc_entry(void)
-{
+static void w1_uc_entry(void) {
     for (;;) {
         w1_counter++;
         swapcontext(&w1_uc_fib, &w1_uc_main);
     }
 }
 
-static void *w1_uc_setup(void)
-{
+static void *w1_uc_setup(void) {
     void *stack = w1_stack_alloc();
     getcontext(&w1_uc_fib);
     w1_uc_fib.uc_stack.ss_sp = stack;
@@ -131,8 +122,7 @@ static void *w1_uc_setup(void)
     return stack;
 }
 
-static void w1_uc_run(uint64_t rounds)
-{
+static void w1_uc_run(uint64_t rounds) {
     for (uint64_t i = 0; i < rounds; i++)
         swapcontext(&w1_uc_main, &w1_uc_fib);
 }
@@ -149,8 +139,7 @@ void *make_fcontext(void *sp, size_t size, void (*fn)(dtact_bc_transfer_t));
 
 static void *w1_bc_fib;
 
-static void w1_bc_entry(dtact_bc_transfer_t t)
-{
+static void w1_bc_entry(dtact_bc_transfer_t t) {
     void *back = t.fctx;
     for (;;) {
         w1_counter++;
@@ -159,15 +148,13 @@ static void w1_bc_entry(dtact_bc_transfer_t t)
     }
 }
 
-static void *w1_bc_setup(void)
-{
+static void *w1_bc_setup(void) {
     void *stack = w1_stack_alloc();
     w1_bc_fib = make_fcontext((char *)stack + W1_STACK, W1_STACK, w1_bc_entry);
     return stack;
 }
 
-static void w1_bc_run(uint64_t rounds)
-{
+static void w1_bc_run(uint64_t rounds) {
     for (uint64_t i = 0; i < rounds; i++) {
         dtact_bc_transfer_t t = jump_fcontext(w1_bc_fib, NULL);
         w1_bc_fib = t.fctx;
@@ -187,8 +174,7 @@ static const w1_impl w1_impls[] = {
 };
 #define W1_NIMPL (sizeof w1_impls / sizeof w1_impls[0])
 
-static int w1_cmp(const void *a, const void *b)
-{
+static int w1_cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
@@ -197,23 +183,20 @@ typedef struct w1_result {
     double med, min, max, tick_med;
 } w1_result;
 
-static double w1_median(double *v, unsigned k)
-{
+static double w1_median(double *v, unsigned k) {
     qsort(v, k, sizeof v[0], w1_cmp);
     return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
 /* Repetitions run round-robin over the implementations (rep 0 of each, then
  * rep 1 of each, ...), so load from other processes hits all of them alike. */
-static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *out)
-{
+static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *out) {
     enum { MAXREP = 64 };
     static double ns[W1_NIMPL][MAXREP], tk[W1_NIMPL][MAXREP];
     void *stacks[W1_NIMPL];
     uint64_t expect[W1_NIMPL], got[W1_NIMPL];
     int failed = 0;
-    if (reps > MAXREP)
-        reps = MAXREP;
+    if (reps > MAXREP) reps = MAXREP;
     for (size_t i = 0; i < W1_NIMPL; i++) {
         uint64_t rounds = (w1_impls[i].slow ? ucn : n) / 2;
         w1_counter = 0;
@@ -238,8 +221,8 @@ static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *ou
     for (size_t i = 0; i < W1_NIMPL; i++) {
         munmap(stacks[i], W1_STACK); /* the fiber stays suspended for good */
         if (got[i] != expect[i]) {
-            fprintf(stderr, "w1: %s: counter %llu, expected %llu\n", w1_impls[i].name,
-                    (unsigned long long)got[i], (unsigned long long)expect[i]);
+            fprintf(stderr, "w1: %s: counter %llu, expected %llu\n", w1_impls[i].name, (unsigned long long)got[i],
+                    (unsigned long long)expect[i]);
             failed = 1;
         }
         out[i].med = w1_median(ns[i], reps);
@@ -250,8 +233,7 @@ static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *ou
     return failed ? -1 : 0;
 }
 
-static void w1_print_build(uint64_t n, uint64_t ucn, unsigned reps)
-{
+static void w1_print_build(uint64_t n, uint64_t ucn, unsigned reps) {
 #if defined(__x86_64__)
     const char *arch = "x86_64";
 #elif defined(__aarch64__)
@@ -299,33 +281,27 @@ static void w1_print_build(uint64_t n, uint64_t ucn, unsigned reps)
            " boost_context=no"
 #endif
     );
-    printf("+build: n=%llu switches/rep (swapcontext: %llu), reps=%u, warm-up=n/10, reps interleaved round-robin, median of reps, "
+    printf("+build: n=%llu switches/rep (swapcontext: %llu), reps=%u, warm-up=n/10, reps interleaved round-robin, "
+           "median of reps, "
            "1 round trip = 2 switches, pinned to cpu %d\n",
            (unsigned long long)n, (unsigned long long)ucn, reps, sched_getcpu());
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     unsigned reps = 7;
     uint64_t n = 10000000, ucn = 0;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "reps=", 5) == 0)
-            reps = (unsigned)strtoul(argv[i] + 5, NULL, 10);
-        else if (strncmp(argv[i], "n=", 2) == 0)
-            n = strtoull(argv[i] + 2, NULL, 10);
-        else if (strncmp(argv[i], "ucn=", 4) == 0)
-            ucn = strtoull(argv[i] + 4, NULL, 10);
+        if (strncmp(argv[i], "reps=", 5) == 0) reps = (unsigned)strtoul(argv[i] + 5, NULL, 10);
+        else if (strncmp(argv[i], "n=", 2) == 0) n = strtoull(argv[i] + 2, NULL, 10);
+        else if (strncmp(argv[i], "ucn=", 4) == 0) ucn = strtoull(argv[i] + 4, NULL, 10);
         else {
             fprintf(stderr, "usage: %s [reps=N] [n=N] [ucn=N]\n", argv[0]);
             return 2;
         }
     }
-    if (reps < 1)
-        reps = 1;
-    if (n < 2)
-        n = 2;
-    if (ucn == 0)
-        ucn = n / 20 < 2 ? 2 : n / 20;
+    if (reps < 1) reps = 1;
+    if (n < 2) n = 2;
+    if (ucn == 0) ucn = n / 20 < 2 ? 2 : n / 20;
 
     int cpu = sched_getcpu();
     if (cpu >= 0) {
@@ -340,8 +316,7 @@ int main(int argc, char **argv)
     int failed = w1_measure_all(n, ucn, reps, res) != 0;
     double boost_med = 0;
     for (size_t i = 0; i < W1_NIMPL; i++)
-        if (strstr(w1_impls[i].name, "boost"))
-            boost_med = res[i].med;
+        if (strstr(w1_impls[i].name, "boost")) boost_med = res[i].med;
 
     printf("\n| impl | ns/switch (median) | min | max | ratio vs boost fcontext |%s\n",
 #ifdef W1_HAVE_TSC
@@ -359,17 +334,14 @@ int main(int argc, char **argv)
     );
     for (size_t i = 0; i < W1_NIMPL; i++) {
         char ratio[32];
-        if (boost_med > 0)
-            snprintf(ratio, sizeof ratio, "%.2f", res[i].med / boost_med);
-        else
-            snprintf(ratio, sizeof ratio, "n/a");
+        if (boost_med > 0) snprintf(ratio, sizeof ratio, "%.2f", res[i].med / boost_med);
+        else snprintf(ratio, sizeof ratio, "n/a");
         printf("| %s | %.2f | %.2f | %.2f | %s |", w1_impls[i].name, res[i].med, res[i].min, res[i].max, ratio);
 #ifdef W1_HAVE_TSC
         printf(" %.1f |", res[i].tick_med);
 #endif
         printf("\n");
     }
-    if (failed)
-        fprintf(stderr, "w1: counter check FAILED\n");
+    if (failed) fprintf(stderr, "w1: counter check FAILED\n");
     return failed;
 }

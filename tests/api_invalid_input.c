@@ -34,10 +34,14 @@ Test(api_invalid, bad_config) {
      * adjusted with a warning (tests/config_compat.c). */
     dtact_config_t c;
     dtact_warning_fn old = dtact_set_warning_handler(NULL, NULL);
-    c = dtact_default_config(); c.mStackSize = 0x7fffffff;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
-    c = dtact_default_config(); c.mStackSize = 64u * 1024 * 1024 + 4096;
-    cr_assert_null(dtact_init(&c)); cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mStackSize = 0x7fffffff;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
+    c = dtact_default_config();
+    c.mStackSize = 64u * 1024 * 1024 + 4096;
+    cr_assert_null(dtact_init(&c));
+    cr_assert_eq(dtact_last_error(), DTACT_ECONFIG);
     dtact_set_warning_handler(old, NULL);
     /* Nothing was left behind: a good config still works. */
     void *rt = dtact_init(NULL);
@@ -70,12 +74,15 @@ Test(api_invalid, launch_arguments) {
     o.mSwitcher = 4;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_last_error(), DTACT_EINVAL);
-    o = dtact_default_spawn_options(); o.mPriority = 9;
+    o = dtact_default_spawn_options();
+    o.mPriority = 9;
     cr_assert_eq(dtact_fiber_launch_with_cleanup_ext(noop, NULL, noop, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_last_error(), DTACT_EINVAL);
-    o = dtact_default_spawn_options(); o.mAffinity = 4;
+    o = dtact_default_spawn_options();
+    o.mAffinity = 4;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
-    o = dtact_default_spawn_options(); o.mKind = 200;
+    o = dtact_default_spawn_options();
+    o.mKind = 200;
     cr_assert_eq(dtact_fiber_launch_ext(noop, NULL, &o), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_spawn(NULL, noop_r, NULL, NULL), DTACT_EINVAL);
     dtact_handle_t h;
@@ -99,8 +106,8 @@ Test(api_invalid, launch_arguments) {
 
 Test(api_invalid, handles) {
     void *rt = rt_up(2, 128);
-    cr_assert_eq(dtact_await(0), DTACT_EHANDLE);              /* handle 0 */
-    cr_assert_eq(dtact_await(12345), DTACT_EHANDLE);          /* valid bit clear */
+    cr_assert_eq(dtact_await(0), DTACT_EHANDLE);                   /* handle 0 */
+    cr_assert_eq(dtact_await(12345), DTACT_EHANDLE);               /* valid bit clear */
     cr_assert_eq(dtact_await((1ull << 63) | 5000), DTACT_EHANDLE); /* out of range */
     cr_assert_eq(dtact_await((1ull << 63) | 100), DTACT_EHANDLE);  /* never issued */
     dtact_handle_t h = dtact_fiber_launch(noop, NULL);

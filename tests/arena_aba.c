@@ -121,10 +121,8 @@ static void *hammer(void *p) {
         int n = 0;
         for (; n < 4; n++) {
             held[n] = dtact__fiber_alloc(c->a, DTACT__NO_CACHE);
-            if (!held[n])
-                break;
-            if (atomic_exchange(&c->owner[held[n]->index], 1) != 0)
-                atomic_store(&c->bad, 1);
+            if (!held[n]) break;
+            if (atomic_exchange(&c->owner[held[n]->index], 1) != 0) atomic_store(&c->bad, 1);
         }
         while (n--) {
             atomic_store(&c->owner[held[n]->index], 0);

@@ -34,13 +34,11 @@ typedef struct {
 } arg_t;
 
 static void take(shared_t *sh, dtact__fiber_t *f) {
-    if (atomic_exchange(&sh->owner[f->index], 1) != 0)
-        atomic_store(&sh->bad, 1);
+    if (atomic_exchange(&sh->owner[f->index], 1) != 0) atomic_store(&sh->bad, 1);
     f->arg = f; /* use the record like a spawner would */
 }
 static void give(shared_t *sh, uint32_t cache, dtact__fiber_t *f) {
-    if (f->arg != f)
-        atomic_store(&sh->bad, 2);
+    if (f->arg != f) atomic_store(&sh->bad, 2);
     atomic_store(&sh->owner[f->index], 0);
     dtact__fiber_free(sh->a, cache, f);
     atomic_fetch_add(&sh->frees, 1);
@@ -64,8 +62,7 @@ static void *worker(void *p) {
             if ((r >> 8) % 8 == 0) {
                 /* hand it to whoever finds the box next; own what was there */
                 f = atomic_exchange(&sh->box[(r >> 16) % BOXES], f);
-                if (f == NULL)
-                    continue;
+                if (f == NULL) continue;
             }
             give(sh, g->cache, f);
         }
@@ -94,8 +91,7 @@ Test(arena_concurrent_alloc, records_through_caches_and_no_cache) {
     cr_assert_eq(atomic_load(&sh->bad), 0, "an index was held twice or a record was clobbered");
     for (int b = 0; b < BOXES; b++) {
         dtact__fiber_t *f = atomic_load(&sh->box[b]);
-        if (f)
-            give(sh, DTACT__NO_CACHE, f);
+        if (f) give(sh, DTACT__NO_CACHE, f);
     }
     dtact__arena_counts_t c;
     cr_assert(dtact__arena_is_valid(sh->a, &c));
@@ -152,15 +148,13 @@ static void *sworker(void *p) {
         if ((r & 1) && n < 32) {
             dtact__stack_t *s = dtact__stack_alloc(sh->a, g->cache, 0);
             if (s) {
-                if (atomic_exchange(&sh->owner[s->id], 1) != 0 || !dtact__stack_canary_ok(s))
-                    atomic_store(&sh->bad, 1);
+                if (atomic_exchange(&sh->owner[s->id], 1) != 0 || !dtact__stack_canary_ok(s)) atomic_store(&sh->bad, 1);
                 *((volatile uint64_t *)s->top - 1) = (uint64_t)(uintptr_t)s; /* touch the top */
                 held[n++] = s;
             }
         } else if (n > 0) {
             dtact__stack_t *s = held[--n];
-            if (*((volatile uint64_t *)s->top - 1) != (uint64_t)(uintptr_t)s)
-                atomic_store(&sh->bad, 2);
+            if (*((volatile uint64_t *)s->top - 1) != (uint64_t)(uintptr_t)s) atomic_store(&sh->bad, 2);
             atomic_store(&sh->owner[s->id], 0);
             dtact__stack_free(sh->a, g->cache, s);
         }

@@ -65,8 +65,8 @@ Test(arena_handles, forged_out_of_range_uncarved_and_malformed_are_rejected) {
     cr_assert_eq(dtact__fiber_lookup(a, dtact__handle_make(carved, 1), &out), DTACT_EHANDLE, "never carved");
     cr_assert_eq(dtact__fiber_lookup(a, dtact__handle_make(999, 1), &out), DTACT_EHANDLE, "never carved");
     cr_assert_eq(dtact__fiber_lookup(a, 0, &out), DTACT_EHANDLE, "handle 0");
-    cr_assert_eq(dtact__fiber_lookup(a, dtact__handle_make(f->index, gen) & ~DTACT__HANDLE_VALID, &out),
-                 DTACT_EHANDLE, "bit 63 clear");
+    cr_assert_eq(dtact__fiber_lookup(a, dtact__handle_make(f->index, gen) & ~DTACT__HANDLE_VALID, &out), DTACT_EHANDLE,
+                 "bit 63 clear");
     cr_assert_eq(out, (dtact__fiber_t *)0x1, "*out untouched on error");
     dtact__fiber_free(a, 0, f);
     dtact__arena_destroy(a);
@@ -112,8 +112,7 @@ static int count_maps(void) {
     int n = 0, c;
     while (f && (c = fgetc(f)) != EOF)
         n += c == '\n';
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     return n;
 }
 

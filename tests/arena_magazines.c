@@ -168,16 +168,13 @@ typedef struct {
 } harg_t;
 
 static void take(hshared_t *sh, dtact__fiber_t *f) {
-    if (atomic_exchange(&sh->owner[f->index], 1) != 0)
-        atomic_store(&sh->bad, 1);
+    if (atomic_exchange(&sh->owner[f->index], 1) != 0) atomic_store(&sh->bad, 1);
     f->arg = f; /* write the record like a spawner */
     f->user = (void *)(uintptr_t)f->index;
 }
 static void give(hshared_t *sh, uint32_t cache, dtact__fiber_t *f) {
-    if (f->arg != f || f->user != (void *)(uintptr_t)f->index)
-        atomic_store(&sh->bad, 2);
-    if (atomic_exchange(&sh->owner[f->index], 0) != 1)
-        atomic_store(&sh->bad, 3);
+    if (f->arg != f || f->user != (void *)(uintptr_t)f->index) atomic_store(&sh->bad, 2);
+    if (atomic_exchange(&sh->owner[f->index], 0) != 1) atomic_store(&sh->bad, 3);
     dtact__fiber_free(sh->a, cache, f);
 }
 
@@ -186,16 +183,12 @@ static void check_quiescent(hshared_t *sh) {
     for (int b = 0; b < BOXES; b++)
         boxed += atomic_load(&sh->box[b]) != NULL;
     dtact__arena_counts_t c;
-    if (!dtact__arena_is_valid(sh->a, &c))
-        atomic_store(&sh->bad, 4);
-    else if ((int64_t)c.in_use != atomic_load(&sh->held) + boxed)
-        atomic_store(&sh->bad, 5);
-    else if (c.mags_carved > sh->a->rec_nmag)
-        atomic_store(&sh->bad, 6);
+    if (!dtact__arena_is_valid(sh->a, &c)) atomic_store(&sh->bad, 4);
+    else if ((int64_t)c.in_use != atomic_load(&sh->held) + boxed) atomic_store(&sh->bad, 5);
+    else if (c.mags_carved > sh->a->rec_nmag) atomic_store(&sh->bad, 6);
     dtact__arena_stats_t st;
     dtact__arena_get_stats(sh->a, &st);
-    if (st.contexts_in_use != c.in_use)
-        atomic_store(&sh->bad, 7);
+    if (st.contexts_in_use != c.in_use) atomic_store(&sh->bad, 7);
 }
 
 static void *hworker(void *p) {
@@ -224,8 +217,7 @@ static void *hworker(void *p) {
                 held[k] = held[--n];
                 if ((x >> 20) % 4 == 0) { /* hand it over: free what was in the box */
                     f = atomic_exchange(&sh->box[(x >> 24) % BOXES], f);
-                    if (f == NULL)
-                        continue;
+                    if (f == NULL) continue;
                 }
                 give(sh, g->cache, f);
             }
@@ -234,8 +226,7 @@ static void *hworker(void *p) {
                     give(sh, g->cache, held[--n]);
         }
         atomic_fetch_add(&sh->held, n);
-        if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
-            check_quiescent(sh);
+        if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD) check_quiescent(sh);
         pthread_barrier_wait(&sh->bar);
         atomic_fetch_sub(&sh->held, n);
     }
@@ -254,18 +245,21 @@ static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
     pthread_t t[THREADS];
     harg_t g[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        g[i] = (harg_t){.sh = sh, .cache = i < CACHES ? (uint32_t)i : DTACT__NO_CACHE,
-                        .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + cap, .id = i};
+        g[i] = (harg_t){.sh = sh,
+                        .cache = i < CACHES ? (uint32_t)i : DTACT__NO_CACHE,
+                        .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + cap,
+                        .id = i};
         pthread_create(&t[i], NULL, hworker, &g[i]);
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    cr_assert_eq(atomic_load(&sh->bad), 0, "failure %d: an index was handed out twice, a record was clobbered "
-                 "or the arena was inconsistent at a barrier", atomic_load(&sh->bad));
+    cr_assert_eq(atomic_load(&sh->bad), 0,
+                 "failure %d: an index was handed out twice, a record was clobbered "
+                 "or the arena was inconsistent at a barrier",
+                 atomic_load(&sh->bad));
     for (int b = 0; b < BOXES; b++) {
         dtact__fiber_t *f = atomic_load(&sh->box[b]);
-        if (f)
-            give(sh, DTACT__NO_CACHE, f);
+        if (f) give(sh, DTACT__NO_CACHE, f);
     }
     dtact__arena_counts_t c;
     cr_assert(dtact__arena_is_valid(sh->a, &c));
@@ -273,8 +267,8 @@ static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
     cr_assert_eq(c.shared_free + c.cached, c.carved);
     cr_assert_leq(c.mags_carved, sh->a->rec_nmag);
     cr_log_info("cap %u batch %u: %llu allocs, %llu NULL, %llu magazines carved of %u", cap, sh->a->rec_batch,
-                (unsigned long long)sh->allocs, (unsigned long long)sh->nulls,
-                (unsigned long long)c.mags_carved, sh->a->rec_nmag);
+                (unsigned long long)sh->allocs, (unsigned long long)sh->nulls, (unsigned long long)c.mags_carved,
+                sh->a->rec_nmag);
     /* every slot reachable again: host thread first, then each cache's leftovers */
     uint32_t got = 0;
     while (dtact__fiber_alloc(sh->a, DTACT__NO_CACHE))

@@ -18,10 +18,8 @@ static long rss_kib(void) {
     char line[256];
     long v = -1;
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            sscanf(line + 6, "%ld", &v);
-    if (f)
-        fclose(f);
+        if (strncmp(line, "VmRSS:", 6) == 0) sscanf(line + 6, "%ld", &v);
+    if (f) fclose(f);
     return v;
 }
 

@@ -10,7 +10,8 @@ static atomic_int gate, released;
 
 static void gated(void *arg) {
     (void)arg;
-    while (!atomic_load(&gate)) dtact_sleep_ns(100000);
+    while (!atomic_load(&gate))
+        dtact_sleep_ns(100000);
 }
 
 static void fiber_waiter(void *arg) {
@@ -30,15 +31,19 @@ Test(join, many_waiters_fibers_and_threads) {
     void *rt = rt_up(2, 256);
     dtact_handle_t target = dtact_fiber_launch(gated, NULL);
     dtact_handle_t w[16];
-    for (int i = 0; i < 16; i++) w[i] = dtact_fiber_launch(fiber_waiter, &target);
+    for (int i = 0; i < 16; i++)
+        w[i] = dtact_fiber_launch(fiber_waiter, &target);
     pthread_t th[4];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, thread_waiter, &target);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, thread_waiter, &target);
     dtact_sleep_ns(20000000);
     cr_assert_eq(atomic_load(&released), 0);
     cr_assert_eq(dtact_is_finished(target), 0);
     atomic_store(&gate, 1);
-    for (int i = 0; i < 16; i++) cr_assert_eq(dtact_await(w[i]), DTACT_OK);
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(dtact_await(w[i]), DTACT_OK);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     cr_assert_eq(atomic_load(&released), 20);
     rt_down(rt);
 }
@@ -55,7 +60,8 @@ static void join_in_fiber(void *arg) {
     dtact_spawn_attr_init(&a);
     a.flags = DTACT_SPAWN_JOINABLE;
     dtact_handle_t h[64];
-    for (intptr_t i = 0; i < 64; i++) cr_assert_eq(dtact_spawn(&h[i], square, (void *)i, &a), DTACT_OK);
+    for (intptr_t i = 0; i < 64; i++)
+        cr_assert_eq(dtact_spawn(&h[i], square, (void *)i, &a), DTACT_OK);
     for (intptr_t i = 0; i < 64; i++) {
         void *r = NULL;
         cr_assert_eq(dtact_join(h[i], -1, &r), DTACT_OK);
@@ -77,7 +83,8 @@ Test(join, results_from_fibers_and_threads) {
     cr_assert_eq((intptr_t)r, 49);
     /* a finished joinable fiber keeps its result until joined */
     cr_assert_eq(dtact_spawn(&h, square, (void *)9, &a), DTACT_OK);
-    while (dtact_is_finished(h) != 1) dtact_sleep_ns(100000);
+    while (dtact_is_finished(h) != 1)
+        dtact_sleep_ns(100000);
     dtact_sleep_ns(1000000);
     cr_assert_eq(dtact_join(h, 0, &r), DTACT_OK);
     cr_assert_eq((intptr_t)r, 81);
@@ -86,7 +93,8 @@ Test(join, results_from_fibers_and_threads) {
 
 static void parker(void *arg) {
     (void)arg;
-    while (!atomic_load(&gate)) dtact_park(-1);
+    while (!atomic_load(&gate))
+        dtact_park(-1);
 }
 
 static int timed_rc, try_rc;
@@ -120,20 +128,24 @@ Test(join, detach_releases_the_record) {
      * 64-record pool after two rounds (a quarter of it may idle in worker caches). */
     for (int round = 0; round < 8; round++) {
         dtact_handle_t h[32];
-        for (int i = 0; i < 32; i++) cr_assert_eq(dtact_spawn(&h[i], square, (void *)1, &a), DTACT_OK);
+        for (int i = 0; i < 32; i++)
+            cr_assert_eq(dtact_spawn(&h[i], square, (void *)1, &a), DTACT_OK);
         for (int i = 0; i < 32; i++) {
             if (i % 2) cr_assert_eq(dtact_detach(h[i]), DTACT_OK);
             else cr_assert_eq(dtact_join(h[i], -1, NULL), DTACT_OK);
         }
-        for (int i = 0; i < 32; i++) cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+        for (int i = 0; i < 32; i++)
+            cr_assert_eq(dtact_await(h[i]), DTACT_OK);
     }
     /* and without: the pool runs out, with the documented error */
     dtact_handle_t keep[65];
     int n = 0, rc;
-    while ((rc = dtact_spawn(&keep[n], square, (void *)1, &a)) == DTACT_OK) n++;
+    while ((rc = dtact_spawn(&keep[n], square, (void *)1, &a)) == DTACT_OK)
+        n++;
     cr_assert_eq(rc, DTACT_EEXHAUSTED);
     cr_assert_geq(n, 32);
-    for (int i = 0; i < n; i++) cr_assert_eq(dtact_join(keep[i], -1, NULL), DTACT_OK);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(dtact_join(keep[i], -1, NULL), DTACT_OK);
     rt_down(rt);
 }
 
@@ -213,10 +225,12 @@ Test(join, timed_joiners_race_the_finish) {
         atomic_init(&r.stale, 0);
         cr_assert_eq(dtact_spawn(&r.h, spin_then_value, (void *)r.spins, &a), DTACT_OK);
         dtact_handle_t f[3];
-        for (int k = 0; k < 3; k++) f[k] = dtact_fiber_launch(race_fiber, &r);
+        for (int k = 0; k < 3; k++)
+            f[k] = dtact_fiber_launch(race_fiber, &r);
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, race_thread, &r), 0);
-        for (int k = 0; k < 3; k++) cr_assert_eq(dtact_await(f[k]), DTACT_OK);
+        for (int k = 0; k < 3; k++)
+            cr_assert_eq(dtact_await(f[k]), DTACT_OK);
         pthread_join(th, NULL);
         cr_assert_eq(atomic_load(&r.ok) + atomic_load(&r.timedout) + atomic_load(&r.stale), 4);
         if (atomic_load(&r.stale)) cr_assert_geq(atomic_load(&r.ok), 1, "ESTALE only after a successful join");

@@ -25,7 +25,8 @@ static void parker(void *arg) {
     (void)arg;
     int rc;
     atomic_fetch_add(&started, 1);
-    do rc = dtact_park(-1);
+    do
+        rc = dtact_park(-1);
     while (rc == DTACT_OK);
     atomic_store(&parker_rc, rc);
 }
@@ -43,8 +44,9 @@ static void master(void *arg) {
     dtact_fiber_launch(parker, NULL);
     for (intptr_t i = 0; i < N; i++)
         cr_assert_neq(dtact_fiber_launch_with_cleanup(body, (void *)i, body_cleanup), DTACT_INVALID_HANDLE);
-    while (atomic_load(&started) < 2) dtact_yield(); /* both are suspended (or about to be) */
-    dtact_shutdown(); /* from a fiber: dtact_run returns in main */
+    while (atomic_load(&started) < 2)
+        dtact_yield(); /* both are suspended (or about to be) */
+    dtact_shutdown();  /* from a fiber: dtact_run returns in main */
 }
 
 Test(lifecycle, cleanup_exactly_once_across_shutdown) {
@@ -99,7 +101,8 @@ Test(lifecycle, joiners_of_cancelled_fibers_get_ecanceled) {
 Test(lifecycle, never_run_runtime_cancels_on_destroy) {
     reset();
     void *rt = dtact_init(NULL);
-    for (intptr_t i = 0; i < 10; i++) dtact_fiber_launch_with_cleanup(body, (void *)i, body_cleanup);
+    for (intptr_t i = 0; i < 10; i++)
+        dtact_fiber_launch_with_cleanup(body, (void *)i, body_cleanup);
     cr_assert_eq(dtact_destroy(rt), DTACT_OK);
     for (int i = 0; i < 10; i++) {
         cr_assert_eq(atomic_load(&cleanups[i]), 1);

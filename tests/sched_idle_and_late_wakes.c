@@ -17,12 +17,13 @@ static double cpu_seconds(void) {
 
 static void work(void *arg) {
     (void)arg;
-    for (int i = 0; i < 100; i++) dtact_yield();
+    for (int i = 0; i < 100; i++)
+        dtact_yield();
 }
 
 Test(idle, idle_runtime_parks) {
     void *rt = rt_up(2, 256);
-    run_root(work, NULL); /* the workers have run something, then go idle */
+    run_root(work, NULL);      /* the workers have run something, then go idle */
     dtact_sleep_ns(100000000); /* let them finish spinning and park */
     double c0 = cpu_seconds();
     struct timespec t0, t1;
@@ -58,7 +59,8 @@ static void quick(void *arg) { (void)arg; }
 
 static void parker_once(void *arg) {
     atomic_int *flag = arg;
-    while (!atomic_load(flag)) dtact_park(1000000);
+    while (!atomic_load(flag))
+        dtact_park(1000000);
 }
 
 Test(late_wake, stale_handles_are_harmless) {

@@ -33,8 +33,10 @@ static int spawn_mixed(intptr_t i) {
 
 static void wide_root(void *arg) {
     int n = (int)(intptr_t)arg;
-    for (intptr_t i = 0; i < n; i++) cr_assert(spawn_mixed(i), "launch %d: %s", (int)i, dtact_strerror(dtact_last_error()));
-    while (atomic_load(&total) < n) dtact_yield();
+    for (intptr_t i = 0; i < n; i++)
+        cr_assert(spawn_mixed(i), "launch %d: %s", (int)i, dtact_strerror(dtact_last_error()));
+    while (atomic_load(&total) < n)
+        dtact_yield();
 }
 
 static void wide(uint32_t workers) {
@@ -63,7 +65,8 @@ Test(overflow, wide_spawn_runs_each_once_2_workers) { wide(2); }
 
 static void shutdown_root(void *arg) {
     int n = (int)(intptr_t)arg;
-    for (intptr_t i = 0; i < n; i++) cr_assert(spawn_mixed(i));
+    for (intptr_t i = 0; i < n; i++)
+        cr_assert(spawn_mixed(i));
     dtact_shutdown(); /* most of them are still in the overflow */
 }
 

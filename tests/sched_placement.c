@@ -10,7 +10,8 @@ static atomic_int ran_on[2];
 static void burn(void *arg) {
     (void)arg;
     volatile uint64_t acc = 0;
-    for (uint64_t i = 0; i < 1000000; i++) acc += i;
+    for (uint64_t i = 0; i < 1000000; i++)
+        acc += i;
     (void)acc;
     int w = dtact_current_worker();
     cr_assert(w == 0 || w == 1);
@@ -20,8 +21,10 @@ static void burn(void *arg) {
 static void fan_out(void *arg) {
     (void)arg;
     dtact_handle_t h[NTASKS];
-    for (int i = 0; i < NTASKS; i++) h[i] = dtact_fiber_launch(burn, NULL);
-    for (int i = 0; i < NTASKS; i++) cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+    for (int i = 0; i < NTASKS; i++)
+        h[i] = dtact_fiber_launch(burn, NULL);
+    for (int i = 0; i < NTASKS; i++)
+        cr_assert_eq(dtact_await(h[i]), DTACT_OK);
 }
 
 Test(placement, any_fibers_spread_over_workers) {
@@ -42,7 +45,8 @@ static void pinned_body(void *arg) {
     int w0 = dtact_current_worker();
     for (int i = 0; i < 200; i++) {
         volatile uint64_t acc = 0;
-        for (int k = 0; k < 2000; k++) acc += (uint64_t)k;
+        for (int k = 0; k < 2000; k++)
+            acc += (uint64_t)k;
         (void)acc;
         dtact_yield();
         if (dtact_current_worker() != w0) atomic_store(&moved, 1);
@@ -56,8 +60,10 @@ static void pin_test(uint8_t affinity, uint8_t switcher) {
     o.mAffinity = affinity;
     o.mSwitcher = switcher;
     dtact_handle_t h[32];
-    for (int i = 0; i < 32; i++) h[i] = dtact_fiber_launch_ext(pinned_body, NULL, &o);
-    for (int i = 0; i < 32; i++) cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+    for (int i = 0; i < 32; i++)
+        h[i] = dtact_fiber_launch_ext(pinned_body, NULL, &o);
+    for (int i = 0; i < 32; i++)
+        cr_assert_eq(dtact_await(h[i]), DTACT_OK);
     cr_assert_eq(atomic_load(&moved), 0, "a pinned fiber changed worker");
     rt_down(rt);
 }
@@ -70,8 +76,10 @@ Test(placement, host_spawns_spread) {
     atomic_store(&ran_on[0], 0);
     atomic_store(&ran_on[1], 0);
     dtact_handle_t h[NTASKS];
-    for (int i = 0; i < NTASKS; i++) h[i] = dtact_fiber_launch(burn, NULL);
-    for (int i = 0; i < NTASKS; i++) cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+    for (int i = 0; i < NTASKS; i++)
+        h[i] = dtact_fiber_launch(burn, NULL);
+    for (int i = 0; i < NTASKS; i++)
+        cr_assert_eq(dtact_await(h[i]), DTACT_OK);
     cr_assert_gt(atomic_load(&ran_on[0]), 0);
     cr_assert_gt(atomic_load(&ran_on[1]), 0);
     rt_down(rt);

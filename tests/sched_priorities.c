@@ -19,7 +19,8 @@ static void spawner(void *arg) {
         h[i] = dtact_fiber_launch_ext(record, (void *)(intptr_t)prios[i], &o);
         cr_assert_neq(h[i], DTACT_INVALID_HANDLE);
     }
-    for (int i = 0; i < 4; i++) dtact_await(h[i]);
+    for (int i = 0; i < 4; i++)
+        dtact_await(h[i]);
 }
 
 Test(priority, higher_first) {
@@ -34,10 +35,14 @@ Test(priority, higher_first) {
 }
 
 static atomic_int low_ran, stop;
-static void low_task(void *arg) { (void)arg; atomic_store(&low_ran, 1); }
+static void low_task(void *arg) {
+    (void)arg;
+    atomic_store(&low_ran, 1);
+}
 static void high_spinner(void *arg) {
     (void)arg;
-    while (!atomic_load(&stop)) dtact_yield(); /* a high fiber that never stops yielding */
+    while (!atomic_load(&stop))
+        dtact_yield(); /* a high fiber that never stops yielding */
 }
 
 static void starver(void *arg) {
@@ -45,13 +50,15 @@ static void starver(void *arg) {
     dtact_spawn_options_t hi = dtact_default_spawn_options();
     hi.mPriority = DTACT_PRIORITY_HIGH;
     dtact_handle_t spinners[3];
-    for (int i = 0; i < 3; i++) spinners[i] = dtact_fiber_launch_ext(high_spinner, NULL, &hi);
+    for (int i = 0; i < 3; i++)
+        spinners[i] = dtact_fiber_launch_ext(high_spinner, NULL, &hi);
     dtact_spawn_options_t lo = dtact_default_spawn_options();
     lo.mPriority = DTACT_PRIORITY_LOW;
     dtact_handle_t l = dtact_fiber_launch_ext(low_task, NULL, &lo);
     cr_assert_eq(dtact_await(l), DTACT_OK); /* returns only if Low got to run */
     atomic_store(&stop, 1);
-    for (int i = 0; i < 3; i++) dtact_await(spinners[i]);
+    for (int i = 0; i < 3; i++)
+        dtact_await(spinners[i]);
 }
 
 Test(priority, low_is_not_starved) {

@@ -39,7 +39,8 @@ static void root(void *arg) {
     /* Keep the tree alive: roots keep spawning until the budget is spent. */
     uint64_t seed = 88172645463325252ull;
     while (take_budget()) {
-        while (dtact_fiber_launch(node, (void *)(uintptr_t)test_rng(&seed)) == DTACT_INVALID_HANDLE) dtact_yield();
+        while (dtact_fiber_launch(node, (void *)(uintptr_t)test_rng(&seed)) == DTACT_INVALID_HANDLE)
+            dtact_yield();
         atomic_fetch_add(&spawned, 1);
     }
 }
@@ -55,7 +56,8 @@ Test(stress, ten_million_spawns_random_fanout) {
     void *rt = rt_up(2, 65536);
     run_root(root, NULL);
     /* drain: wait until every spawned fiber ran */
-    while (atomic_load(&ran) < atomic_load(&spawned)) dtact_sleep_ns(1000000);
+    while (atomic_load(&ran) < atomic_load(&spawned))
+        dtact_sleep_ns(1000000);
     cr_assert_eq(atomic_load(&spawned), total);
     dtact_sleep_ns(10000000);
     cr_assert_eq(atomic_load(&ran), total, "ran %lu of %lu", atomic_load(&ran), (unsigned long)total);
@@ -66,7 +68,10 @@ Test(stress, ten_million_spawns_random_fanout) {
 }
 
 static atomic_ulong hran;
-static void count(void *arg) { (void)arg; atomic_fetch_add_explicit(&hran, 1, memory_order_relaxed); }
+static void count(void *arg) {
+    (void)arg;
+    atomic_fetch_add_explicit(&hran, 1, memory_order_relaxed);
+}
 static void *host_spawner(void *arg) {
     uint64_t n = (uint64_t)(uintptr_t)arg;
     for (uint64_t i = 0; i < n; i++) {
@@ -85,9 +90,12 @@ Test(stress, host_threads_spawn_concurrently) {
 #endif
     void *rt = rt_up(2, 4096);
     pthread_t th[4];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, host_spawner, (void *)(uintptr_t)per);
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
-    while (atomic_load(&hran) < 4 * per) dtact_sleep_ns(1000000);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, host_spawner, (void *)(uintptr_t)per);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    while (atomic_load(&hran) < 4 * per)
+        dtact_sleep_ns(1000000);
     dtact_sleep_ns(5000000);
     cr_assert_eq(atomic_load(&hran), 4 * per);
     rt_down(rt);

@@ -21,8 +21,7 @@ TestSuite(stack_overflow_canary);
 
 static void check_and_abort(void *p) {
     dtact__stack_t *s = p;
-    if (!dtact__stack_canary_ok(s))
-        dtact__stack_overflow_abort(s, "canary destroyed");
+    if (!dtact__stack_canary_ok(s)) dtact__stack_overflow_abort(s, "canary destroyed");
     _exit(5);
 }
 
@@ -40,10 +39,10 @@ static void canary_case(int guards, int with_owner) {
     cr_assert_not(dtact__stack_canary_ok(s));
     char buf[512], want[160];
     if (with_owner)
-        snprintf(want, sizeof want, "dtact: stack overflow in fiber 0x%" PRIx64 " (stack 16384 bytes, canary destroyed)\n",
+        snprintf(want, sizeof want,
+                 "dtact: stack overflow in fiber 0x%" PRIx64 " (stack 16384 bytes, canary destroyed)\n",
                  dtact__handle_make(f->index, DTACT__SG_GEN(atomic_load(&f->sg))));
-    else
-        snprintf(want, sizeof want, "dtact: stack overflow in unknown fiber (stack 16384 bytes, canary destroyed)\n");
+    else snprintf(want, sizeof want, "dtact: stack overflow in unknown fiber (stack 16384 bytes, canary destroyed)\n");
     int st = run_child(check_and_abort, s, buf, sizeof buf);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, buf);
     cr_assert(strstr(buf, "stack overflow in") != NULL, "stderr: %s", buf);

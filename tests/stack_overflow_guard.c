@@ -43,8 +43,8 @@ static void setup(fix_t *x, size_t stack) {
     x->s->owner = x->f;
     x->f->stack = x->s;
     uint64_t h = dtact__handle_make(x->f->index, DTACT__SG_GEN(atomic_load(&x->f->sg)));
-    snprintf(x->expect, sizeof x->expect, "dtact: stack overflow in fiber 0x%" PRIx64 " (stack %zu bytes, guard page hit at 0x",
-             h, x->s->size);
+    snprintf(x->expect, sizeof x->expect,
+             "dtact: stack overflow in fiber 0x%" PRIx64 " (stack %zu bytes, guard page hit at 0x", h, x->s->size);
 }
 
 static void teardown(fix_t *x) {
@@ -57,8 +57,7 @@ static void teardown(fix_t *x) {
 
 static void write_below_base(void *p) {
     fix_t *x = p;
-    if (dtact__thread_sigaltstack_init() != DTACT_OK)
-        _exit(3);
+    if (dtact__thread_sigaltstack_init() != DTACT_OK) _exit(3);
     ((volatile char *)x->s->base)[-1] = 1;
     _exit(4); /* not reached */
 }
@@ -91,8 +90,7 @@ static void fiber_body(void) { sink = recurse(1u << 30); }
 
 static void recurse_on_arena_stack(void *p) {
     fix_t *x = p;
-    if (dtact__thread_sigaltstack_init() != DTACT_OK)
-        _exit(3);
+    if (dtact__thread_sigaltstack_init() != DTACT_OK) _exit(3);
     getcontext(&fib_uc);
     fib_uc.uc_stack.ss_sp = x->s->base;
     fib_uc.uc_stack.ss_size = (size_t)((char *)x->s->top - (char *)x->s->base);

@@ -19,14 +19,14 @@ __asm__(".text\n"
         ".globl cs_plant_swap\n"
         ".hidden cs_plant_swap\n"
         ".type cs_plant_swap, @function\n"
-        "cs_plant_swap:\n"           /* rdi=in rsi=out rdx=fn rcx=save r8=load */
+        "cs_plant_swap:\n" /* rdi=in rsi=out rdx=fn rcx=save r8=load */
         "  pushq %rbp\n"
         "  pushq %rbx\n"
         "  pushq %r12\n"
         "  pushq %r13\n"
         "  pushq %r14\n"
         "  pushq %r15\n"
-        "  pushq %rsi\n"             /* out; rsp is now 16-byte aligned */
+        "  pushq %rsi\n" /* out; rsp is now 16-byte aligned */
         "  movq %rdx, %r11\n"
         "  movq %rdi, %r10\n"
         "  movq %rcx, %rdi\n"
@@ -61,7 +61,7 @@ __asm__(".text\n"
         ".globl cs_plant_swap\n"
         ".hidden cs_plant_swap\n"
         ".type cs_plant_swap, %function\n"
-        "cs_plant_swap:\n"           /* x0=in x1=out x2=fn x3=save x4=load */
+        "cs_plant_swap:\n" /* x0=in x1=out x2=fn x3=save x4=load */
         "  hint #34\n"
         "  stp x29, x30, [sp, #-176]!\n"
         "  stp x19, x20, [sp, #16]\n"
@@ -112,9 +112,8 @@ __asm__(".text\n"
         "  ldp x29, x30, [sp], #176\n"
         "  ret\n"
         ".size cs_plant_swap, . - cs_plant_swap\n");
-static const char *const cs_names[CS_NREGS] = {"x19", "x20", "x21", "x22", "x23", "x24", "x25",
-                                               "x26", "x27", "x28", "x29", "d8",  "d9",  "d10",
-                                               "d11", "d12", "d13", "d14", "d15"};
+static const char *const cs_names[CS_NREGS] = {"x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
+                                               "x29", "d8",  "d9",  "d10", "d11", "d12", "d13", "d14", "d15"};
 #else
 #error "switch_callee_saved: unsupported architecture"
 #endif
@@ -126,8 +125,7 @@ static tu_ctx cs_main, cs_fib;
 static uint64_t cs_in_main[CS_NREGS], cs_out_main[CS_NREGS];
 static uint64_t cs_in_fib[CS_NREGS], cs_out_fib[CS_NREGS];
 
-static void cs_entry(void *arg)
-{
+static void cs_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     /* Plant the fiber's sentinels and switch back to main, which checks its own. */
@@ -139,14 +137,12 @@ static void cs_entry(void *arg)
     abort(); /* never resumed again */
 }
 
-static void cs_fill(uint64_t *a, uint64_t seed)
-{
+static void cs_fill(uint64_t *a, uint64_t seed) {
     for (int i = 0; i < CS_NREGS; i++)
         a[i] = (seed * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(i + 1) * 0x0101010101010101ull) ^ 0x8000000000000001ull;
 }
 
-static void cs_run(unsigned v)
-{
+static void cs_run(unsigned v) {
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, 256 * 1024), 0, "mmap");
     cs_variant = v;
@@ -181,8 +177,7 @@ Test(switch_callee_saved, same_nofp) { cs_run(DTACT__SW_SAME_NOFP); }
  * live across switches keep their values while the other side computes. */
 static double cs_sink;
 
-static void cs_fp_entry(void *arg)
-{
+static void cs_fp_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     for (;;) {
@@ -190,13 +185,11 @@ static void cs_fp_entry(void *arg)
         double a = k * 1.25, b = k * -3.5, c = k / 9.0, d = k + 1e-3;
         tu_switch(cs_variant, &cs_fib, &cs_main);
         cs_sink = a + b + c + d; /* clobbers FP registers of main's side too */
-        if (a != 8.75 || b != -24.5 || c != 7.0 / 9.0 || d != 7.0 + 1e-3)
-            cs_sink = -1.0;
+        if (a != 8.75 || b != -24.5 || c != 7.0 / 9.0 || d != 7.0 + 1e-3) cs_sink = -1.0;
     }
 }
 
-static void cs_fp_run(unsigned v)
-{
+static void cs_fp_run(unsigned v) {
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, 256 * 1024), 0, "mmap");
     cs_variant = v;
@@ -207,16 +200,14 @@ static void cs_fp_run(unsigned v)
     for (int i = 0; i < 100; i++) {
         tu_switch(v, &cs_main, &cs_fib);
         cr_assert(x == 6.0 && y == 3.0 / 7.0 && z == 2.5, "%s: main's doubles changed", tu_variant_name(v));
-        if (i > 0)
-            cr_assert(cs_sink != -1.0, "%s: fiber's doubles changed", tu_variant_name(v));
+        if (i > 0) cr_assert(cs_sink != -1.0, "%s: fiber's doubles changed", tu_variant_name(v));
         x += 0.0;
     }
     tu_ctx_destroy(&cs_fib);
     tu_stack_free(&st);
 }
 
-Test(switch_callee_saved, doubles_live_across_switch)
-{
+Test(switch_callee_saved, doubles_live_across_switch) {
     for (unsigned i = 0; i < DTACT__SW_COUNT; i++)
         cs_fp_run(tu_all_variants[i]);
 }

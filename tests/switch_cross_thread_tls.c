@@ -29,8 +29,7 @@ static unsigned ct_variant;
 static tu_ctx ct_ctx_a, ct_ctx_b, ct_fib;
 static ct_seen ct_on_a, ct_on_b, ct_thread_a, ct_thread_b;
 
-static void ct_look(ct_seen *s)
-{
+static void ct_look(ct_seen *s) {
     s->err = ct_read_errno();
     s->tls = ct_read_tls();
     s->err_addr = ct_errno_addr();
@@ -38,19 +37,17 @@ static void ct_look(ct_seen *s)
     s->self = pthread_self();
 }
 
-static void ct_entry(void *arg)
-{
+static void ct_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
-    ct_look(&ct_on_a);                       /* running on thread A */
+    ct_look(&ct_on_a);                         /* running on thread A */
     tu_switch(ct_variant, &ct_fib, &ct_ctx_a); /* suspend on A ... */
-    ct_look(&ct_on_b);                       /* ... resumed by B: re-read TLS */
+    ct_look(&ct_on_b);                         /* ... resumed by B: re-read TLS */
     tu_switch(ct_variant, &ct_fib, &ct_ctx_b);
     abort();
 }
 
-static void *ct_thread_b_main(void *arg)
-{
+static void *ct_thread_b_main(void *arg) {
     (void)arg;
     errno = 2222;
     ct_tls_var = 0xB;
@@ -60,8 +57,7 @@ static void *ct_thread_b_main(void *arg)
     return NULL;
 }
 
-static void ct_run(unsigned v)
-{
+static void ct_run(unsigned v) {
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, 256 * 1024), 0, "mmap");
     ct_variant = v;

@@ -19,22 +19,19 @@ static uint64_t dr_result;
 
 /* The frame's buffer escapes into these opaque helpers, so no compiler can
  * shrink or split it: each level really uses DR_FRAME bytes of stack. */
-TU_OPAQUE static void dr_fill(unsigned char *p, unsigned depth)
-{
+TU_OPAQUE static void dr_fill(unsigned char *p, unsigned depth) {
     for (unsigned i = 0; i < DR_FRAME; i++)
         p[i] = (unsigned char)(depth + i);
 }
 
-TU_OPAQUE static uint64_t dr_damage(const unsigned char *p, unsigned depth)
-{
+TU_OPAQUE static uint64_t dr_damage(const unsigned char *p, unsigned depth) {
     uint64_t bad = 0;
     for (unsigned i = 0; i < DR_FRAME; i++)
         bad += p[i] != (unsigned char)(depth + i);
     return bad;
 }
 
-__attribute__((noinline)) static uint64_t dr_recurse(unsigned depth)
-{
+__attribute__((noinline)) static uint64_t dr_recurse(unsigned depth) {
     unsigned char pad[DR_FRAME];
     dr_fill(pad, depth);
     uint64_t below;
@@ -48,8 +45,7 @@ __attribute__((noinline)) static uint64_t dr_recurse(unsigned depth)
     return below + dr_damage(pad, depth) + 1; /* damage is 0 if the frame is intact */
 }
 
-static void dr_entry(void *arg)
-{
+static void dr_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     dr_top_frame = (uintptr_t)__builtin_frame_address(0);
@@ -58,8 +54,7 @@ static void dr_entry(void *arg)
     abort();
 }
 
-static void dr_run(unsigned v)
-{
+static void dr_run(unsigned v) {
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, DR_STACK), 0, "mmap");
     dr_variant = v;

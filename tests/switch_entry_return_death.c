@@ -12,19 +12,16 @@
 
 static const char er_msg[] = "dtact: a fiber returned past its entry point";
 
-static void er_entry(void *arg)
-{
+static void er_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     /* returns: a bug the runtime must catch */
 }
 
-static void er_die(unsigned v)
-{
+static void er_die(unsigned v) {
     static tu_stack st;
     static tu_ctx main_ctx, fib;
-    if (tu_stack_alloc(&st, 64 * 1024) != 0)
-        _exit(3);
+    if (tu_stack_alloc(&st, 64 * 1024) != 0) _exit(3);
     tu_ctx_init_thread(&main_ctx);
     tu_ctx_make(&fib, &st, er_entry, NULL, v);
     tu_switch(v, &main_ctx, &fib);
@@ -37,8 +34,7 @@ Test(switch_entry_return_death, same_fp_aborts, .signal = SIGABRT) { er_die(DTAC
 Test(switch_entry_return_death, same_nofp_aborts, .signal = SIGABRT) { er_die(DTACT__SW_SAME_NOFP); }
 
 /* The message itself: run the dying fiber in a child whose stderr is a pipe. */
-Test(switch_entry_return_death, prints_message_then_sigabrt)
-{
+Test(switch_entry_return_death, prints_message_then_sigabrt) {
     for (unsigned i = 0; i < DTACT__SW_COUNT; i++) {
         unsigned v = tu_all_variants[i];
         int fds[2];

@@ -14,15 +14,13 @@
 
 /* ---------------------------------------------------------- raw control state */
 #if defined(__x86_64__)
-static uint32_t fs_get_mxcsr(void)
-{
+static uint32_t fs_get_mxcsr(void) {
     uint32_t v;
     __asm__ volatile("stmxcsr %0" : "=m"(v));
     return v;
 }
 static void fs_set_mxcsr(uint32_t v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
-static uint16_t fs_get_fpucw(void)
-{
+static uint16_t fs_get_fpucw(void) {
     uint16_t v;
     __asm__ volatile("fnstcw %0" : "=m"(v));
     return v;
@@ -32,8 +30,7 @@ static void fs_set_fpucw(uint16_t v) { __asm__ volatile("fldcw %0" : : "m"(v)); 
 static uint64_t fs_control(void) { return ((uint64_t)fs_get_fpucw() << 32) | (fs_get_mxcsr() & ~0x3Fu); }
 static const uint64_t fs_default = ((uint64_t)0x037F << 32) | 0x1F80;
 #elif defined(__aarch64__)
-static uint64_t fs_get_fpcr(void)
-{
+static uint64_t fs_get_fpcr(void) {
     uint64_t v;
     __asm__ volatile("mrs %0, fpcr" : "=r"(v));
     return v;
@@ -49,16 +46,14 @@ static unsigned fs_variant;
 static tu_ctx fs_main, fs_fib;
 static tu_stack fs_stack;
 
-static void fs_setup(unsigned v, void (*entry)(void *))
-{
+static void fs_setup(unsigned v, void (*entry)(void *)) {
     fs_variant = v;
     cr_assert_eq(tu_stack_alloc(&fs_stack, 256 * 1024), 0, "mmap");
     tu_ctx_init_thread(&fs_main);
     tu_ctx_make(&fs_fib, &fs_stack, entry, NULL, v);
 }
 
-static void fs_teardown(void)
-{
+static void fs_teardown(void) {
     tu_ctx_destroy(&fs_fib);
     tu_stack_free(&fs_stack);
 }
@@ -67,8 +62,7 @@ static void fs_teardown(void)
 static int fs_fib_round0, fs_fib_round1;
 static uint64_t fs_fib_ctl0;
 
-static void fs_own_entry(void *arg)
-{
+static void fs_own_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     fs_fib_ctl0 = fs_control();
@@ -81,8 +75,7 @@ static void fs_own_entry(void *arg)
     abort();
 }
 
-static void fs_own_run(unsigned v)
-{
+static void fs_own_run(unsigned v) {
     fenv_t saved;
     fegetenv(&saved);
     fesetround(FE_TONEAREST);
@@ -116,8 +109,7 @@ Test(switch_fp_state, same_fp_owns_control_state) { fs_own_run(DTACT__SW_SAME_FP
  * fesetround, so set it by hand (53-bit precision, 0x027F). */
 static uint16_t fs_fib_cw;
 
-static void fs_cw_entry(void *arg)
-{
+static void fs_cw_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     fs_set_fpucw(0x027F);
@@ -127,8 +119,7 @@ static void fs_cw_entry(void *arg)
     abort();
 }
 
-Test(switch_fp_state, x87_control_word_preserved)
-{
+Test(switch_fp_state, x87_control_word_preserved) {
     const unsigned vs[2] = {DTACT__SW_CROSS_FP, DTACT__SW_SAME_FP};
     for (int i = 0; i < 2; i++) {
         uint16_t orig = fs_get_fpucw();
@@ -151,15 +142,13 @@ Test(switch_fp_state, x87_control_word_preserved)
 static uint64_t fs_new_ctl;
 static uint64_t fs_q13, fs_q23;
 
-static uint64_t fs_bits(double d)
-{
+static uint64_t fs_bits(double d) {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
     return u;
 }
 
-static void fs_default_entry(void *arg)
-{
+static void fs_default_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     fs_new_ctl = fs_control();
@@ -170,8 +159,7 @@ static void fs_default_entry(void *arg)
     abort();
 }
 
-static void fs_default_run(unsigned v)
-{
+static void fs_default_run(unsigned v) {
     fs_setup(v, fs_default_entry);
     fenv_t saved;
     fegetenv(&saved);
@@ -206,8 +194,7 @@ Test(switch_fp_state, new_cross_fp_fiber_has_default_env) { fs_default_run(DTACT
 Test(switch_fp_state, new_same_fp_fiber_has_default_env) { fs_default_run(DTACT__SW_SAME_FP); }
 
 /* --------------------------------------- no-float variants share the state */
-static void fs_shared_entry(void *arg)
-{
+static void fs_shared_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     fesetround(FE_UPWARD);
@@ -215,8 +202,7 @@ static void fs_shared_entry(void *arg)
     abort();
 }
 
-static void fs_shared_run(unsigned v)
-{
+static void fs_shared_run(unsigned v) {
     fenv_t saved;
     fegetenv(&saved);
     fesetround(FE_TONEAREST);
@@ -236,8 +222,7 @@ static char fs_buf1[64], fs_buf2[64];
 static double fs_scanned;
 static int fs_scan_n;
 
-static void fs_printf_entry(void *arg)
-{
+static void fs_printf_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     volatile double a = 3.25, b = 1.0;
@@ -248,8 +233,7 @@ static void fs_printf_entry(void *arg)
     abort();
 }
 
-Test(switch_fp_state, snprintf_and_sscanf_on_fiber_stack)
-{
+Test(switch_fp_state, snprintf_and_sscanf_on_fiber_stack) {
     for (unsigned i = 0; i < DTACT__SW_COUNT; i++) {
         unsigned v = tu_all_variants[i];
         memset(fs_buf1, 0, sizeof fs_buf1);

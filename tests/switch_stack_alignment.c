@@ -37,8 +37,7 @@ static unsigned al_variant;
 static tu_ctx al_main, al_fib;
 static al_obs al_o;
 
-__attribute__((noinline)) static void al_nested(uintptr_t *local, uintptr_t *frame, uintptr_t *sp)
-{
+__attribute__((noinline)) static void al_nested(uintptr_t *local, uintptr_t *frame, uintptr_t *sp) {
     _Alignas(16) volatile char buf[16];
     buf[0] = 1;
     *local = (uintptr_t)&buf[0];
@@ -46,8 +45,7 @@ __attribute__((noinline)) static void al_nested(uintptr_t *local, uintptr_t *fra
     *sp = al_sp_at_entry();
 }
 
-static void al_entry(void *arg)
-{
+static void al_entry(void *arg) {
     TU_FIBER_START();
     _Alignas(16) volatile char buf[16];
     buf[0] = 1;
@@ -63,8 +61,7 @@ static void al_entry(void *arg)
     abort();
 }
 
-static void al_run(unsigned v)
-{
+static void al_run(unsigned v) {
     static int token;
     tu_stack st;
     cr_assert_eq(tu_stack_alloc(&st, 256 * 1024), 0, "mmap");
@@ -79,7 +76,8 @@ static void al_run(unsigned v)
 
     const char *n = tu_variant_name(v);
     cr_assert_eq(al_o.arg, (void *)&token, "%s: entry got the wrong argument", n);
-    cr_assert_eq(al_o.entry_local % 16, 0, "%s: _Alignas(16) local in entry at %#lx", n, (unsigned long)al_o.entry_local);
+    cr_assert_eq(al_o.entry_local % 16, 0, "%s: _Alignas(16) local in entry at %#lx", n,
+                 (unsigned long)al_o.entry_local);
     cr_assert_eq(al_o.entry_frame % 16, 0, "%s: entry frame address %#lx", n, (unsigned long)al_o.entry_frame);
     cr_assert_eq(al_o.entry_callsite_sp % 16, AL_SP_MOD, "%s: sp at a call from entry %#lx", n,
                  (unsigned long)al_o.entry_callsite_sp);
@@ -100,14 +98,12 @@ Test(switch_stack_alignment, same_nofp) { al_run(DTACT__SW_SAME_NOFP); }
 
 /* make_context writes nothing at or above stack_top and at most
  * DTACT__INIT_FRAME_BYTES below it, and returns a pointer inside that range. */
-static void al_never(void *arg)
-{
+static void al_never(void *arg) {
     (void)arg;
     abort();
 }
 
-Test(switch_stack_alignment, make_context_stays_in_frame_budget)
-{
+Test(switch_stack_alignment, make_context_stays_in_frame_budget) {
     for (unsigned i = 0; i < DTACT__SW_COUNT; i++) {
         _Alignas(16) unsigned char buf[1024];
         memset(buf, 0xA5, sizeof buf);

@@ -14,8 +14,7 @@ static unsigned tm_variant;
 static tu_ctx tm_main, tm_fib;
 static uint64_t tm_token, tm_echo, tm_count, tm_bad_pass;
 
-static void tm_entry(void *arg)
-{
+static void tm_entry(void *arg) {
     (void)arg;
     TU_FIBER_START();
     int got = (int)(tm_token & 0x7fffffff); /* the first resume's value goes nowhere */
@@ -27,8 +26,7 @@ static void tm_entry(void *arg)
     }
 }
 
-static void tm_run(unsigned v)
-{
+static void tm_run(unsigned v) {
     uint64_t switches = dtact_test_scaled(10000000u, 1000u);
     uint64_t rounds = switches / 2;
     tu_stack st;

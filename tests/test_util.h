@@ -43,32 +43,29 @@
 
 #define TU_TIMEOUT 120.0
 
-static const unsigned tu_all_variants[DTACT__SW_COUNT] = {
-    DTACT__SW_CROSS_FP, DTACT__SW_CROSS_NOFP, DTACT__SW_SAME_FP, DTACT__SW_SAME_NOFP};
+static const unsigned tu_all_variants[DTACT__SW_COUNT] = {DTACT__SW_CROSS_FP, DTACT__SW_CROSS_NOFP, DTACT__SW_SAME_FP,
+                                                          DTACT__SW_SAME_NOFP};
 
-static inline const char *tu_variant_name(unsigned v)
-{
+static inline const char *tu_variant_name(unsigned v) {
     static const char *const names[DTACT__SW_COUNT] = {"cross-fp", "cross-nofp", "same-fp", "same-nofp"};
     return v < DTACT__SW_COUNT ? names[v] : "?";
 }
 
 /* ------------------------------------------------------------------ stacks */
 typedef struct tu_stack {
-    void *map;      /* whole mapping, guard page included */
+    void *map; /* whole mapping, guard page included */
     size_t map_len;
-    void *lo;       /* lowest usable byte */
-    size_t size;    /* usable bytes */
+    void *lo;    /* lowest usable byte */
+    size_t size; /* usable bytes */
 } tu_stack;
 
-static inline int tu_stack_alloc(tu_stack *s, size_t size)
-{
+static inline int tu_stack_alloc(tu_stack *s, size_t size) {
     memset(s, 0, sizeof *s);
     long pg = sysconf(_SC_PAGESIZE);
     size_t page = pg > 0 ? (size_t)pg : 4096u;
     size = (size + page - 1) / page * page;
     void *m = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
+    if (m == MAP_FAILED) return -1;
     if (mprotect(m, page, PROT_NONE) != 0) { /* guard page below the stack */
         munmap(m, size + page);
         return -1;
@@ -82,26 +79,23 @@ static inline int tu_stack_alloc(tu_stack *s, size_t size)
 
 static inline void *tu_stack_top(const tu_stack *s) { return (char *)s->lo + s->size; }
 
-static inline void tu_stack_free(tu_stack *s)
-{
-    if (s->map)
-        munmap(s->map, s->map_len);
+static inline void tu_stack_free(tu_stack *s) {
+    if (s->map) munmap(s->map, s->map_len);
     s->map = NULL;
 }
 
 /* ---------------------------------------------------------------- contexts */
 typedef struct tu_ctx {
-    void *sp;             /* saved stack pointer while suspended */
-    const void *stk_lo;   /* stack bounds, for ASan */
+    void *sp;           /* saved stack pointer while suspended */
+    const void *stk_lo; /* stack bounds, for ASan */
     size_t stk_size;
-    void *asan_fake;      /* ASan fake-stack handle while suspended */
-    void *tsan_fiber;     /* TSan fiber handle */
+    void *asan_fake;  /* ASan fake-stack handle while suspended */
+    void *tsan_fiber; /* TSan fiber handle */
     int owns_tsan_fiber;
 } tu_ctx;
 
 /* Describe the calling thread's own stack as a context (to switch back to). */
-static inline void tu_ctx_init_thread(tu_ctx *c)
-{
+static inline void tu_ctx_init_thread(tu_ctx *c) {
     memset(c, 0, sizeof *c);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -119,8 +113,7 @@ static inline void tu_ctx_init_thread(tu_ctx *c)
 }
 
 /* A new context on stack s that will run entry(arg) with `variant`. */
-static inline void tu_ctx_make(tu_ctx *c, tu_stack *s, void (*entry)(void *), void *arg, unsigned variant)
-{
+static inline void tu_ctx_make(tu_ctx *c, tu_stack *s, void (*entry)(void *), void *arg, unsigned variant) {
     memset(c, 0, sizeof *c);
     c->sp = dtact__make_context(tu_stack_top(s), entry, arg, variant);
     c->stk_lo = s->lo;
@@ -131,19 +124,16 @@ static inline void tu_ctx_make(tu_ctx *c, tu_stack *s, void (*entry)(void *), vo
 #endif
 }
 
-static inline void tu_ctx_destroy(tu_ctx *c)
-{
+static inline void tu_ctx_destroy(tu_ctx *c) {
 #if defined(DTACT_TSAN)
-    if (c->owns_tsan_fiber && c->tsan_fiber)
-        __tsan_destroy_fiber(c->tsan_fiber);
+    if (c->owns_tsan_fiber && c->tsan_fiber) __tsan_destroy_fiber(c->tsan_fiber);
 #endif
     c->tsan_fiber = NULL;
     c->owns_tsan_fiber = 0;
 }
 
 /* Annotation halves, for tests that switch through their own asm helper. */
-static inline void tu_before_switch(tu_ctx *from, tu_ctx *to)
-{
+static inline void tu_before_switch(tu_ctx *from, tu_ctx *to) {
 #if defined(DTACT_ASAN)
     __sanitizer_start_switch_fiber(&from->asan_fake, to->stk_lo, to->stk_size);
 #endif
@@ -154,8 +144,7 @@ static inline void tu_before_switch(tu_ctx *from, tu_ctx *to)
     (void)to;
 }
 
-static inline void tu_after_switch(tu_ctx *self)
-{
+static inline void tu_after_switch(tu_ctx *self) {
 #if defined(DTACT_ASAN)
     __sanitizer_finish_switch_fiber(self->asan_fake, NULL, NULL);
 #endif
@@ -165,18 +154,14 @@ static inline void tu_after_switch(tu_ctx *self)
 /* Suspend `from` (the running context) and resume `to`, whose switch call
  * returns `pass`. Returns, when some context switches back to `from`, the
  * value that context passed. */
-static inline int tu_switch_pass(unsigned variant, tu_ctx *from, tu_ctx *to, int pass)
-{
+static inline int tu_switch_pass(unsigned variant, tu_ctx *from, tu_ctx *to, int pass) {
     tu_before_switch(from, to);
     int got = dtact__swap_table[variant](&from->sp, to->sp, pass);
     tu_after_switch(from);
     return got;
 }
 
-static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to)
-{
-    (void)tu_switch_pass(variant, from, to, 0);
-}
+static inline void tu_switch(unsigned variant, tu_ctx *from, tu_ctx *to) { (void)tu_switch_pass(variant, from, to, 0); }
 
 /* First statement of every fiber entry function. */
 #if defined(DTACT_ASAN)

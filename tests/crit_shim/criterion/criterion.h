@@ -38,24 +38,20 @@ struct crs_test {
 static struct crs_test *crs_tests[CRS_MAX_TESTS];
 static int crs_ntests;
 
-static void crs_register(struct crs_test *t)
-{
-    if (crs_ntests < CRS_MAX_TESTS)
-        crs_tests[crs_ntests++] = t;
+static void crs_register(struct crs_test *t) {
+    if (crs_ntests < CRS_MAX_TESTS) crs_tests[crs_ntests++] = t;
 }
 
-#define Test(S, N, ...)                                                                          \
-    static void crs_fn_##S##_##N(void);                                                          \
-    static struct crs_test crs_desc_##S##_##N = {.suite = #S, .name = #N, .fn = crs_fn_##S##_##N, \
-                                                 __VA_ARGS__};                                   \
-    __attribute__((constructor)) static void crs_reg_##S##_##N(void) { crs_register(&crs_desc_##S##_##N); } \
+#define Test(S, N, ...)                                                                                                \
+    static void crs_fn_##S##_##N(void);                                                                                \
+    static struct crs_test crs_desc_##S##_##N = {.suite = #S, .name = #N, .fn = crs_fn_##S##_##N, __VA_ARGS__};        \
+    __attribute__((constructor)) static void crs_reg_##S##_##N(void) { crs_register(&crs_desc_##S##_##N); }            \
     static void crs_fn_##S##_##N(void)
 
 #define CRS_EXIT_SKIP 77
 
 /* No format attribute on purpose: the macros append an extra "" argument. */
-static void crs_fail(const char *file, int line, const char *cond, const char *fmt, ...)
-{
+static void crs_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
     fprintf(stderr, "[----] %s:%d: Assertion failed: %s\n[----]   ", file, line, cond);
     va_list ap;
     va_start(ap, fmt);
@@ -66,8 +62,7 @@ static void crs_fail(const char *file, int line, const char *cond, const char *f
     _exit(1);
 }
 
-static void crs_skip(const char *fmt, ...)
-{
+static void crs_skip(const char *fmt, ...) {
     fprintf(stderr, "[SKIP] ");
     va_list ap;
     va_start(ap, fmt);
@@ -78,8 +73,7 @@ static void crs_skip(const char *fmt, ...)
     _exit(CRS_EXIT_SKIP);
 }
 
-static void crs_log(const char *fmt, ...)
-{
+static void crs_log(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "[LOG ] ");
@@ -88,10 +82,9 @@ static void crs_log(const char *fmt, ...)
     fprintf(stderr, "\n");
 }
 
-#define CRS_ASSERT_(cond, text, ...)                                                             \
-    do {                                                                                         \
-        if (!(cond))                                                                             \
-            crs_fail(__FILE__, __LINE__, text, __VA_ARGS__);                                     \
+#define CRS_ASSERT_(cond, text, ...)                                                                                   \
+    do {                                                                                                               \
+        if (!(cond)) crs_fail(__FILE__, __LINE__, text, __VA_ARGS__);                                                  \
     } while (0)
 #define CRS_ONE_(c, ...) CRS_ASSERT_((c), #c, __VA_ARGS__)
 #define CRS_CMP_(op, a, b, ...) CRS_ASSERT_((a)op(b), #a " " #op " " #b, __VA_ARGS__)
@@ -105,7 +98,7 @@ static void crs_log(const char *fmt, ...)
 #define cr_assert_leq(...) CRS_CMP_(<=, __VA_ARGS__, "")
 #define cr_assert_gt(...) CRS_CMP_(>, __VA_ARGS__, "")
 #define cr_assert_geq(...) CRS_CMP_(>=, __VA_ARGS__, "")
-#define CRS_STR_(eq, a, b, ...)                                                                  \
+#define CRS_STR_(eq, a, b, ...)                                                                                        \
     CRS_ASSERT_((strcmp((a), (b)) == 0) == (eq), (eq) ? #a " == " #b : #a " != " #b, __VA_ARGS__)
 #define cr_assert_str_eq(...) CRS_STR_(1, __VA_ARGS__, "")
 #define cr_assert_str_neq(...) CRS_STR_(0, __VA_ARGS__, "")
@@ -113,16 +106,14 @@ static void crs_log(const char *fmt, ...)
 #define CRS_NNULL_(p, ...) CRS_ASSERT_((p) != NULL, #p " != NULL", __VA_ARGS__)
 #define cr_assert_null(...) CRS_NULL_(__VA_ARGS__, "")
 #define cr_assert_not_null(...) CRS_NNULL_(__VA_ARGS__, "")
-#define CRS_FEQ_(a, b, eps, ...)                                                                 \
-    CRS_ASSERT_(((a) - (b) <= (eps)) && ((b) - (a) <= (eps)), #a " ~= " #b, __VA_ARGS__)
+#define CRS_FEQ_(a, b, eps, ...) CRS_ASSERT_(((a) - (b) <= (eps)) && ((b) - (a) <= (eps)), #a " ~= " #b, __VA_ARGS__)
 #define cr_assert_float_eq(...) CRS_FEQ_(__VA_ARGS__, "")
 /* Suite-wide options are not modelled: every test gets the defaults. */
 #define TestSuite(...) extern int crs_test_suite_unused
 #define cr_skip_test(...) crs_skip(__VA_ARGS__)
 #define cr_log_info(...) crs_log(__VA_ARGS__)
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     int passed = 0, failed = 0, skipped = 0;
@@ -141,11 +132,9 @@ int main(int argc, char **argv)
         if (pid == 0) {
             signal(SIGALRM, SIG_DFL);
             alarm((unsigned)(t->timeout > 0 ? t->timeout + 0.999 : 600));
-            if (t->init)
-                t->init();
+            if (t->init) t->init();
             t->fn();
-            if (t->fini)
-                t->fini();
+            if (t->fini) t->fini();
             fflush(NULL);
             _exit(0);
         }
@@ -179,14 +168,11 @@ int main(int argc, char **argv)
             }
         }
         printf("[%s] %s::%s%s%s\n", ok ? "PASS" : "FAIL", t->suite, t->name, ok ? "" : ": ", why);
-        if (ok)
-            passed++;
-        else
-            failed++;
+        if (ok) passed++;
+        else failed++;
     }
     printf("%d passed, %d failed%s", passed, failed, skipped ? "" : "\n");
-    if (skipped)
-        printf(", %d skipped\n", skipped);
+    if (skipped) printf(", %d skipped\n", skipped);
     return failed ? 1 : 0;
 }
 
