@@ -33,6 +33,7 @@
 #define dtact__fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
 #define dtact__fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define dtact__fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define dtact__fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
 #define dtact__fetch_sub_acq_rel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define dtact__fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 

@@ -99,15 +99,18 @@ DTACT_API int dtact_park(int64_t timeout_ns) {
 }
 
 DTACT_API int dtact_unpark(dtact_handle_t handle) {
-    dtact__rt_t *rt = dtact__rt_get();
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
-    if (rc != DTACT_OK) return dtact__set_error(rc);
-    uint64_t gen = DTACT__SG_GEN(dtact__load_acquire(&f->sg)); // acquire: pairs with state release stores
-    /* Handles carry the low 39 bits; a mismatch means the fiber is gone. unpark's CAS re-checks the full value. */
-    if ((gen & DTACT__HANDLE_GEN_MASK) == dtact__handle_gen(handle)) dtact__unpark(rt, f, gen);
-    return DTACT_OK;
+    if (rc == DTACT_OK) {
+        uint64_t gen = DTACT__SG_GEN(dtact__load_acquire(&f->sg)); // acquire: pairs with state release stores
+        /* Handles carry the low 39 bits; a mismatch means the fiber is gone. unpark's CAS re-checks the full value. */
+        if ((gen & DTACT__HANDLE_GEN_MASK) == dtact__handle_gen(handle)) dtact__unpark(rt, f, gen);
+    }
+    dtact__rt_leave(pinned);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 
 DTACT_API int dtact_sleep_ns(uint64_t ns) {
@@ -117,8 +120,8 @@ DTACT_API int dtact_sleep_ns(uint64_t ns) {
         dtact__sleep_ns(ns);
         return DTACT_OK;
     }
-    uint64_t deadline = dtact__now_ns() + ns;
-    if (deadline == 0) deadline = 1;
+    uint64_t now = dtact__now_ns();
+    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns; /* saturate: a very long sleep waits */
     for (;;) {
         if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
         if (dtact__now_ns() >= deadline) return DTACT_OK;

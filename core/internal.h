@@ -99,6 +99,37 @@ static inline dtact__rt_t *dtact__rt_get(void) {
     return dtact__load_acquire(&dtact__global_rt); // acquire: pairs with the release store in dtact_init
 }
 
+/* Pins held by calls in progress on threads that are not this runtime's
+ * workers (worker.c). dtact_destroy unpublishes the runtime, then waits for
+ * the pins to drain before it frees anything: a host thread inside
+ * dtact_join (or any other call) never touches freed memory, and blocking
+ * host calls return once the workers have stopped (DTACT_ENOTRUNNING).
+ * Workers need no pin: destroy joins them first. */
+extern _Atomic uint64_t dtact__rt_pins;
+
+dtact__worker_t *dtact__tls_worker(void);
+
+/* The runtime for a public call, pinned when the caller is not one of its
+ * workers; NULL when there is none. Pair with dtact__rt_leave(pinned). */
+static inline dtact__rt_t *dtact__rt_enter(int *pinned) {
+    *pinned = 0;
+    dtact__rt_t *rt = dtact__rt_get();
+    if (!rt) return NULL;
+    dtact__worker_t *w = dtact__tls_worker();
+    if (w && w->rt == rt) return rt;
+    dtact__fetch_add_seq_cst(&dtact__rt_pins, 1u); // seq_cst: Dekker with destroy (unpublish, then read the pins)
+    rt = dtact__load_seq_cst(&dtact__global_rt);   // seq_cst: the other half; NULL means destroy has begun
+    if (!rt) {
+        dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: nothing was touched
+        return NULL;
+    }
+    *pinned = 1;
+    return rt;
+}
+static inline void dtact__rt_leave(int pinned) {
+    if (pinned) dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: our accesses to rt happen before destroy's acquire of 0
+}
+
 /* The layers, bottom up (docs/architecture.md): a file calls only files of
  * the layers below it, never one above. */
 

@@ -146,8 +146,9 @@ static int wait_host(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t hgen, int64_t 
                                                          memory_order_relaxed))
                 continue;
         }
-        /* Wake up now and then to notice a runtime that stopped running. */
-        if (left < 0 || left > 100000000) left = 100000000;
+        /* Wake up now and then to notice a runtime that stopped running
+         * (dtact_destroy waits for pinned host calls to leave). */
+        if (left < 0 || left > 20000000) left = 20000000;
         dtact__futex_wait(&rec.done, DTACT__WAIT_SLEEPING, left);
     }
     *res = rec.result;
@@ -156,9 +157,8 @@ static int wait_host(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t hgen, int64_t 
 }
 
 /* Common body of await/join. reap: release a joinable record on success. */
-static int wait_impl(dtact_handle_t handle, int64_t timeout_ns, void **result, int reap, int released_rc) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return DTACT_ENOTINIT;
+static int wait_in(dtact__rt_t *rt, dtact_handle_t handle, int64_t timeout_ns, void **result, int reap,
+                   int released_rc) {
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
     if (rc != DTACT_OK) return rc;
@@ -171,6 +171,11 @@ static int wait_impl(dtact_handle_t handle, int64_t timeout_ns, void **result, i
         dtact__fiber_t *me = (w && w->rt == rt) ? w->current : NULL;
         if (me == f) return DTACT_EDEADLK;
         if (timeout_ns == 0) return DTACT_ETIMEDOUT;
+        /* On a worker but outside any fiber: a cleanup of a fiber cancelled
+         * at shutdown. Waiting here as a host thread would block the very
+         * worker that must run the awaited fiber: fail instead. */
+        if (w && w->rt == rt && !me)
+            return dtact__load_relaxed(&rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_EPERM; // relaxed: cancellations happen only after shutdown
         if (me) t = wait_fiber(rt, w, me, f, hgen, timeout_ns, &res, &status, &gen);
         else t = wait_host(rt, f, hgen, timeout_ns, &res, &status, &gen);
     }
@@ -179,6 +184,15 @@ static int wait_impl(dtact_handle_t handle, int64_t timeout_ns, void **result, i
     if (result) *result = res;
     if (reap) dtact__fiber_reap(rt, f, gen);
     return status;
+}
+
+static int wait_impl(dtact_handle_t handle, int64_t timeout_ns, void **result, int reap, int released_rc) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
+    if (!rt) return DTACT_ENOTINIT;
+    int rc = wait_in(rt, handle, timeout_ns, result, reap, released_rc);
+    dtact__rt_leave(pinned);
+    return rc;
 }
 
 DTACT_API int dtact_await(dtact_handle_t handle) {
@@ -192,12 +206,10 @@ DTACT_API int dtact_join(dtact_handle_t handle, int64_t timeout_ns, void **resul
     return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 
-DTACT_API int dtact_detach(dtact_handle_t handle) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+static int detach_in(dtact__rt_t *rt, dtact_handle_t handle) {
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
-    if (rc != DTACT_OK) return dtact__set_error(rc);
+    if (rc != DTACT_OK) return rc;
     for (;;) {
         uint32_t v = dtact__rec_lock(f);
         uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock; the finisher closes before it publishes
@@ -205,7 +217,7 @@ DTACT_API int dtact_detach(dtact_handle_t handle) {
         unsigned st = DTACT__SG_STATE(sg);
         if ((gen & DTACT__HANDLE_GEN_MASK) != dtact__handle_gen(handle) || st == DTACT__ST_FREE) {
             dtact__rec_unlock(f, v);
-            return dtact__set_error(DTACT_ESTALE);
+            return DTACT_ESTALE;
         }
         if (st != DTACT__ST_FINISHED && !dtact__is_closed(v, gen)) {
             f->joinable = 0; /* the finisher reads it after its closing CAS */
@@ -213,20 +225,32 @@ DTACT_API int dtact_detach(dtact_handle_t handle) {
             return DTACT_OK;
         }
         dtact__rec_unlock(f, v);
-        if (st == DTACT__ST_FINISHED)
-            return dtact__fiber_reap(rt, f, gen) ? DTACT_OK : dtact__set_error(DTACT_ESTALE);
+        if (st == DTACT__ST_FINISHED) return dtact__fiber_reap(rt, f, gen) ? DTACT_OK : DTACT_ESTALE;
         dtact__cpu_relax(); /* closed but not yet published: a few instructions away */
     }
 }
 
+DTACT_API int dtact_detach(dtact_handle_t handle) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    int rc = detach_in(rt, handle);
+    dtact__rt_leave(pinned);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
+}
+
 DTACT_API int dtact_is_finished(dtact_handle_t handle) {
-    dtact__rt_t *rt = dtact__rt_get();
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
-    if (rc != DTACT_OK) return dtact__set_error(rc);
-    uint64_t gen;
-    void *res;
-    int status;
-    return look(f, dtact__handle_gen(handle), &gen, &res, &status) != T_LIVE;
+    if (rc == DTACT_OK) {
+        uint64_t gen;
+        void *res;
+        int status;
+        rc = look(f, dtact__handle_gen(handle), &gen, &res, &status) != T_LIVE;
+    }
+    dtact__rt_leave(pinned);
+    return rc < 0 ? dtact__set_error(rc) : rc;
 }

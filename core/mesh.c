@@ -361,7 +361,8 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         int64_t timeout = -1;
         if (deadline) {
             uint64_t now = dtact__now_ns();
-            timeout = deadline > now ? (int64_t)(deadline - now) : 0;
+            uint64_t left = deadline > now ? deadline - now : 0;
+            timeout = left > (uint64_t)INT64_MAX ? -1 : (int64_t)left; /* a deadline centuries away: no timeout */
         }
         dtact__stat_inc(&w->st.parks);
         if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
@@ -372,11 +373,16 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
 }
 
 DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued) {
-    dtact__rt_t *rt = dtact__rt_get();
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    if (worker >= rt->nworkers || queued < DTACT__CHUNK) return dtact__set_error(DTACT_EINVAL);
-    dtact__store_relaxed(&rt->workers[worker].deflect_at, queued); // relaxed: see deflect_at
-    return DTACT_OK;
+    int rc = DTACT_EINVAL;
+    if (worker < rt->nworkers && queued >= DTACT__CHUNK) {
+        dtact__store_relaxed(&rt->workers[worker].deflect_at, queued); // relaxed: see deflect_at
+        rc = DTACT_OK;
+    }
+    dtact__rt_leave(pinned);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 
 void dtact__wake_all_workers(dtact__rt_t *rt) {

@@ -192,9 +192,19 @@ static void join_workers(dtact__rt_t *rt, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) dtact__thread_join(&rt->workers[i].thread);
 }
 
+static int start_in(dtact__rt_t *rt, void *p, int blocking);
+
 static int start_workers(void *p, int blocking) {
-    dtact__rt_t *rt = dtact__rt_get();
+    if (dtact__tls_worker()) return DTACT_EPERM;
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return DTACT_ENOTINIT;
+    int rc = start_in(rt, p, blocking);
+    dtact__rt_leave(pinned);
+    return rc;
+}
+
+static int start_in(dtact__rt_t *rt, void *p, int blocking) {
     if (p && p != rt) return DTACT_EINVAL; /* NULL: the runtime, as the original's dtact_run(NULL) */
     if (dtact__tls_worker()) return DTACT_EPERM;
     uint32_t expect = DTACT__RT_INIT;
@@ -231,9 +241,11 @@ DTACT_API int dtact_start(void *rt) {
 }
 
 DTACT_API int dtact_shutdown(void) {
-    dtact__rt_t *rt = dtact__rt_get();
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
     dtact__shutdown_begin(rt);
+    dtact__rt_leave(pinned);
     return DTACT_OK;
 }
 
@@ -250,22 +262,29 @@ DTACT_API int dtact_destroy(void *p) {
         return dtact__set_error(DTACT_EINVAL);
     }
     dtact__shutdown_begin(rt);
-    uint32_t phase = dtact__load_acquire(&rt->phase); // acquire: pairs with start_workers
-    if (phase == DTACT__RT_RUNNING) {
-        if (rt->blocking_run) {
-            /* Another thread is in dtact_run: wait for it to join the workers. */
-            while (dtact__load_acquire(&rt->phase) != DTACT__RT_STOPPED) dtact__sleep_ns(1000000); // acquire: pairs with run's release
-        } else {
-            join_workers(rt, rt->nworkers);
-            dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host
+    for (;;) {
+        uint32_t phase = dtact__load_acquire(&rt->phase); // acquire: pairs with start_workers
+        if (phase == DTACT__RT_RUNNING) {
+            if (rt->blocking_run) {
+                /* Another thread is in dtact_run: wait for it to join the workers. */
+                while (dtact__load_acquire(&rt->phase) != DTACT__RT_STOPPED) dtact__sleep_ns(1000000); // acquire: pairs with run's release
+            } else {
+                join_workers(rt, rt->nworkers);
+                dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host
+            }
+        } else if (phase == DTACT__RT_INIT) {
+            /* Never ran: cancel what was queued (cleanups run here, exactly once),
+             * unless a start wins the race for the phase: then stop it as above. */
+            uint32_t expect = DTACT__RT_INIT;
+            if (!dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED)) continue; // acq_rel: no start may begin now
+            dtact__shutdown_cancel_unstarted(rt);
         }
-    } else if (phase == DTACT__RT_INIT) {
-        /* Never ran: cancel what was queued (cleanups run here, exactly once). */
-        uint32_t expect = DTACT__RT_INIT;
-        dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED); // acq_rel: no start may begin now
-        dtact__shutdown_cancel_unstarted(rt);
+        break;
     }
-    dtact__store_release(&dtact__global_rt, NULL); // release: later lookups see no runtime
+    /* Unpublish, then wait for the calls still inside (host joiners poll the
+     * phase, now STOPPED, and leave with DTACT_ENOTRUNNING). */
+    dtact__store_seq_cst(&dtact__global_rt, NULL); // seq_cst: Dekker with dtact__rt_enter's pin
+    while (dtact__load_acquire(&dtact__rt_pins) != 0) dtact__sleep_ns(200000); // acquire: pairs with rt_leave's release
     lifecycle_unlock();
     rt_free(rt);
     return DTACT_OK;

@@ -56,11 +56,9 @@ static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, 
     return DTACT_OK;
 }
 
-static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
-                      const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns,
-                      const payload_t *pl) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return DTACT_ENOTINIT;
+static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *fn, void *arg,
+                    void (*cleanup)(void *), const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size,
+                    uint64_t wait_ns, const payload_t *pl) {
     if (!fn) return DTACT_ENULLFN;
     dtact_spawn_options_t o = opts ? *opts : dtact_default_spawn_options();
     if (!options_valid(&o)) return DTACT_EINVAL;
@@ -131,6 +129,17 @@ static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, v
     *out = dtact__handle_make(f->index, gen);
     dtact__schedule(rt, w, f, 1);
     return DTACT_OK;
+}
+
+static int spawn_impl(dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
+                      const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns,
+                      const payload_t *pl) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
+    if (!rt) return DTACT_ENOTINIT;
+    int rc = spawn_in(rt, out, result_fn, fn, arg, cleanup, opts, flags, stack_size, wait_ns, pl);
+    dtact__rt_leave(pinned);
+    return rc;
 }
 
 static dtact_handle_t launch(void (*func)(void *), void *arg, void (*cleanup)(void *),

@@ -18,10 +18,8 @@ static void add_worker(dtact_stats_t *o, dtact__worker_t *w) {
     o->wakes += dtact__load_relaxed(&s->wakes);
 }
 
-DTACT_API int dtact_get_stats(void *p, dtact_stats_t *out) {
-    dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    if (!out || (p && p != rt)) return dtact__set_error(DTACT_EINVAL);
+static int get_stats_in(dtact__rt_t *rt, void *p, dtact_stats_t *out) {
+    if (!out || (p && p != rt)) return DTACT_EINVAL;
     memset(out, 0, sizeof *out);
     for (uint32_t i = 0; i < rt->nworkers; i++) add_worker(out, &rt->workers[i]);
     out->spawned += dtact__load_relaxed(&rt->host_spawned); // relaxed: statistics
@@ -39,12 +37,26 @@ DTACT_API int dtact_get_stats(void *p, dtact_stats_t *out) {
     return DTACT_OK;
 }
 
-DTACT_API int dtact_get_worker_stats(void *p, uint32_t w, dtact_stats_t *out) {
-    dtact__rt_t *rt = dtact__rt_get();
+DTACT_API int dtact_get_stats(void *p, dtact_stats_t *out) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
-    if (!out || (p && p != rt) || w >= rt->nworkers) return dtact__set_error(DTACT_EINVAL);
-    memset(out, 0, sizeof *out);
-    add_worker(out, &rt->workers[w]);
-    out->workers = 1;
-    return DTACT_OK;
+    int rc = get_stats_in(rt, p, out);
+    dtact__rt_leave(pinned);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
+}
+
+DTACT_API int dtact_get_worker_stats(void *p, uint32_t w, dtact_stats_t *out) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
+    if (!rt) return dtact__set_error(DTACT_ENOTINIT);
+    int rc = DTACT_EINVAL;
+    if (out && (!p || p == rt) && w < rt->nworkers) {
+        memset(out, 0, sizeof *out);
+        add_worker(out, &rt->workers[w]);
+        out->workers = 1;
+        rc = DTACT_OK;
+    }
+    dtact__rt_leave(pinned);
+    return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }

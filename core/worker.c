@@ -32,6 +32,7 @@
 #endif
 
 _Atomic(dtact__rt_t *) dtact__global_rt;
+_Atomic uint64_t dtact__rt_pins;
 
 static _Thread_local dtact__worker_t *tls_worker;
 

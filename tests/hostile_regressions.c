@@ -1,0 +1,199 @@
+/* Description: regressions for what a hostile caller broke (the reliability
+ * issue's list): destroy while host threads are inside join/await (a crash),
+ * a generation-0 handle (accepted as finished), a stale handle of a destroyed
+ * runtime (it named a live fiber of the next one), a sleep of UINT64_MAX ns
+ * (returned at once), and a cancelled fiber's cleanup that awaits during
+ * shutdown (destroy hung). Each test failed before its fix. */
+#include <pthread.h>
+#include <time.h>
+
+#include "rt_util.h"
+
+static void *rt_plain(uint32_t workers) {
+    dtact_config_t cfg = dtact_default_config();
+    cfg.mWorkers = workers;
+    cfg.mFiberCapacity = 256;
+    cfg.mStackSize = 64 * 1024;
+    void *rt = dtact_init(&cfg);
+    cr_assert_not_null(rt, "dtact_init: %s", dtact_strerror(dtact_last_error()));
+    return rt;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- 1. destroy while host threads are inside dtact_join / dtact_await */
+
+#define NJ 8
+
+static void *park_until_shutdown(void *arg) {
+    (void)arg;
+    while (dtact_park(-1) == DTACT_OK) {
+    }
+    return (void *)(intptr_t)7;
+}
+
+typedef struct {
+    dtact_handle_t h;
+    int use_join;
+    atomic_int entered;
+    int rc;
+} joiner_t;
+
+static void *host_joiner(void *p) {
+    joiner_t *j = p;
+    atomic_store(&j->entered, 1);
+    if (j->use_join) {
+        void *res = NULL;
+        j->rc = dtact_join(j->h, -1, &res);
+        if (j->rc == DTACT_OK) cr_assert_eq(res, (void *)(intptr_t)7);
+    } else {
+        j->rc = dtact_await(j->h);
+    }
+    return NULL;
+}
+
+Test(hostile, destroy_waits_for_host_threads_inside_join_and_await, .timeout = 60) {
+    for (int round = 0; round < 60; round++) {
+        void *rt = rt_plain(2);
+        cr_assert_eq(dtact_start(rt), DTACT_OK);
+        dtact_spawn_attr_t a;
+        dtact_spawn_attr_init(&a);
+        a.flags = DTACT_SPAWN_JOINABLE;
+        dtact_handle_t h;
+        cr_assert_eq(dtact_spawn(&h, park_until_shutdown, NULL, &a), DTACT_OK);
+        joiner_t js[NJ];
+        pthread_t th[NJ];
+        for (int i = 0; i < NJ; i++) {
+            js[i].h = h;
+            js[i].use_join = i & 1;
+            atomic_store(&js[i].entered, 0);
+            js[i].rc = 1;
+            cr_assert_eq(pthread_create(&th[i], NULL, host_joiner, &js[i]), 0);
+        }
+        for (int i = 0; i < NJ; i++)
+            while (!atomic_load(&js[i].entered)) sched_yield();
+        struct timespec d = {0, 2000000};
+        nanosleep(&d, NULL); /* let them reach the wait */
+        cr_assert_eq(dtact_destroy(rt), DTACT_OK);
+        for (int i = 0; i < NJ; i++) {
+            pthread_join(th[i], NULL);
+            /* The fiber finished (woken by shutdown): joins get its result, or
+             * find the record taken by another joiner, or the runtime gone. */
+            int rc = js[i].rc;
+            cr_assert(rc == DTACT_OK || rc == DTACT_ESTALE || rc == DTACT_ECANCELED || rc == DTACT_ENOTINIT ||
+                          rc == DTACT_ENOTRUNNING,
+                      "round %d joiner %d: %d (%s)", round, i, rc, dtact_strerror(rc));
+        }
+    }
+}
+
+/* ---- 2. a handle with generation 0 was never issued */
+
+Test(hostile, generation_zero_is_an_invalid_handle) {
+    void *rt = rt_plain(1);
+    dtact_handle_t h0 = (1ull << 63) | 0u; /* valid bit, generation 0, slot 0 */
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    dtact_handle_t live;
+    cr_assert_eq(dtact_spawn(&live, park_until_shutdown, NULL, &a), DTACT_OK); /* carves slot 0 */
+    cr_assert_eq(dtact_await(h0), DTACT_EHANDLE);
+    cr_assert_eq(dtact_join(h0, 0, NULL), DTACT_EHANDLE);
+    cr_assert_eq(dtact_detach(h0), DTACT_EHANDLE);
+    cr_assert_eq(dtact_is_finished(h0), DTACT_EHANDLE);
+    cr_assert_eq(dtact_unpark(h0), DTACT_EHANDLE);
+    cr_assert_eq(dtact_destroy(rt), DTACT_OK);
+}
+
+/* ---- 3. a stale handle of a destroyed runtime names no fiber of the next */
+
+static void *answer(void *arg) { return arg; }
+
+Test(hostile, handles_of_a_destroyed_runtime_stay_invalid_in_the_next, .timeout = 30) {
+    void *rt = rt_plain(1);
+    cr_assert_eq(dtact_start(rt), DTACT_OK);
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    dtact_handle_t old;
+    cr_assert_eq(dtact_spawn(&old, answer, (void *)1, &a), DTACT_OK);
+    while (dtact_is_finished(old) != 1) sched_yield();
+    rt_down(rt); /* `old` is never joined */
+
+    rt = rt_plain(1);
+    cr_assert_eq(dtact_start(rt), DTACT_OK);
+    dtact_handle_t mine;
+    cr_assert_eq(dtact_spawn(&mine, answer, (void *)42, &a), DTACT_OK);
+    while (dtact_is_finished(mine) != 1) sched_yield();
+    /* Same slot, new runtime: the old handle must not reach the new fiber. */
+    cr_assert_eq(dtact_detach(old), DTACT_EHANDLE);
+    cr_assert_eq(dtact_join(old, 0, NULL), DTACT_EHANDLE);
+    cr_assert_eq(dtact_is_finished(old), DTACT_EHANDLE);
+    void *res = NULL;
+    cr_assert_eq(dtact_join(mine, -1, &res), DTACT_OK, "the owner still gets its result");
+    cr_assert_eq(res, (void *)42);
+    rt_down(rt);
+}
+
+/* ---- 7. dtact_sleep_ns(UINT64_MAX) on a fiber waits */
+
+static atomic_int sleep_rc = 1;
+static void long_sleeper(void *arg) {
+    (void)arg;
+    atomic_store(&sleep_rc, dtact_sleep_ns(UINT64_MAX));
+}
+
+Test(hostile, a_sleep_of_uint64_max_waits_until_shutdown, .timeout = 30) {
+    void *rt = rt_plain(1);
+    cr_assert_eq(dtact_start(rt), DTACT_OK);
+    atomic_store(&sleep_rc, 1);
+    dtact_handle_t h = dtact_fiber_launch(long_sleeper, NULL);
+    cr_assert_neq(h, DTACT_INVALID_HANDLE);
+    uint64_t t0 = now_ns();
+    while (now_ns() - t0 < 200000000u) {
+        cr_assert_eq(atomic_load(&sleep_rc), 1, "returned early: %d", atomic_load(&sleep_rc));
+        sched_yield();
+    }
+    rt_down(rt);
+    cr_assert_eq(atomic_load(&sleep_rc), DTACT_ESHUTDOWN);
+}
+
+/* ---- 9. a cancelled fiber's cleanup that awaits during shutdown */
+
+static dtact_handle_t target;
+static atomic_int cleanup_rc[16], cleanups;
+
+static void never_runs(void *arg) { (void)arg; }
+static void awaiting_cleanup(void *arg) {
+    intptr_t i = (intptr_t)arg;
+    atomic_store(&cleanup_rc[i], dtact_await(target));
+    atomic_fetch_add(&cleanups, 1);
+}
+static void parked(void *arg) {
+    (void)arg;
+    while (dtact_park(-1) == DTACT_OK) {
+    }
+}
+static void master(void *arg) {
+    (void)arg;
+    target = dtact_fiber_launch(parked, NULL);
+    for (intptr_t i = 0; i < 16; i++) dtact_fiber_launch_with_cleanup(never_runs, (void *)i, awaiting_cleanup);
+    dtact_shutdown(); /* before the 16 start: they are cancelled, their cleanups run on the worker */
+}
+
+Test(hostile, a_cleanup_that_awaits_during_shutdown_does_not_hang, .timeout = 30) {
+    void *rt = rt_plain(1);
+    atomic_store(&cleanups, 0);
+    cr_assert_neq(dtact_fiber_launch(master, NULL), DTACT_INVALID_HANDLE);
+    cr_assert_eq(dtact_run(rt), DTACT_OK);
+    cr_assert_eq(dtact_destroy(rt), DTACT_OK);
+    cr_assert_eq(atomic_load(&cleanups), 16, "every cleanup ran once");
+    for (int i = 0; i < 16; i++) {
+        int rc = atomic_load(&cleanup_rc[i]);
+        cr_assert(rc == DTACT_ESHUTDOWN || rc == DTACT_OK, "cleanup %d: %d (%s)", i, rc, dtact_strerror(rc));
+    }
+}
