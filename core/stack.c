@@ -60,6 +60,10 @@
 #include "dtact.h"
 #include "prim.h"
 
+#if defined(DTACT_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 static const size_t dtact__class_size[DTACT__STACK_NCLASSES] = {
     DTACT__STACK_MIN, 64u * 1024u, 256u * 1024u, 1024u * 1024u, 8u * 1024u * 1024u, DTACT__STACK_MAX};
 
@@ -302,6 +306,12 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
 void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s) {
     dtact__stack_class_t *c = &a->cls[s->cls];
     s->owner = NULL;
+#if defined(DTACT_ASAN)
+    /* A finished fiber's last frames never return, so ASan's redzones of its
+     * locals stay poisoned: clear them, or the stack's next user (its inline
+     * payload copy, its frames) would get false stack-buffer-overflow reports. */
+    __asan_unpoison_memory_region(s->base, s->size);
+#endif
     if (DTACT_LIKELY(cache < a->ncaches)) {
         dtact__wcache_t *wc = &a->caches[cache];
         dtact__stk_cache_t *sc = &wc->stk[s->cls];
