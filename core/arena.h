@@ -120,6 +120,19 @@ static inline int dtact__stack_canary_ok(const dtact__stack_t *s) {
     return *(const volatile uint64_t *)s->base == s->canary;
 }
 
+/* Checked with the canary: the saved stack pointer of a switched-out fiber
+ * lies inside its own stack (a frame larger than the guard gap can jump the
+ * guard and the canary; its stack pointer still gives it away). */
+static inline int dtact__stack_sp_ok(const dtact__stack_t *s, const void *sp) {
+    return (uintptr_t)sp > (uintptr_t)s->base && (uintptr_t)sp <= (uintptr_t)s->top;
+}
+
+/* Lets the overflow report name the fiber that was running on the faulting
+ * thread (which, past an unguarded stack, is not the owner of the guard page
+ * it hit). fn must be async-signal-safe. Call before
+ * dtact__overflow_handler_install. */
+void dtact__overflow_set_current_fn(dtact__arena_t *a, const dtact__fiber_t *(*fn)(void));
+
 /* Racy snapshot of the arena's counters (exact when quiescent). arena.c. */
 void dtact__arena_get_stats(dtact__arena_t *a, dtact__arena_stats_t *out);
 

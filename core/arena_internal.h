@@ -184,6 +184,7 @@ struct dtact__arena_s {
     int default_cls;
     uint64_t secret;             /* canary secret */
     int64_t guard_budget;        /* guarded stacks this arena may create */
+    const dtact__fiber_t *(*current_fiber)(void); /* the faulting thread's fiber (overflow.c), or NULL */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
 
     /* shared magazine depot (full and empty stacks, one line), bump indices */

@@ -41,6 +41,8 @@ static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
         dtact__load_relaxed(&w->rt->shutdown)) // relaxed: the loop handles shutdown
         return NULL;
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
+    if (DTACT_UNLIKELY(!dtact__stack_sp_ok(f->stack, __builtin_frame_address(0))))
+        dtact__stack_overflow_abort(f->stack, "stack pointer below the stack at a switch");
     dtact__fiber_t *next = dtact__runq_pick_direct(&w->rq, f);
     if (!next) return NULL;
     uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: our own state

@@ -101,20 +101,33 @@ static size_t dtact__put_num(char *b, size_t i, size_t cap, uint64_t v, unsigned
     return i;
 }
 
-/* Async-signal-safe: formats by hand, dtact__write_stderr only. */
-static void dtact__report(const dtact__stack_t *s, const char *how, uintptr_t addr) {
-    char b[256];
+static size_t dtact__put_fiber(char *b, size_t i, size_t cap, const dtact__fiber_t *f) {
+    // acquire: pairs with the scheduler's release transitions of sg (any load would do here)
+    uint64_t sg = dtact__load_acquire((_Atomic uint64_t *)&f->sg);
+    i = dtact__put_str(b, i, cap, "fiber 0x");
+    return dtact__put_num(b, i, cap, dtact__handle_make(f->index, DTACT__SG_GEN(sg)), 16);
+}
+
+/* Async-signal-safe: formats by hand, dtact__write_stderr only. `culprit`,
+ * when it is not the stack's owner, is the fiber that really overflowed: it
+ * ran past its own unguarded stack into the guard below another's. */
+static void dtact__report_by(const dtact__stack_t *s, const dtact__fiber_t *culprit, const char *how, uintptr_t addr) {
+    char b[320];
     const size_t cap = sizeof b;
     size_t i = dtact__put_str(b, 0, cap, "dtact: stack overflow in ");
     const dtact__fiber_t *f = s ? s->owner : NULL;
-    if (f) {
-        // acquire: pairs with the scheduler's release transitions of sg (any load would do here)
-        uint64_t sg = dtact__load_acquire((_Atomic uint64_t *)&f->sg);
-        i = dtact__put_str(b, i, cap, "fiber 0x");
-        i = dtact__put_num(b, i, cap, dtact__handle_make(f->index, DTACT__SG_GEN(sg)), 16);
-    } else {
-        i = dtact__put_str(b, i, cap, "unknown fiber");
+    if (culprit && culprit != f) {
+        i = dtact__put_fiber(b, i, cap, culprit);
+        i = dtact__put_str(b, i, cap, " (it ran past its own stack into the guard page below ");
+        i = f ? dtact__put_fiber(b, i, cap, f) : dtact__put_str(b, i, cap, "a free stack");
+        i = dtact__put_str(b, i, cap, "'s stack at 0x");
+        i = dtact__put_num(b, i, cap, addr, 16);
+        i = dtact__put_str(b, i, cap, ")\n");
+        dtact__write_stderr(b, i);
+        return;
     }
+    if (f) i = dtact__put_fiber(b, i, cap, f);
+    else i = dtact__put_str(b, i, cap, "unknown fiber");
     i = dtact__put_str(b, i, cap, " (stack ");
     i = dtact__put_num(b, i, cap, s ? s->size : 0, 10);
     i = dtact__put_str(b, i, cap, " bytes, ");
@@ -144,10 +157,15 @@ static void dtact__overflow_hook(void *fault) {
         dtact__stack_t *s = &c->desc[id];
         if (s->base && s->guarded) {
             dtact__fetch_add_relaxed(&a->overflows, 1); // relaxed: statistic
-            dtact__report(s, "guard page hit", addr);
+            const dtact__fiber_t *cur = a->current_fiber ? a->current_fiber() : NULL;
+            dtact__report_by(s, cur, "guard page hit", addr);
             abort();
         }
     }
+}
+
+void dtact__overflow_set_current_fn(dtact__arena_t *a, const dtact__fiber_t *(*fn)(void)) {
+    a->current_fiber = fn; /* published to the hook by install's release store */
 }
 
 int dtact__overflow_handler_install(dtact__arena_t *a) {
@@ -191,7 +209,7 @@ void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) {
     dtact__arena_t *a = s ? dtact__registry_find((uintptr_t)s->base, &k) : NULL;
     if (a)
         dtact__fetch_add_relaxed(&a->overflows, 1); // relaxed: statistic
-    dtact__report(s, how ? how : "canary destroyed", 0);
+    dtact__report_by(s, NULL, how ? how : "canary destroyed", 0);
     abort();
 }
 

@@ -104,6 +104,13 @@ static int config_resolve(const dtact_config_t *cfg, dtact_config_t *c) {
     return DTACT_OK;
 }
 
+/* The fiber running on the calling thread, for the overflow report (called
+ * from the SIGSEGV handler: reads thread-local and owner-written fields only). */
+static const dtact__fiber_t *current_fiber(void) {
+    dtact__worker_t *w = dtact__tls_worker();
+    return w ? w->current : NULL;
+}
+
 static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     dtact__rt_t *rt = aligned_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
     if (!rt) return DTACT_ENOMEM;
@@ -155,6 +162,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         dtact__store_relaxed(&w->deflect_at, DTACT__WATERMARK); // relaxed: before the workers start
         dtact__cpu_groups(i % ncpu, &w->ccx, &w->numa);
     }
+    dtact__overflow_set_current_fn(rt->arena, current_fiber);
     rc = dtact__overflow_handler_install(rt->arena);
     if (rc != DTACT_OK) {
         rt_free(rt);

@@ -202,15 +202,18 @@ Test(hostile, a_cleanup_that_awaits_during_shutdown_does_not_hang, .timeout = 30
 
 /* ---- 10. a recycled stack carries no ASan poison of its previous fiber */
 
-static __attribute__((noinline)) void deep_frame(volatile char *p) {
+static __attribute__((noinline)) long deep_frame(volatile char *p) {
     volatile char local[3000];
+    long sum = 0;
     for (int i = 0; i < 3000; i += 64) local[i] = p[0];
+    for (int i = 0; i < 3000; i += 64) sum += local[i];
+    return sum;
 }
-static void big_frames(void *arg) {
+static void *big_frames(void *arg) {
     volatile char buf[6000];
     buf[0] = (char)(intptr_t)arg;
-    deep_frame(buf);
-    /* ends with its frames (and their redzones) still on the stack */
+    /* returns with its frames' redzones still poisoned on the stack */
+    return (void *)deep_frame(buf);
 }
 typedef struct {
     char bytes[3000];
@@ -232,7 +235,7 @@ Test(hostile, recycled_stacks_carry_no_sanitizer_poison, .timeout = 60) {
     a.flags = DTACT_SPAWN_JOINABLE;
     for (int round = 0; round < 200; round++) {
         dtact_handle_t h;
-        cr_assert_eq(dtact_spawn(&h, (void *(*)(void *))big_frames, (void *)1, &a), DTACT_OK);
+        cr_assert_eq(dtact_spawn(&h, big_frames, (void *)1, &a), DTACT_OK);
         cr_assert_eq(dtact_join(h, -1, NULL), DTACT_OK);
         /* Larger than the side slot: copied to the top of a (recycled) stack at spawn. */
         cr_assert_eq(dtact_spawn_inline(&h, read_payload, &pl, sizeof pl, 8, &a), DTACT_OK);
