@@ -7,7 +7,7 @@ fn files(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(&pred))
+            .filter(|p| p.is_file() && matches!(p.file_name().and_then(|n| n.to_str()), Some(n) if pred(n)))
             .collect(),
         Err(_) => Vec::new(),
     };

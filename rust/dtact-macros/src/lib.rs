@@ -1,9 +1,11 @@
 //! Attribute macros for `dtact` (use them through the `dtact` crate: `#[dtact::task]`,
-//! `#[dtact::main]`, `#[dtact::dtact_init]`).
+//! `#[dtact::main]`, `#[dtact::dtact_init]`, `#[dtact::export_async]`, `#[dtact::export_fiber]`).
 //!
 //! Every argument is honoured or rejected at compile time: unknown keys, bad variant names and
-//! bad sizes (`"12Q"`) are compile errors. Sizes accept plain integers (literal or string) and
-//! the suffixes K, M, G (powers of 1024). No global symbols are emitted.
+//! bad sizes (`"12Q"`) are compile errors (the one exception, `#[task(capacity = ...)]`, is
+//! checked and documented as having no per-task meaning). Sizes accept plain integers (literal
+//! or string) and the suffixes K, M, G (powers of 1024). Only the two export macros emit global
+//! symbols (`dtact_export_<fn>`, `dtact_export_fiber_<fn>`): that is their purpose.
 #![deny(missing_docs)]
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -11,7 +13,7 @@ use quote::{format_ident, quote};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{ItemFn, Lit, MetaNameValue, Token};
+use syn::{FnArg, ItemFn, Lit, MetaNameValue, Token};
 
 type Args = Punctuated<MetaNameValue, Token![,]>;
 
@@ -106,6 +108,10 @@ const STACK_MAX: u64 = 64 << 20;
 /// `f(..).await` runs the body in place. A module `dtact_metadata_<fn>` exposes `PRIORITY`,
 /// `AFFINITY`, `KIND`, `STACK_SIZE` (0 = runtime default) and the type `SWITCHER`.
 /// Defaults: Normal, Any, Compute, runtime default stack, CrossThreadFloat.
+///
+/// `capacity = N` (an integer or size string, 1 ..= 16777215) is accepted because the original
+/// Dtact's README put it on its `#[task]` example; it has no per-task meaning (the fiber
+/// capacity is a runtime setting: `#[dtact::main(capacity = ...)]`) and is otherwise ignored.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     match task_impl(attr.into(), item.into()) {
@@ -131,10 +137,13 @@ fn task_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2
                 switcher = pick(nv, "switcher", &["CrossThreadFloat", "CrossThreadNoFloat", "SameThreadFloat", "SameThreadNoFloat"])?
             }
             "stack" => stack = ranged(nv, "stack", STACK_MIN, STACK_MAX)?,
+            "capacity" => {
+                ranged(nv, "capacity", 1, 16_777_215)?;
+            }
             other => {
                 return Err(err(
                     nv.path.span(),
-                    format!("unknown #[task] argument `{other}`; expected priority, affinity, kind, stack or switcher"),
+                    format!("unknown #[task] argument `{other}`; expected priority, affinity, kind, stack, switcher or capacity"),
                 ))
             }
         }
@@ -169,7 +178,7 @@ fn task_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2
         #vis #new_sig {
             ::dtact::TaskFuture::new(
                 async move #block,
-                ::dtact::SpawnBuilder::new()
+                ::dtact::SpawnBuilder::<::dtact::CrossThreadFloat>::new()
                     .priority(::dtact::Priority::#priority)
                     .affinity(::dtact::Affinity::#affinity)
                     .kind(::dtact::WorkloadKind::#kind)
@@ -185,10 +194,18 @@ fn task_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2
 /// `#[dtact::main(workers = 4, stack = "256K", capacity = "1024", safety = "Safety1",
 /// topology = "P2PMesh", numa = 0)]` on `main` (or any fn, e.g. a `#[test]`).
 ///
-/// Builds a `dtact::Runtime` with those settings at the top of the function, runs the body
-/// (an `async fn` body is driven with `Runtime::block_on`) and drops the runtime (shutdown +
-/// destroy) at the end. `workers = 0` means one per CPU. `numa` is reserved by the C runtime
-/// and only 0 is accepted; `topology = "Pinned"` is rejected (the C runtime has no such mode).
+/// Builds a `dtact::Runtime` with those settings at the top of the function, runs the body and
+/// drops the runtime (shutdown + destroy) at the end. `workers = 0` means one per CPU. `numa` is
+/// reserved by the C runtime and only 0 is accepted; `topology = "Pinned"` is rejected (the C
+/// runtime has no such mode).
+///
+/// The body of a plain `fn` runs on the calling (host) thread, as in the original Dtact: there
+/// `dtact_await` and `join()` block the thread. The body of an `async fn` runs on a fiber: it is
+/// spawned as a task pinned to one worker (`dtact::spawn_pinned`: it need not be `Send`) and the
+/// host thread blocks until it finishes; its output is the function's return value (so the
+/// output type must be `Send`: e.g. `Box<dyn Error + Send + Sync>` rather than
+/// `Box<dyn Error>`), and a panic in the body is resumed on the host thread. The parameters of
+/// an `async fn` move into the fiber, so they must be `Send + 'static`.
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     match main_impl(attr.into(), item.into(), "main") {
@@ -268,7 +285,7 @@ fn main_impl(attr: TokenStream2, item: TokenStream2, which: &str) -> syn::Result
     let body = if is_async {
         quote! {
             #build
-            let __dtact_out = __dtact_runtime.block_on(async move #block);
+            let __dtact_out = ::dtact::__run_main_on_fiber(move || async move #block);
             ::core::mem::drop(__dtact_runtime);
             __dtact_out
         }
@@ -284,6 +301,101 @@ fn main_impl(attr: TokenStream2, item: TokenStream2, which: &str) -> syn::Result
         #(#attrs)*
         #vis #new_sig {
             #body
+        }
+    })
+}
+
+// ----------------------------------------------------------------------------- #[export_*]
+
+/// The exported function's C parameters (`__dtact_arg<i>: T`) and the call arguments.
+fn export_params(f: &ItemFn, which: &str) -> syn::Result<(Vec<TokenStream2>, Vec<TokenStream2>)> {
+    let mut params = Vec::new();
+    let mut args = Vec::new();
+    for (i, input) in f.sig.inputs.iter().enumerate() {
+        match input {
+            FnArg::Typed(pt) => {
+                let id = format_ident!("__dtact_arg{}", i);
+                let ty = &pt.ty;
+                params.push(quote!(#id: #ty));
+                args.push(quote!(#id));
+            }
+            FnArg::Receiver(r) => return Err(err(r.span(), format!("#[{which}] does not support `self` parameters"))),
+        }
+    }
+    if !f.sig.generics.params.is_empty() {
+        return Err(err(f.sig.generics.span(), format!("#[{which}] does not support generic functions")));
+    }
+    Ok((params, args))
+}
+
+/// `#[dtact::export_async]` on an `async fn` (or a `#[dtact::task]` function): keeps the function
+/// and adds `#[no_mangle] pub extern "C" fn dtact_export_<fn>(same parameters) -> dtact_handle_t`
+/// for C callers, which spawns the function as a task and returns its fiber handle (C can
+/// `dtact_await` it), or `DTACT_INVALID_HANDLE` (0) if the spawn fails (no runtime, shutting
+/// down, pool full): never a panic across the C boundary. The parameter types must be FFI-safe
+/// (checked: `improper_ctypes_definitions` is denied on the wrapper) and, as the task runs on
+/// another fiber, `Send + 'static`. The task's output is dropped (return results through a
+/// parameter, e.g. a pointer-sized integer, or use the Rust API).
+#[proc_macro_attribute]
+pub fn export_async(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match export_impl(attr.into(), item.into(), true) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// `#[dtact::export_fiber]` on a synchronous `fn`: keeps the function and adds
+/// `#[no_mangle] pub extern "C" fn dtact_export_fiber_<fn>(same parameters) -> dtact_handle_t`,
+/// which runs the function on a new fiber (the `SameThreadNoFloat` switcher, as the original's
+/// `spawn_with_stack`, with the runtime's default stack) and returns its handle, or
+/// `DTACT_INVALID_HANDLE` (0) if the spawn fails. The function may suspend its fiber with the
+/// synchronous calls (`dtact_await`, `wait`, `yield_to_sync`, `sleep`). Parameter rules and the
+/// dropped output as for [`macro@export_async`].
+#[proc_macro_attribute]
+pub fn export_fiber(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match export_impl(attr.into(), item.into(), false) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn export_impl(attr: TokenStream2, item: TokenStream2, is_async: bool) -> syn::Result<TokenStream2> {
+    let which = if is_async { "export_async" } else { "export_fiber" };
+    if !attr.is_empty() {
+        return Err(err(attr.span(), format!("#[{which}] takes no arguments")));
+    }
+    let f: ItemFn = syn::parse2(item)?;
+    let (params, args) = export_params(&f, which)?;
+    let name = &f.sig.ident;
+    if !is_async && f.sig.asyncness.is_some() {
+        return Err(err(f.sig.fn_token.span(), "#[export_fiber] is for a synchronous `fn`; use #[export_async] on an `async fn`"));
+    }
+    let has_task_attr = f.attrs.iter().any(|a| matches!(a.path.segments.last(), Some(s) if s.ident == "task"));
+    if is_async && f.sig.asyncness.is_none() && !has_task_attr {
+        return Err(err(f.sig.fn_token.span(), "#[export_async] is for an `async fn` (or a #[dtact::task] fn); use #[export_fiber] on a synchronous `fn`"));
+    }
+    let (wrapper, spawn) = if is_async {
+        (format_ident!("dtact_export_{}", name), quote!(::dtact::try_spawn(#name(#(#args),*))))
+    } else {
+        (
+            format_ident!("dtact_export_fiber_{}", name),
+            quote!(::dtact::SpawnBuilder::<::dtact::SameThreadNoFloat>::new().try_spawn(async move {
+                let _ = #name(#(#args),*);
+            })),
+        )
+    };
+    let doc = format!("C entry point made by `#[dtact::{which}]`: runs `{name}` on a new fiber and returns its handle (0 if the spawn failed).");
+    let no_mangle = quote::quote_spanned!(Span::mixed_site()=> #[no_mangle]);
+    Ok(quote! {
+        #f
+        #[doc = #doc]
+        #no_mangle
+        #[deny(improper_ctypes_definitions)]
+        pub extern "C" fn #wrapper(#(#params),*) -> ::dtact::dtact_handle_t {
+            match #spawn {
+                ::core::result::Result::Ok(h) => ::dtact::AsHandle::as_handle(&h),
+                ::core::result::Result::Err(_) => ::dtact::dtact_handle_t::INVALID,
+            }
         }
     })
 }

@@ -9,6 +9,20 @@ use dtact_sys as sys;
 
 use crate::error::{check, Error};
 
+/// Pins a future held in a local variable to the stack (what `std::pin::pin!` does, which needs
+/// Rust 1.68; this crate supports 1.63): `pin_local!(fut)` shadows `fut` with a `Pin<&mut _>`
+/// to the moved-in value.
+macro_rules! pin_local {
+    ($x:ident) => {
+        let mut $x = $x;
+        // SAFETY: the value was moved into the new local `$x` just above, which is shadowed
+        // right here by the pinned reference, so it can never be named (moved) again; it stays
+        // in place until it is dropped at the end of the enclosing block.
+        #[allow(unused_mut)]
+        let mut $x = unsafe { Pin::new_unchecked(&mut $x) };
+    };
+}
+
 /// A fiber handle (the C `dtact_handle_t`): a plain value, `Copy`, nothing to free. Bit 63 is set
 /// on every valid handle; the rest holds a slot index and a generation, so a handle to a finished
 /// and recycled fiber is recognised as finished.
@@ -107,8 +121,33 @@ pub(crate) enum Driven<T> {
     Stopped,
 }
 
-/// Polls `fut` on the current fiber until it completes; on `Pending` parks the fiber
-/// (`dtact_park(-1)`) until a wake (`dtact_unpark`) arrives. Must run on a fiber.
+// A yield inside a task returns `Pending` to the runner below, which yields the fiber itself and
+// can therefore check for abort and shutdown at every yield (a yield that switched inside `poll`
+// and returned `Ready` would let a yield-looping task run forever). The request travels in a
+// thread-local flag that is set in `poll` and read by the runner right after `poll` returns, on
+// the same thread with no suspension in between. Both accessors are `#[inline(never)]` so that
+// the compiler never keeps a thread-local address across a suspension of a cross-thread fiber
+// (the fiber may resume on another thread).
+thread_local! {
+    static YIELD_REQUEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tells the runner polling the current future to yield the fiber when `poll` returns.
+#[inline(never)]
+fn request_yield() {
+    YIELD_REQUEST.with(|r| r.set(true));
+}
+
+/// Reads and clears the yield request of this thread.
+#[inline(never)]
+fn take_yield_request() -> bool {
+    YIELD_REQUEST.with(|r| r.replace(false))
+}
+
+/// Polls `fut` on the current fiber until it completes. After a `Pending` it checks `stop()`
+/// (the task's abort flag) and shutdown; then, if the future asked to yield ([`yield_now`]), it
+/// yields the fiber (`dtact_yield`) and polls again, else it parks the fiber (`dtact_park(-1)`)
+/// until a wake (`dtact_unpark`) arrives. Must run on a fiber.
 pub(crate) fn drive_on_fiber<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool) -> Driven<F::Output> {
     // SAFETY: dtact_self has no preconditions.
     let me = unsafe { sys::dtact_self() };
@@ -117,18 +156,25 @@ pub(crate) fn drive_on_fiber<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dy
     let mut cx = Context::from_waker(&waker);
     let mut shutdown = false;
     loop {
+        let _ = take_yield_request(); // a stale request of a foreign executor
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return Driven::Done(v);
         }
+        let yield_requested = take_yield_request();
         if shutdown {
             return Driven::Shutdown;
         }
         if stop() {
             return Driven::Stopped;
         }
-        // SAFETY: dtact_park has no memory-safety preconditions (on a host thread it returns
-        // EPERM; callers run this on a fiber).
-        let rc = unsafe { sys::dtact_park(-1) };
+        let rc = if yield_requested {
+            // SAFETY: dtact_yield has no preconditions (we are on a fiber).
+            unsafe { sys::dtact_yield() }
+        } else {
+            // SAFETY: dtact_park has no memory-safety preconditions (on a host thread it returns
+            // EPERM; callers run this on a fiber).
+            unsafe { sys::dtact_park(-1) }
+        };
         if rc == sys::DTACT_ESHUTDOWN {
             shutdown = true; // poll once more: the wake may have come with the shutdown
         }
@@ -149,7 +195,7 @@ impl Wake for ThreadWaker {
 
 /// Drives a future on the calling host thread, parking the thread while it is pending.
 pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
+    pin_local!(fut);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     loop {
@@ -164,7 +210,9 @@ pub(crate) fn block_on_thread<F: Future>(fut: F) -> F::Output {
 
 /// Drives `fut` to completion on the current fiber and returns its output: polls it, and while
 /// it is pending parks the fiber (only the fiber: its worker runs other fibers) until the
-/// future's waker unparks it. Outside a fiber it falls back to a thread-parking `block_on`.
+/// future's waker unparks it. On a plain thread (not a fiber) it blocks the thread until the
+/// future completes (parking it while the future is pending), where the original Dtact
+/// panicked.
 ///
 /// # Panics
 /// If the future panics (the panic propagates), or, on a fiber, if the runtime shuts down while
@@ -173,7 +221,7 @@ pub fn wait<F: Future>(fut: F) -> F::Output {
     if !in_fiber() {
         return block_on_thread(fut);
     }
-    let mut fut = std::pin::pin!(fut);
+    pin_local!(fut);
     match drive_on_fiber(fut.as_mut(), &|| false) {
         Driven::Done(v) => v,
         _ => panic!("dtact::wait: the runtime shut down while the future was pending"),
@@ -203,9 +251,16 @@ impl<F: Future> DtactWaitExt for F {}
 
 // ------------------------------------------------------------------ yield
 
-/// Yields the current fiber: `yield_now().await` calls `dtact_yield` from inside `poll` (the
-/// fiber is suspended behind every other ready fiber of its worker, which then run) and returns
-/// `Ready`. Outside a fiber it behaves like an ordinary executor yield (wake + one `Pending`).
+/// Yields the current fiber: `yield_now().await` suspends the task's fiber behind every other
+/// ready fiber of its worker, which then run. A yield is a suspension point: an aborted task
+/// ([`JoinHandle::abort`](crate::JoinHandle::abort)) or a runtime that is shutting down stops
+/// there (the future is dropped and the task reports cancelled).
+///
+/// Inside a task the yield is done by the task's runner after `poll` returns `Pending`; when the
+/// future is polled by some other executor running on a fiber (a combinator that substitutes its
+/// own waker, for instance), the fiber yields inside `poll` (`dtact_yield`) and the abort check
+/// waits for the next real suspension. Outside a fiber it behaves like an ordinary executor
+/// yield (wake + one `Pending`).
 pub fn yield_now() -> YieldNow {
     YieldNow { done: false }
 }
@@ -223,51 +278,185 @@ impl Future for YieldNow {
         if self.done {
             return Poll::Ready(());
         }
-        // On a fiber this suspends it behind the worker's other ready fibers (one call, no
-        // separate "am I on a fiber" query); on a host thread it does nothing and says EPERM.
-        // SAFETY: dtact_yield has no preconditions.
-        if unsafe { sys::dtact_yield() } != sys::DTACT_EPERM {
-            return Poll::Ready(());
-        }
         self.done = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        // SAFETY: dtact_self has no preconditions (it returns 0 on a host thread).
+        let me = unsafe { sys::dtact_self() };
+        if me == 0 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if cx.waker().will_wake(&fiber_waker(dtact_handle_t(me))) {
+            // Our runner polls us: it yields the fiber (and checks abort and shutdown) as soon
+            // as this `Pending` reaches it.
+            request_yield();
+            return Poll::Pending;
+        }
+        // A foreign executor on a fiber: yield in place.
+        // SAFETY: dtact_yield has no preconditions (we are on a fiber).
+        if unsafe { sys::dtact_yield() } == sys::DTACT_ESHUTDOWN {
+            // Let the runner see the shutdown at its next suspension.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
     }
 }
 
-/// Makes fiber `target` runnable if it is parked (`dtact_unpark`), then yields the caller.
-/// A finished target is ignored.
+/// What names a fiber: a raw [`dtact_handle_t`] (what the original Dtact's spawns returned), a
+/// [`JoinHandle`](crate::JoinHandle) (what this crate's spawns return) or a reference to either.
+/// Every call that takes a fiber handle ([`dtact_await`], [`yield_to`], [`yield_to_sync`],
+/// [`is_finished`], [`unpark`], [`status`]) accepts any of them, so code written against the
+/// original, `dtact_await(spawn(fut))`, compiles unchanged.
+pub trait AsHandle {
+    /// The fiber's handle.
+    fn as_handle(&self) -> dtact_handle_t;
+}
+
+impl AsHandle for dtact_handle_t {
+    fn as_handle(&self) -> dtact_handle_t {
+        *self
+    }
+}
+
+impl<T> AsHandle for crate::JoinHandle<T> {
+    fn as_handle(&self) -> dtact_handle_t {
+        self.fiber_handle()
+    }
+}
+
+impl<H: AsHandle + ?Sized> AsHandle for &H {
+    fn as_handle(&self) -> dtact_handle_t {
+        (**self).as_handle()
+    }
+}
+
+impl<H: AsHandle + ?Sized> AsHandle for &mut H {
+    fn as_handle(&self) -> dtact_handle_t {
+        (**self).as_handle()
+    }
+}
+
+/// Makes fiber `target` runnable if it is parked (`dtact_unpark`), then yields the caller
+/// (as [`yield_now`]). A finished target is ignored.
 ///
 /// # Errors
 /// [`Error::BadHandle`] for a handle that was never issued (then the caller does not yield),
 /// [`Error::NotInitialized`] without a runtime.
-pub async fn yield_to(target: dtact_handle_t) -> Result<(), Error> {
-    // SAFETY: dtact_unpark takes any handle value and validates it.
-    check(unsafe { sys::dtact_unpark(target.0) })?;
-    yield_now().await;
-    Ok(())
+pub fn yield_to<H: AsHandle>(target: H) -> YieldTo {
+    YieldTo { target: target.as_handle(), unparked: false, y: yield_now() }
 }
 
 /// The original Dtact's name for [`yield_to`]; identical.
 ///
 /// # Errors
 /// As [`yield_to`].
-pub async fn yield_to_async(target: dtact_handle_t) -> Result<(), Error> {
-    yield_to(target).await
+pub fn yield_to_async<H: AsHandle>(target: H) -> YieldTo {
+    yield_to(target)
+}
+
+/// The future of [`yield_to`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldTo {
+    target: dtact_handle_t,
+    unparked: bool,
+    y: YieldNow,
+}
+
+impl Future for YieldTo {
+    type Output = Result<(), Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if !self.unparked {
+            // SAFETY: dtact_unpark takes any handle value and validates it.
+            if let Err(e) = check(unsafe { sys::dtact_unpark(self.target.0) }) {
+                return Poll::Ready(Err(e));
+            }
+            self.unparked = true;
+        }
+        match Pin::new(&mut self.y).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The synchronous [`yield_to`] of the original Dtact: makes fiber `target` runnable if it is
+/// parked, then yields the calling fiber behind the other ready fibers of its worker (it stays
+/// runnable: unlike the original, which parked the caller with nobody to wake it). On a host
+/// thread it yields the thread's time slice instead. Usable from synchronous code on a fiber
+/// (`fiber::spawn_with_stack` closures, `#[export_fiber]` functions).
+///
+/// # Errors
+/// [`Error::BadHandle`] for a handle that was never issued (then the caller does not yield),
+/// [`Error::NotInitialized`] without a runtime, [`Error::Shutdown`] if the runtime is shutting
+/// down (the caller yielded anyway).
+pub fn yield_to_sync<H: AsHandle>(target: H) -> Result<(), Error> {
+    // SAFETY: dtact_unpark takes any handle value and validates it.
+    check(unsafe { sys::dtact_unpark(target.as_handle().0) })?;
+    // SAFETY: dtact_yield has no preconditions (EPERM on a host thread).
+    match unsafe { sys::dtact_yield() } {
+        sys::DTACT_EPERM => {
+            std::thread::yield_now();
+            Ok(())
+        }
+        rc => check(rc),
+    }
+}
+
+/// The states of a fiber, as the original Dtact numbered them. [`status`] reports `Finished`,
+/// `Running` (the caller's own fiber) or `Yielded` (any other fiber that has not finished:
+/// queued, suspended or running on another worker); the C runtime does not expose the finer
+/// states, and a panic is reported by the task's [`JoinError`](crate::JoinError), not here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum FiberStatus {
+    /// Spawned, never run.
+    Initial = 0,
+    /// Running (the caller's own fiber).
+    Running = 1,
+    /// Not finished and not the caller: queued, suspended, or running elsewhere.
+    Yielded = 2,
+    /// Finished (or cancelled, or its record was recycled).
+    Finished = 3,
+    /// Panicked (never reported by [`status`]; see the `JoinError`).
+    Panicked = 4,
+    /// Woken, waiting to run.
+    Notified = 5,
+    /// Switching out.
+    Suspending = 6,
+}
+
+/// The state of fiber `h` (see [`FiberStatus`] for what is reported).
+///
+/// # Errors
+/// [`Error::BadHandle`] for a handle that was never issued, [`Error::NotInitialized`] without a
+/// runtime.
+pub fn status<H: AsHandle>(h: H) -> Result<FiberStatus, Error> {
+    let h = h.as_handle();
+    if is_finished(h)? {
+        Ok(FiberStatus::Finished)
+    } else if current() == Some(h) {
+        Ok(FiberStatus::Running)
+    } else {
+        Ok(FiberStatus::Yielded)
+    }
 }
 
 /// `dtact_await`: the raw C wait. Returns once fiber `h` has finished (or was cancelled:
 /// `Err(Cancelled)`). On a fiber it suspends only that fiber; on a host thread it spins briefly,
-/// then sleeps on a futex.
+/// then sleeps on a futex. `h` is a [`dtact_handle_t`], a [`JoinHandle`](crate::JoinHandle) or a
+/// reference to one ([`AsHandle`]); awaiting a `JoinHandle` by value drops it afterwards (the
+/// output, if any, is dropped: use `.await` or `join()` to get it). An aborted task's fiber
+/// finishes normally, so this returns `Ok` for it: its `JoinHandle` reports the cancellation.
 ///
 /// # Errors
 /// [`Error::Cancelled`] (the fiber was cancelled before it ran), [`Error::Deadlock`] (the
 /// caller's own handle), [`Error::BadHandle`], [`Error::NotInitialized`], [`Error::NotRunning`]
 /// (on a host thread while the workers are not running and the fiber has not finished),
 /// [`Error::Shutdown`] (a fiber's wait was interrupted by shutdown).
-pub fn dtact_await(h: dtact_handle_t) -> Result<(), Error> {
+pub fn dtact_await<H: AsHandle>(h: H) -> Result<(), Error> {
     // SAFETY: dtact_await takes any handle value and validates it (EHANDLE, EDEADLK).
-    check(unsafe { sys::dtact_await(h.0) })
+    check(unsafe { sys::dtact_await(h.as_handle().0) })
 }
 
 /// Whether fiber `h` has finished (or was recycled).
@@ -275,9 +464,9 @@ pub fn dtact_await(h: dtact_handle_t) -> Result<(), Error> {
 /// # Errors
 /// [`Error::BadHandle`] for a handle that was never issued, [`Error::NotInitialized`] without a
 /// runtime.
-pub fn is_finished(h: dtact_handle_t) -> Result<bool, Error> {
+pub fn is_finished<H: AsHandle>(h: H) -> Result<bool, Error> {
     // SAFETY: dtact_is_finished takes any handle value and validates it.
-    let r = unsafe { sys::dtact_is_finished(h.0) };
+    let r = unsafe { sys::dtact_is_finished(h.as_handle().0) };
     if r < 0 {
         Err(Error::from_code(r).unwrap())
     } else {
@@ -291,9 +480,9 @@ pub fn is_finished(h: dtact_handle_t) -> Result<bool, Error> {
 /// # Errors
 /// [`Error::BadHandle`] for a handle that was never issued, [`Error::NotInitialized`] without a
 /// runtime.
-pub fn unpark(h: dtact_handle_t) -> Result<(), Error> {
+pub fn unpark<H: AsHandle>(h: H) -> Result<(), Error> {
     // SAFETY: dtact_unpark takes any handle value and validates it.
-    check(unsafe { sys::dtact_unpark(h.0) })
+    check(unsafe { sys::dtact_unpark(h.as_handle().0) })
 }
 
 /// Suspends the calling fiber (or sleeps the thread) for at least `d` (`dtact_sleep_ns`).
@@ -303,4 +492,100 @@ pub fn unpark(h: dtact_handle_t) -> Result<(), Error> {
 pub fn sleep(d: std::time::Duration) -> Result<(), Error> {
     // SAFETY: dtact_sleep_ns has no preconditions (it sleeps the fiber, or the thread).
     check(unsafe { sys::dtact_sleep_ns(d.as_nanos().min(u64::MAX as u128) as u64) })
+}
+
+// ------------------------------------------------------------------ spawn_with_stack
+
+/// A stack size for [`spawn_with_stack`]: a byte count, or a size string as the original Dtact
+/// took (`"256K"`, `"2M"`, `"1G"`: K, M and G are powers of 1024; a plain `"65536"` is bytes).
+pub trait StackSize {
+    /// The size in bytes, or `None` if the string is not a size.
+    fn stack_bytes(&self) -> Option<usize>;
+}
+
+impl StackSize for usize {
+    fn stack_bytes(&self) -> Option<usize> {
+        Some(*self)
+    }
+}
+impl StackSize for u32 {
+    fn stack_bytes(&self) -> Option<usize> {
+        usize::try_from(*self).ok()
+    }
+}
+impl StackSize for u64 {
+    fn stack_bytes(&self) -> Option<usize> {
+        usize::try_from(*self).ok()
+    }
+}
+/// An unsuffixed integer literal is an `i32`; negative values are not sizes.
+impl StackSize for i32 {
+    fn stack_bytes(&self) -> Option<usize> {
+        usize::try_from(*self).ok()
+    }
+}
+impl StackSize for str {
+    fn stack_bytes(&self) -> Option<usize> {
+        parse_size(self)
+    }
+}
+impl StackSize for String {
+    fn stack_bytes(&self) -> Option<usize> {
+        parse_size(self)
+    }
+}
+impl<Z: StackSize + ?Sized> StackSize for &Z {
+    fn stack_bytes(&self) -> Option<usize> {
+        (**self).stack_bytes()
+    }
+}
+
+/// Parses `"256K"`, `"2M"`, `"1G"`, `"4096"` (case-insensitive, optional `B` / `iB`).
+fn parse_size(s: &str) -> Option<usize> {
+    let upper = s.trim().to_ascii_uppercase();
+    let body = upper.strip_suffix("IB").or_else(|| upper.strip_suffix('B')).unwrap_or(&upper);
+    let (num, shift) = match body.chars().last()? {
+        'K' => (&body[..body.len() - 1], 10),
+        'M' => (&body[..body.len() - 1], 20),
+        'G' => (&body[..body.len() - 1], 30),
+        _ => (body, 0),
+    };
+    let n: usize = num.trim().replace('_', "").parse().ok()?;
+    n.checked_mul(1usize << shift)
+}
+
+/// Runs the synchronous closure `f` on a new fiber with a stack of `stack_size` (bytes, or a
+/// string such as `"256K"`: see [`StackSize`]), using the `SameThreadNoFloat` switcher (the
+/// fiber stays on one worker), as the original Dtact's `fiber::spawn_with_stack` did; unlike the
+/// original, the size is honoured (rounded up to one of the runtime's stack size classes). The
+/// closure may suspend its fiber with the synchronous calls ([`dtact_await`], [`wait`],
+/// [`yield_to_sync`], [`sleep`]). Returns a [`JoinHandle`](crate::JoinHandle) for the closure's
+/// value, which [`dtact_await`] also accepts.
+///
+/// # Panics
+/// If `stack_size` is not a size, or the spawn fails (no runtime, shutting down, pool full for
+/// 60 s, or a size outside the runtime's stack classes, 16 KiB ..= 64 MiB).
+pub fn spawn_with_stack<Z, F, R>(stack_size: Z, f: F) -> crate::JoinHandle<R>
+where
+    Z: StackSize,
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let bytes = stack_size.stack_bytes().unwrap_or_else(|| panic!("dtact::fiber::spawn_with_stack: not a stack size"));
+    crate::SpawnBuilder::<crate::SameThreadNoFloat>::new().stack_size(bytes).spawn(async move { f() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256K"), Some(262144));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64KiB"), Some(65536));
+        assert_eq!(parse_size("12Q"), None);
+        assert_eq!(parse_size(""), None);
+    }
 }

@@ -31,15 +31,39 @@
 //! and `dtact_await()`: do not hold references to thread-locals across those calls. Use
 //! [`spawn_pinned`] for `!Send` futures (pinned fiber, same-thread switcher).
 //!
-//! ## Shutdown
+//! ## Shutdown and abort
 //! Dropping the runtime cancels tasks that never started (their futures are dropped, their
 //! joiners get a cancelled [`JoinError`]) and drops running tasks at their next suspension point.
+//! [`JoinHandle::abort`] does the same for one task. Every `.await` that suspends is such a
+//! point, and so is every `yield_now().await`, so a task that loops on `yield_now()` is
+//! cancelled at its next yield.
+//!
+//! ## Code written for the original Dtact
+//! Programs written against the original Dtact (the earlier Rust implementation whose API this
+//! crate keeps) compile unchanged; `examples/original_readme.rs` is its README's example
+//! pattern. The differences: spawns return a [`JoinHandle<T>`] instead of a raw
+//! [`dtact_handle_t`], and every call that took a handle ([`dtact_await`], [`yield_to`],
+//! [`yield_to_sync`], [`is_finished`], ...) accepts either ([`AsHandle`]); calls that returned
+//! nothing now return a `Result` (an unused one is a warning, not an error); [`wait`] on a plain
+//! thread blocks it instead of panicking; `SpawnBuilder::new()` is generic over the switcher as
+//! in the original (use [`spawn_with`] for the default). Worker threads are named
+//! `dtact-worker-<i>` by the C runtime (visible to the OS, e.g. in `/proc/<pid>/task/*/comm`
+//! and debuggers); Rust's `std::thread::current().name()` does not see that name inside a
+//! task, because the threads were not created by `std::thread`.
+//!
+//! ## Compiler support
+//! Rust 1.63 and later. `TaskFuture: IntoFuture` (awaiting a `#[task]` call in place) needs
+//! Rust 1.64; on 1.63 write `t.into_inner().await`.
 //!
 //! ## Macros
 //! `#[dtact::task(...)]` and `#[dtact::main(...)]` (also spelled `#[dtact::dtact_init(...)]`)
 //! reject unknown keys and bad values at compile time:
 //! ```compile_fail
-//! #[dtact::task(capacity = "1024")]
+//! #[dtact::task(threads = 4)]
+//! async fn t() {}
+//! ```
+//! ```compile_fail
+//! #[dtact::task(capacity = "lots")]
 //! async fn t() {}
 //! ```
 //! ```compile_fail
@@ -83,23 +107,29 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+pub mod config;
 mod error;
-mod fiber;
+pub mod fiber;
 mod pool;
 mod runtime;
 mod task;
+pub mod topology;
 
-pub use dtact_macros::{dtact_init, main, task};
+pub use dtact_macros::{dtact_init, export_async, export_fiber, main, task};
 pub use dtact_sys as sys;
 
+pub use config::set_deflection_threshold;
 pub use error::Error;
 pub use fiber::{
-    current, current_worker, dtact_await, dtact_handle_t, dtact_wait, fiber_waker, in_fiber, is_finished, sleep, unpark,
-    wait, yield_now, yield_to, yield_to_async, DtactWaitExt, YieldNow,
+    current, current_worker, dtact_await, dtact_handle_t, dtact_wait, fiber_waker, in_fiber, is_finished, sleep,
+    spawn_with_stack, status, unpark, wait, yield_now, yield_to, yield_to_async, yield_to_sync, AsHandle, DtactWaitExt,
+    FiberStatus, StackSize, YieldNow, YieldTo,
 };
+#[doc(hidden)]
+pub use runtime::__run_main_on_fiber;
 pub use runtime::{Builder, Runtime, SafetyLevel, TopologyMode};
 pub use task::{
-    spawn, spawn_local, spawn_pinned, spawn_with, topology, try_spawn, Affinity, ContextSwitcher, CrossThreadFloat,
-    CrossThreadNoFloat, IntoTask, JoinError, JoinHandle, Priority, SameThreadFloat, SameThreadNoFloat, SpawnBuilder,
-    TaskFuture, WorkloadKind, HEAP_ESCAPED_SPAWNS,
+    spawn, spawn_local, spawn_pinned, spawn_with, try_spawn, Affinity, ContextSwitcher, CrossThreadFloat, CrossThreadNoFloat,
+    IntoTask, JoinError, JoinHandle, Priority, SameThreadFloat, SameThreadNoFloat, SpawnBuilder, TaskFuture, WorkloadKind,
+    HEAP_ESCAPED_SPAWNS,
 };

@@ -7,7 +7,8 @@ use dtact_sys as sys;
 use crate::error::{check, Error};
 use crate::fiber;
 
-/// Load distribution (`dtact_config_t.mTopologyMode`).
+/// Load distribution: runtime-wide (`dtact_config_t.mTopologyMode`, [`Builder::topology`]) or,
+/// for `Pinned`, per spawn ([`SpawnBuilder::topology_mode`](crate::SpawnBuilder::topology_mode)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
 pub enum TopologyMode {
@@ -16,6 +17,9 @@ pub enum TopologyMode {
     P2PMesh = 0,
     /// Global: deflect on load alone, ignore cache groups.
     Global = 1,
+    /// Per spawn only: the fiber stays on the worker it is first queued on. Not a runtime mode
+    /// ([`Builder::build`] rejects it with [`Error::Config`]).
+    Pinned = 2,
 }
 
 /// Stack protection (`dtact_config_t.mSafetyLevel`).
@@ -32,13 +36,27 @@ pub enum SafetyLevel {
 }
 
 /// Builds a [`Runtime`]; every knob is a field of the C `dtact_config_t` (0 = the C default).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Builder {
     workers: u32,
     capacity: u32,
     stack_size: usize,
     safety: SafetyLevel,
     topology: TopologyMode,
+    autostart: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            workers: 0,
+            capacity: 0,
+            stack_size: 0,
+            safety: SafetyLevel::default(),
+            topology: TopologyMode::default(),
+            autostart: true,
+        }
+    }
 }
 
 impl Builder {
@@ -62,19 +80,31 @@ impl Builder {
         self.safety = s;
         self
     }
-    /// Load distribution mode.
+    /// Load distribution mode (P2PMesh or Global; Pinned is a per-spawn mode and makes
+    /// [`Builder::build`] fail with [`Error::Config`]).
     pub fn topology(mut self, t: TopologyMode) -> Self {
         self.topology = t;
         self
     }
-    /// Creates the runtime (`dtact_init`) and starts its workers (`dtact_start`, non-blocking).
+    /// Whether [`Builder::build`] starts the worker threads (the default, `true`). With `false`
+    /// the runtime is built stopped: spawns are queued until [`Runtime::start`] (as in the
+    /// original Dtact, whose workers started in `Runtime::start`).
+    pub fn autostart(mut self, start: bool) -> Self {
+        self.autostart = start;
+        self
+    }
+    /// Creates the runtime (`dtact_init`) and, unless [`Builder::autostart`] is off, starts its
+    /// workers (`dtact_start`, non-blocking). The workers are threads named `dtact-worker-<i>`.
     ///
     /// # Errors
     /// [`Error::AlreadyInitialized`] while another `Runtime` (or a C-created runtime) is alive:
     /// the C runtime is process-global. [`Error::Config`] for a value out of range (see each
-    /// setter), [`Error::OutOfMemory`], or [`Error::System`] if the worker threads cannot be
-    /// started.
+    /// setter) or topology `Pinned`, [`Error::OutOfMemory`], or [`Error::System`] if the worker
+    /// threads cannot be started.
     pub fn build(self) -> Result<Runtime, Error> {
+        if self.topology == TopologyMode::Pinned {
+            return Err(Error::Config);
+        }
         // SAFETY: dtact_default_config is pure and has no preconditions.
         let mut cfg = unsafe { sys::dtact_default_config() };
         cfg.mWorkers = self.workers;
@@ -87,14 +117,12 @@ impl Builder {
         if rt.is_null() {
             return Err(Error::last());
         }
-        // SAFETY: `rt` is the runtime dtact_init just returned, not yet started or destroyed.
-        if let Err(e) = check(unsafe { sys::dtact_start(rt) }) {
-            // SAFETY: `rt` is still the live runtime (the failed start did not free it) and we
-            // are on the host thread that created it; it is not used afterwards.
-            unsafe { sys::dtact_destroy(rt) };
-            return Err(e);
+        let rt = Runtime { rt };
+        if self.autostart {
+            // On failure `rt` is dropped, which destroys the C runtime (dtact_destroy).
+            rt.start()?;
         }
-        Ok(Runtime { rt })
+        Ok(rt)
     }
 }
 
@@ -125,6 +153,22 @@ impl Runtime {
     /// As [`Builder::build`].
     pub fn new() -> Result<Runtime, Error> {
         Builder::default().build()
+    }
+    /// Starts the worker threads (`dtact_start`, non-blocking) if they are not running yet: a
+    /// runtime built with [`Builder::autostart`]`(false)` runs nothing until this is called.
+    /// Idempotent, as the original Dtact's `Runtime::start`: calling it on a started runtime
+    /// does nothing and returns `Ok`. The workers are threads named `dtact-worker-<i>`.
+    ///
+    /// # Errors
+    /// [`Error::System`] if the threads cannot be created (the partial start is undone),
+    /// [`Error::Shutdown`] after [`Runtime::shutdown`].
+    pub fn start(&self) -> Result<(), Error> {
+        // SAFETY: `self.rt` is the live runtime (freed only by drop); dtact_start is thread-safe
+        // and returns EALREADY if the workers were started already.
+        match check(unsafe { sys::dtact_start(self.rt) }) {
+            Err(Error::AlreadyInitialized) => Ok(()),
+            r => r,
+        }
     }
     /// Runs `fut` to completion on the calling thread (parking the thread while it is pending;
     /// spawned tasks run on the workers) and returns its output. Called on a fiber it drives the
@@ -173,5 +217,28 @@ impl Drop for Runtime {
         }
         // The workers have exited (and freed their cached join-cell blocks): free the rest.
         crate::pool::clear();
+    }
+}
+
+/// What `#[dtact::main] async fn` expands to: runs the future built by `make` as a task on a
+/// fiber pinned to one worker and blocks the calling thread until it finishes; returns its
+/// output, or resumes its panic on this thread. Not a public API.
+///
+/// # Panics
+/// If the task panicked (the panic is resumed), or it was cancelled (the runtime shut down
+/// under it), or no runtime exists.
+#[doc(hidden)]
+pub fn __run_main_on_fiber<M, F>(make: M) -> F::Output
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    match crate::spawn_pinned(make).join() {
+        Ok(v) => v,
+        Err(e) => match e.try_into_panic() {
+            Ok(p) => std::panic::resume_unwind(p),
+            Err(e) => panic!("dtact::main: the main task did not finish: {}", e),
+        },
     }
 }

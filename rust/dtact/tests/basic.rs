@@ -4,14 +4,26 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use dtact::{spawn, yield_now, DtactWaitExt, Runtime};
 
+/// An opaque identity (`std::hint::black_box` needs Rust 1.66; this crate supports 1.63).
+#[inline(never)]
+fn opaque<T>(x: T) -> T {
+    x
+}
+
+/// The binary's runtime, built on first use (a leaked `Runtime`: `OnceLock` needs Rust 1.70 and
+/// the crate supports 1.63).
 fn rt() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::builder().workers(2).build().expect("runtime"))
+    static RT: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+    let mut g = RT.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        *g = Some(Box::leak(Box::new(Runtime::builder().workers(2).build().expect("runtime"))));
+    }
+    g.expect("set above")
 }
 
 #[test]
@@ -33,7 +45,7 @@ fn output_values() {
 #[test]
 fn panics_become_join_errors() {
     rt();
-    let seven = std::hint::black_box(7);
+    let seven = opaque(7);
     let h = spawn(async move {
         yield_now().await;
         if seven == 7 {
@@ -251,7 +263,7 @@ fn wait_and_spawn_builder_options() {
         });
     assert_eq!(h.join().unwrap(), 4);
     // a bad stack size is reported, not ignored
-    let r = dtact::SpawnBuilder::new().stack_size(1 << 40).try_spawn(async {});
+    let r = dtact::spawn_with().stack_size(1 << 40).try_spawn(async {});
     assert!(r.is_err());
 }
 

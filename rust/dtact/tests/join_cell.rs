@@ -4,15 +4,21 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use dtact::{spawn, yield_now, Runtime};
 
+/// The binary's runtime, built on first use (a leaked `Runtime`: `OnceLock` needs Rust 1.70 and
+/// the crate supports 1.63).
 fn rt() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::builder().workers(2).build().expect("runtime"))
+    static RT: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+    let mut g = RT.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        *g = Some(Box::leak(Box::new(Runtime::builder().workers(2).build().expect("runtime"))));
+    }
+    g.expect("set above")
 }
 
 fn wait_until(what: &str, f: impl Fn() -> bool) {
@@ -55,15 +61,21 @@ impl Gate {
         }
     }
     async fn wait(self: Arc<Self>) {
-        std::future::poll_fn(|cx| {
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.open.load(Ordering::SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        GateWait(self).await
+    }
+}
+
+/// The future of `Gate::wait` (`std::future::poll_fn` needs Rust 1.64).
+struct GateWait(Arc<Gate>);
+impl Future for GateWait {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.0.open.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

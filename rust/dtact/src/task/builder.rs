@@ -2,7 +2,7 @@
 //! [`IntoTask`], implemented by every future and by the [`TaskFuture`] of a `#[dtact::task]`
 //! function, which carries that function's settings.
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::marker::PhantomData;
 
 use dtact_sys as sys;
@@ -12,29 +12,40 @@ use super::options::{Affinity, ContextSwitcher, CrossThreadFloat, Priority, Work
 use super::runner::Pinned;
 use super::spawn::{spawn_raw, FutSource};
 use crate::error::Error;
+use crate::runtime::{SafetyLevel, TopologyMode};
 
 /// How long a spawn waits for a free fiber record when the pool is full, before failing.
 const WAIT_IF_FULL_NS: u64 = 60_000_000_000;
 
-/// Spawn options. `SpawnBuilder::new()` (or [`spawn_with`](crate::spawn_with)) defaults to
-/// Normal priority, Any affinity, Compute kind, the runtime's default stack and the
-/// `CrossThreadFloat` switcher. Every setting is passed to the C runtime (`dtact_spawn_attr_t`).
-/// The `name` option of the original Dtact (the earlier Rust implementation whose API this crate
-/// keeps) is not offered: the C runtime has nowhere to keep it.
+/// Spawn options. [`spawn_with()`](crate::spawn_with) (or `SpawnBuilder::<S>::new()` for a
+/// switcher type `S`, or `SpawnBuilder::default()` where the type is known) defaults to no name,
+/// Normal priority, Any affinity, Compute kind, the runtime's default stack, topology mode
+/// P2PMesh, safety Safety0 and the `CrossThreadFloat` switcher. Priority, affinity, kind, stack
+/// size and switcher are passed to the C runtime (`dtact_spawn_attr_t`); for `name`,
+/// `topology_mode` and `safety` see their setters.
+///
+/// As in the original Dtact (the earlier Rust implementation whose API this crate keeps), `new`
+/// is generic over the switcher, so a bare `SpawnBuilder::new()` needs its type from the
+/// context: write `spawn_with()`, `SpawnBuilder::<CrossThreadFloat>::new()` or
+/// `let b: SpawnBuilder = SpawnBuilder::new();`.
 ///
 /// ```no_run
 /// use dtact::{Priority, SpawnBuilder, WorkloadKind};
 /// let rt = dtact::Runtime::builder().workers(2).build().unwrap();
 /// let v = rt.block_on(async {
-///     let opts = SpawnBuilder::new().priority(Priority::High).kind(WorkloadKind::IO);
+///     let opts = dtact::spawn_with().priority(Priority::High).kind(WorkloadKind::IO).name("answer");
 ///     opts.spawn(async { 6 * 7 }).await.unwrap()
 /// });
 /// assert_eq!(v, 42);
+/// let pinned = SpawnBuilder::<dtact::SameThreadNoFloat>::new();
 /// ```
 pub struct SpawnBuilder<S: ContextSwitcher = CrossThreadFloat> {
+    name: Option<&'static str>,
     priority: Priority,
     affinity: Affinity,
     kind: WorkloadKind,
+    mode: TopologyMode,
+    safety: SafetyLevel,
     stack_size: usize,
     _s: PhantomData<S>,
 }
@@ -48,30 +59,74 @@ impl<S: ContextSwitcher> Copy for SpawnBuilder<S> {}
 impl<S: ContextSwitcher> fmt::Debug for SpawnBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpawnBuilder")
+            .field("name", &self.name)
             .field("priority", &self.priority)
             .field("affinity", &self.affinity)
             .field("kind", &self.kind)
             .field("stack_size", &self.stack_size)
+            .field("topology_mode", &self.mode)
+            .field("safety", &self.safety)
             .field("switcher", &std::any::type_name::<S>())
             .finish()
     }
 }
 
-impl Default for SpawnBuilder<CrossThreadFloat> {
+impl<S: ContextSwitcher> Default for SpawnBuilder<S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl SpawnBuilder<CrossThreadFloat> {
-    /// The default options: Normal priority, Any affinity, Compute kind, the runtime's default
-    /// stack size, the `CrossThreadFloat` switcher.
-    pub const fn new() -> Self {
-        SpawnBuilder { priority: Priority::Normal, affinity: Affinity::Any, kind: WorkloadKind::Compute, stack_size: 0, _s: PhantomData }
-    }
-}
-
 impl<S: ContextSwitcher> SpawnBuilder<S> {
+    /// The default options with switcher `S`: no name, Normal priority, Any affinity, Compute
+    /// kind, the runtime's default stack size, topology mode P2PMesh, safety Safety0.
+    pub const fn new() -> Self {
+        SpawnBuilder {
+            name: None,
+            priority: Priority::Normal,
+            affinity: Affinity::Any,
+            kind: WorkloadKind::Compute,
+            mode: TopologyMode::P2PMesh,
+            safety: SafetyLevel::Safety0,
+            stack_size: 0,
+            _s: PhantomData,
+        }
+    }
+    /// Names the task. The name is kept with the task and shown in its
+    /// [`JoinError`](crate::JoinError) (`task 'name' panicked: ...`, [`JoinError::name`](crate::JoinError::name)).
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+    /// The per-spawn topology mode of the original Dtact. [`TopologyMode::Pinned`] pins the
+    /// fiber to the worker it is first queued on (as [`SpawnBuilder::spawn_pinned`]: SameCore
+    /// affinity and the same-thread variant of the switcher). P2PMesh and Global leave the
+    /// fiber to the runtime's mode ([`Builder::topology`](crate::Builder::topology)), which is
+    /// runtime-wide, as in the original.
+    pub const fn topology_mode(mut self, mode: TopologyMode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// The per-spawn safety level of the original Dtact (which ignored it). Stack protection is
+    /// runtime-wide here: every stack gets the level of [`Builder::safety`](crate::Builder::safety)
+    /// (a guard page while the process's map budget allows, and a canary), whatever this says;
+    /// the value is kept only for [`SpawnBuilder::get_safety`].
+    pub const fn safety(mut self, safety: SafetyLevel) -> Self {
+        self.safety = safety;
+        self
+    }
+    /// The configured name.
+    pub const fn get_name(&self) -> Option<&'static str> {
+        self.name
+    }
+    /// The configured topology mode.
+    pub const fn get_topology_mode(&self) -> TopologyMode {
+        self.mode
+    }
+    /// The configured safety level.
+    pub const fn get_safety(&self) -> SafetyLevel {
+        self.safety
+    }
     /// Sets the scheduling priority.
     pub const fn priority(mut self, p: Priority) -> Self {
         self.priority = p;
@@ -96,7 +151,16 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
     /// Chooses the context switcher (one of the four [`ContextSwitcher`] types), keeping the
     /// other settings.
     pub const fn switcher<S2: ContextSwitcher>(self) -> SpawnBuilder<S2> {
-        SpawnBuilder { priority: self.priority, affinity: self.affinity, kind: self.kind, stack_size: self.stack_size, _s: PhantomData }
+        SpawnBuilder {
+            name: self.name,
+            priority: self.priority,
+            affinity: self.affinity,
+            kind: self.kind,
+            mode: self.mode,
+            safety: self.safety,
+            stack_size: self.stack_size,
+            _s: PhantomData,
+        }
     }
     /// The configured priority.
     pub const fn get_priority(&self) -> Priority {
@@ -118,6 +182,7 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
     /// The C spawn attributes. `pinned`: force the same-thread switcher and SameCore affinity.
     /// `InvalidArgument` if the stack size does not fit the C field.
     pub(super) fn attr(&self, pinned: bool) -> Result<sys::dtact_spawn_attr_t, Error> {
+        let pinned = pinned || matches!(self.mode, TopologyMode::Pinned);
         // Every field is set here (what dtact_spawn_attr_init would do, then the options), so the
         // spawn path makes no extra call into C.
         Ok(sys::dtact_spawn_attr_t {
@@ -162,7 +227,7 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
     {
         let (fut, _) = task.into_task();
         let attr = self.attr(false)?;
-        spawn_raw(FutSource::Ready(fut), &attr)
+        spawn_raw(FutSource::Ready(fut), &attr, self.name)
     }
 
     /// Spawns a future that need not be `Send` on a fiber pinned to one worker thread (same-thread
@@ -178,7 +243,7 @@ impl<S: ContextSwitcher> SpawnBuilder<S> {
         F::Output: Send + 'static,
     {
         let attr = self.attr(true).unwrap_or_else(|e| panic!("dtact::spawn_pinned: {e}"));
-        spawn_raw::<Pinned<M, F>>(FutSource::Ready(Pinned::Make(Some(make))), &attr).unwrap_or_else(|e| panic!("dtact::spawn_pinned: {e}"))
+        spawn_raw::<Pinned<M, F>>(FutSource::Ready(Pinned::Make(Some(make))), &attr, self.name).unwrap_or_else(|e| panic!("dtact::spawn_pinned: {e}"))
     }
 }
 
@@ -199,13 +264,13 @@ impl<F: Future> IntoTask for F {
     type Fut = F;
     type Switcher = CrossThreadFloat;
     fn into_task(self) -> (F, SpawnBuilder<CrossThreadFloat>) {
-        (self, SpawnBuilder::new())
+        (self, SpawnBuilder::<CrossThreadFloat>::new())
     }
 }
 
 /// A future made by a `#[dtact::task]` function, carrying that function's spawn settings.
 /// `spawn(t)` / `spawn!(t)` honour them; `t.await` runs the body in place (it implements
-/// `IntoFuture`).
+/// `IntoFuture`, on Rust 1.64 and later; on older compilers write `t.into_inner().await`).
 pub struct TaskFuture<F, S: ContextSwitcher = CrossThreadFloat> {
     fut: F,
     settings: SpawnBuilder<S>,
@@ -240,7 +305,9 @@ impl<F: Future, S: ContextSwitcher> IntoTask for TaskFuture<F, S> {
     }
 }
 
-impl<F: Future, S: ContextSwitcher> IntoFuture for TaskFuture<F, S> {
+// `IntoFuture` is stable since Rust 1.64; build.rs sets `dtact_into_future` from that version on.
+#[cfg(dtact_into_future)]
+impl<F: Future, S: ContextSwitcher> std::future::IntoFuture for TaskFuture<F, S> {
     type Output = F::Output;
     type IntoFuture = F;
     fn into_future(self) -> F {

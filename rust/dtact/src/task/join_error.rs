@@ -7,6 +7,7 @@ use std::fmt;
 /// fiber and carried here, never unwinding into the C runtime).
 pub struct JoinError {
     repr: JoinRepr,
+    name: Option<&'static str>,
 }
 
 enum JoinRepr {
@@ -15,15 +16,20 @@ enum JoinRepr {
 }
 
 impl JoinError {
-    /// The error of a cancelled task.
+    /// The error of a cancelled task named `name`.
     #[inline]
-    pub(super) fn cancelled() -> JoinError {
-        JoinError { repr: JoinRepr::Cancelled }
+    pub(super) fn cancelled(name: Option<&'static str>) -> JoinError {
+        JoinError { repr: JoinRepr::Cancelled, name }
     }
-    /// The error of a task that panicked with payload `p`.
+    /// The error of a task named `name` that panicked with payload `p`.
     #[inline]
-    pub(super) fn panicked(p: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: JoinRepr::Panic(p) }
+    pub(super) fn panicked(p: Box<dyn Any + Send + 'static>, name: Option<&'static str>) -> JoinError {
+        JoinError { repr: JoinRepr::Panic(p), name }
+    }
+
+    /// The task's name, if it was spawned with [`SpawnBuilder::name`](crate::SpawnBuilder::name).
+    pub fn name(&self) -> Option<&'static str> {
+        self.name
     }
 
     /// Whether the task was cancelled: aborted, or dropped at shutdown before it finished.
@@ -48,7 +54,7 @@ impl JoinError {
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
             JoinRepr::Panic(p) => Ok(p),
-            r => Err(JoinError { repr: r }),
+            r => Err(JoinError { repr: r, name: self.name }),
         }
     }
 }
@@ -66,17 +72,23 @@ fn panic_msg(p: &(dyn Any + Send)) -> &str {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            JoinRepr::Cancelled => f.write_str("JoinError::Cancelled"),
-            JoinRepr::Panic(p) => write!(f, "JoinError::Panic({:?})", panic_msg(&**p)),
+        match (&self.repr, self.name) {
+            (JoinRepr::Cancelled, None) => f.write_str("JoinError::Cancelled"),
+            (JoinRepr::Cancelled, Some(n)) => write!(f, "JoinError::Cancelled({:?})", n),
+            (JoinRepr::Panic(p), None) => write!(f, "JoinError::Panic({:?})", panic_msg(&**p)),
+            (JoinRepr::Panic(p), Some(n)) => write!(f, "JoinError::Panic({:?}, {:?})", n, panic_msg(&**p)),
         }
     }
 }
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task ")?;
+        if let Some(n) = self.name {
+            write!(f, "'{}' ", n)?;
+        }
         match &self.repr {
-            JoinRepr::Cancelled => f.write_str("task was cancelled"),
-            JoinRepr::Panic(p) => write!(f, "task panicked: {}", panic_msg(&**p)),
+            JoinRepr::Cancelled => f.write_str("was cancelled"),
+            JoinRepr::Panic(p) => write!(f, "panicked: {}", panic_msg(&**p)),
         }
     }
 }

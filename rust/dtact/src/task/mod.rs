@@ -26,7 +26,7 @@ pub use builder::{IntoTask, SpawnBuilder, TaskFuture};
 pub use join_error::JoinError;
 pub use join_handle::JoinHandle;
 pub use options::{
-    topology, Affinity, ContextSwitcher, CrossThreadFloat, CrossThreadNoFloat, Priority, SameThreadFloat, SameThreadNoFloat,
+    Affinity, ContextSwitcher, CrossThreadFloat, CrossThreadNoFloat, Priority, SameThreadFloat, SameThreadNoFloat,
     WorkloadKind,
 };
 pub use spawn::{spawn, spawn_local, spawn_pinned, spawn_with, try_spawn, HEAP_ESCAPED_SPAWNS};

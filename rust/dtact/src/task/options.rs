@@ -51,12 +51,6 @@ pub enum WorkloadKind {
     System = 3,
 }
 
-/// The module path under which the original Dtact (the earlier Rust implementation whose API
-/// this crate keeps) exported [`Affinity`]: `dtact::topology::Affinity`.
-pub mod topology {
-    pub use super::Affinity;
-}
-
 mod sealed {
     /// Keeps [`ContextSwitcher`](super::ContextSwitcher) implemented by this module's four
     /// switchers only.

@@ -44,13 +44,15 @@ impl<M: FnOnce() -> F, F: Future> Future for Pinned<M, F> {
     }
 }
 
-/// The task state placed on the fiber's stack (or boxed): the future and the task's pointer to
-/// the join cell. `done` says [`run_task`] already dropped the future and completed the cell.
+/// The task state placed on the fiber's stack (or boxed): the future, the task's pointer to
+/// the join cell and the task's name (`SpawnBuilder::name`, for its `JoinError`). `done` says
+/// [`run_task`] already dropped the future and completed the cell.
 #[repr(C)]
 pub(super) struct TaskState<F: Future> {
     pub(super) fut: ManuallyDrop<F>,
     pub(super) cell: CellPtr<F::Output>,
     pub(super) done: bool,
+    pub(super) name: Option<&'static str>,
 }
 
 impl<F: Future> TaskState<F> {
@@ -87,7 +89,7 @@ unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
         match catch_unwind(AssertUnwindSafe(|| drive_on_fiber(fut, &stop))) {
             Ok(Driven::Done(v)) => Some(Ok(v)),
             Ok(Driven::Shutdown) | Ok(Driven::Stopped) => None,
-            Err(p) => Some(Err(JoinError::panicked(p))),
+            Err(p) => Some(Err(JoinError::panicked(p, st.name))),
         }
     };
     // Drop the future in place (its destructor may panic: a panic there becomes the result).
@@ -97,8 +99,8 @@ unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
     st.done = true;
     let r = match (result, dropped) {
         (Some(r), Ok(())) => r,
-        (_, Err(p)) => Err(JoinError::panicked(p)),
-        (None, Ok(())) => Err(JoinError::cancelled()),
+        (_, Err(p)) => Err(JoinError::panicked(p, st.name)),
+        (None, Ok(())) => Err(JoinError::cancelled(st.name)),
     };
     st.cell.copy().complete(r);
 }
@@ -116,7 +118,7 @@ unsafe fn cleanup_task<F: Future>(st: *mut TaskState<F>) {
         // once, as `done` is set right after.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut st.fut) }));
         st.done = true;
-        st.cell.copy().complete(Err(JoinError::cancelled()));
+        st.cell.copy().complete(Err(JoinError::cancelled(st.name)));
     }
 }
 

@@ -56,7 +56,7 @@ where
 {
     let (fut, settings) = task.into_task();
     let attr = settings.attr(false)?;
-    spawn_raw(FutSource::Ready(fut), &attr)
+    spawn_raw(FutSource::Ready(fut), &attr, settings.get_name())
 }
 
 /// Spawns a `!Send` future built by `make` on a pinned fiber (see [`SpawnBuilder::spawn_pinned`]).
@@ -81,7 +81,7 @@ where
     F: Future + 'static,
     F::Output: Send + 'static,
 {
-    SpawnBuilder::new().spawn_pinned(make)
+    spawn_with().spawn_pinned(make)
 }
 
 /// The original Dtact's spelling of [`spawn_pinned`]; identical.
@@ -97,8 +97,8 @@ where
     spawn_pinned(make)
 }
 
-/// `SpawnBuilder::new()`: the default spawn options, to be adjusted and then used with
-/// [`SpawnBuilder::spawn`].
+/// `SpawnBuilder::<CrossThreadFloat>::new()`: the default spawn options, to be adjusted and
+/// then used with [`SpawnBuilder::spawn`].
 pub const fn spawn_with() -> SpawnBuilder {
     SpawnBuilder::new()
 }
@@ -120,13 +120,17 @@ pub(super) enum FutSource<F> {
     Ready(F),
 }
 
-/// Spawns the future of `src` with `attr`: its [`TaskState`] is copied onto the new fiber's
-/// stack (`dtact_spawn_inline`) when it fits, else boxed (`dtact_spawn`). On error the future is
-/// dropped here and the cell freed.
-pub(super) fn spawn_raw<F: Future>(src: FutSource<F>, attr: &sys::dtact_spawn_attr_t) -> Result<JoinHandle<F::Output>, Error> {
+/// Spawns the future of `src` with `attr` and the task name `name`: its [`TaskState`] is copied
+/// onto the new fiber's stack (`dtact_spawn_inline`) when it fits, else boxed (`dtact_spawn`).
+/// On error the future is dropped here and the cell freed.
+pub(super) fn spawn_raw<F: Future>(
+    src: FutSource<F>,
+    attr: &sys::dtact_spawn_attr_t,
+    name: Option<&'static str>,
+) -> Result<JoinHandle<F::Output>, Error> {
     let FutSource::Ready(fut) = src;
     let cell = CellPtr::new();
-    let state = ManuallyDrop::new(TaskState { fut: ManuallyDrop::new(fut), cell: cell.copy(), done: false });
+    let state = ManuallyDrop::new(TaskState { fut: ManuallyDrop::new(fut), cell: cell.copy(), done: false, name });
     let mut attr = *attr;
     // The spawn writes the fiber handle straight into the cell.
     let out: *mut sys::dtact_handle_t = cell.fiber_slot();
