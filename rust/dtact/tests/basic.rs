@@ -4,14 +4,15 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use dtact::{spawn, yield_now, DtactWaitExt, Runtime};
 
 fn rt() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::builder().workers(2).build().expect("runtime"))
+    static RT: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+    let mut g = RT.lock().unwrap_or_else(|e| e.into_inner());
+    *g.get_or_insert_with(|| Box::leak(Box::new(Runtime::builder().workers(2).build().expect("runtime"))))
 }
 
 #[test]
@@ -33,7 +34,7 @@ fn output_values() {
 #[test]
 fn panics_become_join_errors() {
     rt();
-    let seven = std::hint::black_box(7);
+    let seven = unsafe { std::ptr::read_volatile(&7) };
     let h = spawn(async move {
         yield_now().await;
         if seven == 7 {

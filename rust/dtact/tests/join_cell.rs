@@ -4,15 +4,28 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use dtact::{spawn, yield_now, Runtime};
 
 fn rt() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::builder().workers(2).build().expect("runtime"))
+    static RT: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+    let mut g = RT.lock().unwrap_or_else(|e| e.into_inner());
+    *g.get_or_insert_with(|| Box::leak(Box::new(Runtime::builder().workers(2).build().expect("runtime"))))
+}
+
+/// `std::future::poll_fn` (Rust 1.64) for Rust 1.63.
+fn poll_fn<T, F: FnMut(&mut Context<'_>) -> Poll<T> + Unpin>(f: F) -> PollFn<F> {
+    PollFn(f)
+}
+struct PollFn<F>(F);
+impl<T, F: FnMut(&mut Context<'_>) -> Poll<T> + Unpin> Future for PollFn<F> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        (self.0)(cx)
+    }
 }
 
 fn wait_until(what: &str, f: impl Fn() -> bool) {
@@ -55,7 +68,7 @@ impl Gate {
         }
     }
     async fn wait(self: Arc<Self>) {
-        std::future::poll_fn(|cx| {
+        poll_fn(|cx: &mut Context<'_>| {
             *self.waker.lock().unwrap() = Some(cx.waker().clone());
             if self.open.load(Ordering::SeqCst) {
                 Poll::Ready(())

@@ -26,7 +26,10 @@ async fn plain() -> &'static str {
 async fn async_main() -> u64 {
     let a = dtact::spawn(double(21)).await.unwrap();
     let b = dtact::spawn!(double(1)).await.unwrap();
-    let c = double(5).await; // awaited in place
+    #[cfg(dtact_into_future)]
+    let c = double(5).await; // awaited in place (IntoFuture, Rust >= 1.64)
+    #[cfg(not(dtact_into_future))]
+    let c = dtact::spawn(double(5)).await.unwrap();
     let (w0, w1) = dtact::spawn(pinned_worker()).await.unwrap();
     assert_eq!(w0, w1);
     assert_eq!(dtact::spawn(plain()).await.unwrap(), "plain");
