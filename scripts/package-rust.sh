@@ -41,8 +41,8 @@ esac
 
 CARGO=${CARGO:-cargo}
 cargo_deb() {
-  "$CARGO" --config 'source.crates-io.replace-with="debian"' \
-           --config 'source.debian.directory="/usr/share/cargo/registry"' --offline "$@"
+  "$CARGO" --config 'source.crates-io.replace-with="debian-packages"' \
+           --config 'source.debian-packages.directory="/usr/share/cargo/registry"' --offline "$@"
 }
 
 trap clean EXIT

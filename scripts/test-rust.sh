@@ -42,8 +42,8 @@ for tc in "${toolchains[@]}"; do
   # Explicit tools: whichever cargo runs, it must use its own rustc and rustdoc, not the first on PATH.
   export CARGO="$bin/cargo" RUSTC="$bin/rustc" RUSTDOC="$bin/rustdoc" CARGO_TARGET_DIR="$PWD/target/$tc"
   cargo_deb() {
-    "$CARGO" --config 'source.crates-io.replace-with="debian"' \
-             --config 'source.debian.directory="/usr/share/cargo/registry"' --offline --locked "$@"
+    "$CARGO" --config 'source.crates-io.replace-with="debian-packages"' \
+             --config 'source.debian-packages.directory="/usr/share/cargo/registry"' --offline --locked "$@"
   }
   echo "== [$tc] $("$CARGO" --version), $("$RUSTC" --version)"
 
