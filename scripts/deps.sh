@@ -13,7 +13,9 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
 fi
 if [ "$what" = test ]; then
   want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
-  command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || want cargo rustc
+  # Debian's own cargo 0.66 / rustc 1.63 (/usr/bin), always: the crates are tested with it, and with
+  # rustup's toolchain (~/.cargo/bin, ahead on PATH) when present; the two coexist.
+  want cargo rustc
   want librust-cc-dev librust-syn-dev librust-quote-dev librust-proc-macro2-dev librust-tokio-dev bindgen
 fi
 if [ "$what" = bench ]; then
@@ -26,3 +28,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
+# A plain `cargo build` in the repository then works offline against Debian's crates, where those
+# are the only crate source (writes ~/.cargo/config.toml only then; see the script).
+"$(dirname "$0")/cargo-config.sh"

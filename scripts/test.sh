@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/test.sh -- builds Dtact and runs every test: the Criterion suites
-# (ctest) in a normal gcc build, a clang AddressSanitizer build and a clang
-# ThreadSanitizer build; the aarch64 switcher tests cross-built and run under
-# qemu; the examples; and the Rust crate's cargo tests. Installs what it needs
+# (ctest, with the C++ tests of dtact.hpp) in a normal gcc build, a clang
+# AddressSanitizer build and a clang ThreadSanitizer build; the aarch64 switcher
+# tests cross-built and run under qemu; the examples; the installed package
+# (scripts/test-install.sh); and the Rust crates (scripts/test-rust.sh: cargo
+# test, example, cargo package, with Debian's Rust 1.63 and with rustup's). Installs what it needs
 # on a fresh Debian machine. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,9 @@ stage "gcc build with the run-queue checker (DTACT_CHECK_QUEUES) + ctest"
 build build/chk -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_CHECK_QUEUES=ON -DDTACT_BUILD_BENCHES=OFF
 ctest --test-dir build/chk --output-on-failure -j"$jobs"
 
+stage "install to a prefix; consumers via find_package, pkg-config (shared, --static), add_subdirectory"
+JOBS=$jobs scripts/test-install.sh build/gcc
+
 stage "clang AddressSanitizer build + ctest"
 build build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=address -DDTACT_BUILD_BENCHES=OFF
 DTACT_TEST_SCALE=10 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -j"$jobs"
@@ -51,7 +56,7 @@ if [ -x scripts/test-aarch64.sh ]; then
 fi
 
 if [ -x scripts/test-rust.sh ]; then
-  stage "Rust crate: cargo test"
+  stage "Rust crates: cargo test, examples, cargo package (Debian's cargo/rustc 1.63, and rustup's)"
   scripts/test-rust.sh
 fi
 echo

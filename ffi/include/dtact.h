@@ -20,6 +20,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/* Not needed by the declarations below, but the original dtact.h included them, and programs
+ * written against it use bool, va_list, malloc/free without including them themselves. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 #ifdef __cplusplus
 extern "C" {

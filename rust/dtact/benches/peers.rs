@@ -160,7 +160,7 @@ fn main() {
     // DTACT_BENCH_ROWS=W3,W5 runs only those rows (for profiling).
     let only = std::env::var("DTACT_BENCH_ROWS").ok();
     for (w, name, n) in rows {
-        if only.as_deref().is_some_and(|o| !o.split(',').any(|r| r == w)) {
+        if only.as_deref().map_or(false, |o| !o.split(',').any(|r| r == w)) {
             continue;
         }
         let workers = if w == "W2" { 1 } else { 2 };
