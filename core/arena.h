@@ -112,6 +112,9 @@ size_t dtact__stack_class_size(int cls);
  * reserved at create, the commit around the guard happens here, never again).
  * NULL when the class is exhausted. */
 dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls);
+/* Moves every stack in cache `cache` to the shared lists (owner thread only),
+ * so that fibers waiting for a stack on another worker can take them. */
+void dtact__stack_cache_flush(dtact__arena_t *a, uint32_t cache);
 /* Returns a stack; pages above the high-water mark are released to the OS. */
 void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
 

@@ -88,6 +88,14 @@ void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t 
     if (!s) return;
     s->owner = NULL;
     f->stack = NULL;
+    if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_starving))) { // relaxed: a late view is covered by the starving worker's wake-up of its peers, which flush their caches (loop.c)
+        /* Fibers wait for stacks: put this one where any worker finds it
+         * and tell them (loop.c, "waiting for a stack"). */
+        dtact__stack_free(rt->arena, DTACT__NO_CACHE, s);
+        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u); // seq_cst: read by the starving worker's idle check after its fence
+        dtact__wake_all_workers(rt);
+        return;
+    }
     dtact__stack_free(rt->arena, cache, s);
 }
 

@@ -52,6 +52,7 @@ typedef struct dtact__worker_s {
     uint32_t scan_from;             /* rotating start for peer scans (mesh.c)    */
     uint32_t deflect_clock;         /* pushes since the last deflection check   */
     uint64_t rng;                   /* xorshift state                            */
+    uint64_t starve_epoch;          /* rt->stack_frees when its fibers began to wait for stacks */
     void *asan_fake;                /* ASan fake-stack handle of the loop        */
     const void *asan_bottom;        /* the loop's (thread) stack, for ASan       */
     size_t asan_size;
@@ -89,6 +90,10 @@ struct dtact__rt_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t host_spawned; /* fibers spawned by host threads */
     _Atomic uint64_t host_rr;                             /* host spawn round robin             */
     _Atomic uint64_t host_retired;                        /* fibers retired off any worker (destroy) */
+    /* Fibers waiting for a stack (loop.c): workers holding such fibers, and a
+     * count of stacks freed while any did (their wake-up epoch). */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_starving;
+    _Atomic uint64_t stack_frees;
 };
 
 /* The runtime of this process (one at a time), published by dtact_init.

@@ -14,11 +14,21 @@
  * queues when they run dry or low and one chunk every 8 periods in any case.
  *
  * Starting a fiber. A fiber gets its stack when it first runs (fork-join code
- * spawns far more fibers than ever run at once); if its stack class is
- * exhausted it goes to the back of the queue and is retried after the fibers
- * ahead of it, some of which release stacks when they finish. A fiber that
- * has not started when shutdown comes is cancelled instead (its cleanup runs,
- * its joiners get DTACT_ECANCELED).
+ * spawns far more fibers than ever run at once). A fiber that has not started
+ * when shutdown comes is cancelled instead (its cleanup runs, its joiners get
+ * DTACT_ECANCELED).
+ *
+ * Waiting for a stack. When every stack of a fiber's class is in use, the
+ * fiber is set aside (runq "starved") and the worker goes on with its other
+ * work, or sleeps: it does not spin. Its first starved fiber bumps
+ * rt->n_starving and wakes every peer; while n_starving is non-zero every
+ * worker empties its stack caches into the shared lists at its housekeeping,
+ * and every stack released goes to the shared lists, bumps rt->stack_frees
+ * and wakes every worker (fiber.c, release_stack). A starving worker retries
+ * its starved fibers when stack_frees moved past the value it saw when they
+ * began to wait (its idle check looks at it too, after the park fence, so a
+ * release between its check and its sleep is not lost), and at shutdown,
+ * which cancels them.
  *
  * Completing a switch (after_switch), on the loop's own stack:
  *   YIELD   READY, to the back of the queue;
@@ -48,6 +58,34 @@ static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
     w->rt->tsan_fibers[f->index] = __tsan_create_fiber(0);
 #endif
     return 0;
+}
+
+/* Sets f aside until a stack of its class is freed (top of file). */
+static void starve(dtact__worker_t *w, dtact__fiber_t *f) {
+    int first = !dtact__runq_starved(&w->rq);
+    dtact__runq_starve(&w->rq, f);
+    if (!first) return;
+    dtact__fetch_add_seq_cst(&w->rt->n_starving, 1u); // seq_cst: ordered before the epoch read below and the peers' wake-up
+    w->starve_epoch = dtact__load_seq_cst(&w->rt->stack_frees); // seq_cst: a release after this read bumps it past
+    dtact__wake_all_workers(w->rt); /* sleeping peers flush their stack caches */
+}
+
+/* Housekeeping for stack waits: retries the starved fibers once a stack was
+ * freed (or at shutdown, which cancels them), and, while any worker waits,
+ * empties this worker's stack caches for it. */
+static void stack_waits(dtact__worker_t *w) {
+    dtact__rt_t *rt = w->rt;
+    if (DTACT_LIKELY(!dtact__load_relaxed(&rt->n_starving))) return; // relaxed: a hint; the starving worker's wake-up brings us back here
+    dtact__stack_cache_flush(rt->arena, w->id);
+    if (!dtact__runq_starved(&w->rq)) {
+        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u); // seq_cst: as a release in fiber.c: the flushed stacks are in the shared lists
+        dtact__wake_all_workers(rt);
+        return;
+    }
+    if (dtact__load_seq_cst(&rt->stack_frees) != w->starve_epoch || dtact__load_relaxed(&rt->shutdown)) { // seq_cst: pairs with the releasers' increments; relaxed: shutdown is polled
+        dtact__runq_unstarve(&w->rq);
+        dtact__fetch_sub_seq_cst(&rt->n_starving, 1u); // seq_cst: as the increment in starve()
+    }
 }
 
 static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
@@ -91,7 +129,7 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
             return;
         }
         if (fiber_prepare(w, f) != 0) {
-            dtact__runq_push_back(&w->rq, f); /* no stack free in its class: retry later */
+            starve(w, f); /* no stack free in its class: wait for one without spinning */
             return;
         }
     }
@@ -126,6 +164,7 @@ void *dtact__worker_main(void *arg) {
             dtact__inbox_drain(w);
             if (dtact__timers_count(&w->timers)) fire_timers(w);
             if (dtact__runq_overflow_due(&w->rq)) dtact__runq_overflow_pull(&w->rq);
+            stack_waits(w);
         }
         dtact__fiber_t *f = dtact__runq_next(&w->rq);
         if (!f) {

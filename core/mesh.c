@@ -324,7 +324,8 @@ void dtact__balance(dtact__worker_t *w) {
 /* ------------------------------------------------------------ idle */
 
 static int has_news(dtact__worker_t *w) {
-    return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown); // relaxed: callers fence first or re-check
+    return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown) || // relaxed: callers fence first or re-check
+           (dtact__runq_starved(&w->rq) && dtact__load_relaxed(&w->rt->stack_frees) != w->starve_epoch); // relaxed: as above (a stack was freed for our waiting fibers)
 }
 
 void dtact__idle(dtact__worker_t *w, uint64_t deadline) {

@@ -39,7 +39,7 @@ static void check_after(dtact__runq_t *q) {
             break;
         }
     }
-    uint32_t load = dtact__runq_load(q);
+    uint32_t load = dtact__runq_load(q) + q->st_n;
     if (!why && (load <= 64 || ++q->checks >= load)) {
         q->checks = 0;
         dtact__runq_check(q, &why);
@@ -237,6 +237,32 @@ dtact__fiber_t *dtact__runq_overflow_take_oldest(dtact__runq_t *q) {
     return head;
 }
 
+/* ------------------------------------------------------------ starved */
+
+void dtact__runq_starve(dtact__runq_t *q, dtact__fiber_t *f) {
+    f->next = NULL;
+    f->prev = q->st_tail;
+    if (q->st_tail) q->st_tail->next = f;
+    else q->st_head = f;
+    q->st_tail = f;
+    q->st_n++;
+    CHECKED(q);
+}
+
+uint32_t dtact__runq_unstarve(dtact__runq_t *q) {
+    uint32_t n = q->st_n;
+    dtact__fiber_t *f = q->st_head;
+    q->st_head = q->st_tail = NULL;
+    q->st_n = 0;
+    while (f) {
+        dtact__fiber_t *nx = f->next;
+        link_back(q, f);
+        f = nx;
+    }
+    CHECKED(q);
+    return n;
+}
+
 /* ------------------------------------------------------------ checking */
 
 /* Walks n fibers from head through next, checking the back links; returns the
@@ -349,6 +375,14 @@ int dtact__runq_check(const dtact__runq_t *q, const char **why) {
     }
     if (ovf != q->ovf_n || newer != q->ovf_old) {
         *why = "I5: ovf_n or the oldest chunk does not match the chunks";
+        return 0;
+    }
+    if (!q->st_head != !q->st_n || !q->st_tail != !q->st_n || (q->st_head && q->st_head->prev)) {
+        *why = "I7: the starved list is inconsistent";
+        return 0;
+    }
+    if (q->st_n && walk(q->st_head, q->st_n, -1, why) != q->st_tail) {
+        if (!*why) *why = "I7: the starved list's tail is wrong";
         return 0;
     }
     return 1;

@@ -17,6 +17,8 @@
  *             more are prepended here while their records are hot.
  *   ovf       complete overflow chunks, a deque of chunk heads: the owner
  *             pulls the newest (depth-first), peers are given the oldest.
+ *   starved   unstarted fibers whose stack class had no free stack (loop.c):
+ *             a FIFO through next, out of the deques, until a stack is freed.
  *
  * A chunk is up to DTACT__CHUNK fibers of one priority linked both ways like
  * a deque segment; its head records chunk_len and chunk_tail, and complete
@@ -33,6 +35,7 @@
  *       of chunk_len over the complete chunks, each of which is a well-linked
  *       list of chunk_len fibers ending at chunk_tail
  *   I6  no fiber appears twice
+ *   I7  st_n == length of the starved list, st_tail its last fiber
  */
 #ifndef DTACT_CORE_RUNQ_H
 #define DTACT_CORE_RUNQ_H
@@ -66,6 +69,8 @@ typedef struct dtact__runq_s {
     uint32_t ob_n;
     uint32_t ovf_n;                 /* fibers in complete overflow chunks        */
     dtact__fiber_t *ovf_old, *ovf_new; /* complete chunks, oldest and newest    */
+    dtact__fiber_t *st_head, *st_tail; /* starved: unstarted fibers waiting for a stack (FIFO through next) */
+    uint32_t st_n;
     uint64_t checks;                /* DTACT_CHECK_QUEUES: operations since the last full walk */
 } dtact__runq_t;
 
@@ -118,6 +123,13 @@ uint32_t dtact__runq_overflow_pull(dtact__runq_t *q);
 /* Unlinks the oldest overflow chunk (for a peer) and returns its head (chunk_len
  * and chunk_tail set), or NULL when the overflow is empty. */
 dtact__fiber_t *dtact__runq_overflow_take_oldest(dtact__runq_t *q);
+
+/* ---- fibers waiting for a stack */
+static inline uint32_t dtact__runq_starved(const dtact__runq_t *q) { return q->st_n; }
+/* Sets an unstarted fiber aside until a stack of its class is freed. */
+void dtact__runq_starve(dtact__runq_t *q, dtact__fiber_t *f);
+/* Puts every starved fiber back at the back of the deques (to retry); returns how many. */
+uint32_t dtact__runq_unstarve(dtact__runq_t *q);
 
 /* ---- checking */
 /* Walks everything the queue holds and verifies I1-I6; returns 1 when they

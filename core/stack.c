@@ -331,3 +331,14 @@ void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s) {
     dtact__stack_push(a, c, &s, 1);
     dtact__stat_fold(&a->stk_in_use, &a->stk_hw, -1);
 }
+
+void dtact__stack_cache_flush(dtact__arena_t *a, uint32_t cache) {
+    if (cache >= a->ncaches) return;
+    dtact__wcache_t *wc = &a->caches[cache];
+    for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
+        dtact__stk_cache_t *sc = &wc->stk[k];
+        if (sc->n == 0) continue;
+        dtact__stack_push(a, &a->cls[k], sc->s, sc->n);
+        sc->n = 0;
+    }
+}
