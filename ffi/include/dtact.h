@@ -243,7 +243,13 @@ DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
 /* dtact_spawn() runs result = func(arg) on a new fiber; *out gets its handle.
  * NULL attr means defaults. A joinable fiber's result is returned by dtact_join.
  * Errors: ENOTINIT, ENULLFN, EINVAL (out NULL, bad codes or stack size),
- * EEXHAUSTED, ESHUTDOWN. */
+ * EEXHAUSTED, ESHUTDOWN.
+ * Exhaustion: a spawn takes a fiber record, and EEXHAUSTED means all
+ * mFiberCapacity records are in use (with DTACT_SPAWN_WAIT_IF_FULL, after
+ * waiting up to wait_ns). A fiber takes its stack only when it first runs:
+ * when every stack of its size class is in use it waits, without spinning,
+ * until one is released (or shutdown cancels it); a spawn never fails for
+ * want of a stack, except dtact_spawn_inline's large payloads below. */
 DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
                           const dtact_spawn_attr_t *attr);
 
@@ -257,7 +263,8 @@ DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
  * a larger one goes to the top of the fiber's own stack, bound at once. The cleanup in
  * attr, if any, receives the copy too (also when the fiber is cancelled).
  * Errors as dtact_spawn, and EINVAL for size 0, size > DTACT_INLINE_MAX, a
- * size over a quarter of the stack, or a bad alignment. */
+ * size over a quarter of the stack, or a bad alignment; EEXHAUSTED also when a
+ * payload over 256 bytes finds no free stack of its class at spawn time. */
 DTACT_API int dtact_spawn_inline(dtact_handle_t *out, void *(*func)(void *), const void *payload, size_t size,
                                  size_t align, const dtact_spawn_attr_t *attr);
 
