@@ -112,6 +112,13 @@ size_t dtact__stack_class_size(int cls);
  * reserved at create, the commit around the guard happens here, never again).
  * NULL when the class is exhausted. */
 dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls);
+/* Reserves the address space of class cls unless that was done (any thread;
+ * the first caller wins, the others use its region): DTACT_OK, DTACT_ENOMEM
+ * when the reservation fails, DTACT_EINVAL for no such class. The default
+ * class is reserved at create; spawn calls this for any other class, so a
+ * fiber never waits for a class that has no region. */
+int dtact__stack_class_reserve(dtact__arena_t *a, int cls);
+
 /* Moves every stack in cache `cache` to the shared lists (owner thread only),
  * so that fibers waiting for a stack on another worker can take them. */
 void dtact__stack_cache_flush(dtact__arena_t *a, uint32_t cache);

@@ -132,7 +132,8 @@ typedef struct dtact__wcache_s {
 
 /* ---------------------------------------------------------- stack class */
 /* Invariant (quiescent): nfree + in_use(class) + cached(class) + (slots - carved) == slots.
- * Constant after create: region, region_len, slot_size, size, slots, desc, blink.
+ * Constant after create: region_len, slot_size, size, slots, desc, blink;
+ * region: NULL until the class is first used, then set once by CAS.
  * carved: bumped by CAS (any thread); head: tagged batch stack (any thread);
  * nfree: stacks on the shared list, relaxed RMW by pusher/popper (heuristic
  * for the purge high-water mark, exact when quiescent). */
@@ -140,7 +141,7 @@ typedef struct dtact__stack_class_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head;
     _Atomic int64_t nfree;
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t carved;
-    char *region;            /* slots * slot_size bytes, reserved (inaccessible) until carved */
+    _Atomic(char *) region;  /* slots * slot_size bytes, inaccessible until carved; reserved on first use (CAS) */
     size_t region_len;
     size_t slot_size;        /* page (guard) + size */
     size_t size;             /* usable bytes (the class size) */

@@ -73,7 +73,9 @@ static dtact__arena_t *dtact__registry_find(uintptr_t p, int *cls) {
         if (a == NULL)
             continue;
         for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
-            uintptr_t lo = (uintptr_t)a->cls[k].region;
+            uintptr_t lo = (uintptr_t)dtact__load_acquire(&a->cls[k].region); // acquire: pairs with the reserving CAS (stack.c)
+            if (!lo)
+                continue;
             if (p >= lo && p - lo < a->cls[k].region_len) {
                 *cls = k;
                 return a;
@@ -150,7 +152,7 @@ static void dtact__overflow_hook(void *fault) {
     if (a == NULL)
         return;
     dtact__stack_class_t *c = &a->cls[k];
-    size_t off = addr - (uintptr_t)c->region;
+    size_t off = addr - (uintptr_t)dtact__load_acquire(&c->region); // acquire: as in registry_find
     uint32_t id = (uint32_t)(off / c->slot_size);
     // acquire: pairs with the carving CAS in dtact__stack_carve (stack.c)
     if (off % c->slot_size < a->page && id < dtact__load_acquire(&c->carved)) {

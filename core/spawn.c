@@ -65,6 +65,10 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
     if (flags & ~(DTACT_SPAWN_JOINABLE | DTACT_SPAWN_WAIT_IF_FULL)) return DTACT_EINVAL;
     int cls = stack_size ? dtact__stack_class(rt->arena, stack_size) : rt->default_stack_class;
     if (cls < 0) return DTACT_EINVAL;
+    if (stack_size && cls != rt->default_stack_class) {
+        int rrc = dtact__stack_class_reserve(rt->arena, cls); /* first fiber of this size: reserve its class */
+        if (rrc != DTACT_OK) return rrc;
+    }
     if (dtact__load_relaxed(&rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: host spawns re-check with seq_cst below; see runtime.c
 
     dtact__worker_t *w = dtact__tls_worker();

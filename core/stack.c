@@ -11,7 +11,8 @@
  * when 0). Anything above 64 MiB is rejected (class -1, DTACT_ECONFIG at
  * create, DTACT_EINVAL at spawn).
  *
- * Regions. Per class, create reserves once one inaccessible region
+ * Regions. Per class, one inaccessible region, reserved at create for the
+ * default class and on the first spawn of a fiber of its size for the others
  * (dtact__mem_reserve: no memory, no swap reservation)
  *     slots     = min(capacity, max(64, 64 GiB / slot_size))
  *     slot_size = page + class size
@@ -100,6 +101,23 @@ static uint64_t dtact__canary_value(const dtact__arena_t *a, const void *base) {
     return a->secret ^ (uint64_t)(uintptr_t)base; /* base is page aligned, secret odd: never 0 */
 }
 
+int dtact__stack_class_reserve(dtact__arena_t *a, int cls) {
+    if (cls < 0 || cls >= DTACT__STACK_NCLASSES)
+        return DTACT_EINVAL;
+    dtact__stack_class_t *c = &a->cls[cls];
+    if (DTACT_LIKELY(dtact__load_acquire(&c->region) != NULL)) // acquire: pairs with the CAS below
+        return DTACT_OK;
+    char *mine = dtact__mem_reserve(c->region_len);
+    if (mine == NULL)
+        return DTACT_ENOMEM;
+    char *expect = NULL;
+    // acq_rel: publishes the region to every later acquire load (stack_create, the
+    // overflow hook); a loser acquires the winner's and drops its own
+    if (!dtact__cas_strong_acq_rel(&c->region, &expect, mine))
+        dtact__mem_release(mine, c->region_len);
+    return DTACT_OK;
+}
+
 int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
     a->default_cls = dtact__stack_class_of(cfg->default_stack ? cfg->default_stack : DTACT__STACK_DEFAULT);
     a->guard_pages = cfg->guard_pages != 0;
@@ -114,9 +132,6 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
             by_budget = DTACT__STACK_MIN_SLOTS;
         c->slots = a->capacity < by_budget ? a->capacity : (uint32_t)by_budget;
         c->region_len = (size_t)c->slots * c->slot_size;
-        c->region = dtact__mem_reserve(c->region_len);
-        if (c->region == NULL)
-            return DTACT_ENOMEM;
         c->desc_len = ((size_t)c->slots * sizeof(dtact__stack_t) + a->page - 1) & ~(a->page - 1);
         c->desc = dtact__mem_map(c->desc_len);
         if (c->desc == NULL)
@@ -126,6 +141,11 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
         if (c->blink == NULL)
             return DTACT_ENOMEM;
     }
+    /* Only the default class is reserved now; the others on the first spawn
+     * of a fiber of their size (dtact__stack_class_reserve), so the address
+     * space a runtime takes follows the stack sizes it uses. */
+    if (dtact__stack_class_reserve(a, a->default_cls) != DTACT_OK)
+        return DTACT_ENOMEM;
     a->guard_budget = 0;
     if (a->guard_pages) {
         long max = dtact__map_count_max();
@@ -143,13 +163,14 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
 void dtact__stack_fini(dtact__arena_t *a) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *c = &a->cls[k];
-        if (c->region)
-            dtact__mem_release(c->region, c->region_len);
+        char *r = dtact__load_relaxed(&c->region); // relaxed: no thread uses the arena any more
+        if (r)
+            dtact__mem_release(r, c->region_len);
         if (c->desc)
             dtact__mem_release(c->desc, c->desc_len);
         if (c->blink)
             dtact__mem_release((void *)c->blink, c->blink_len);
-        c->region = NULL;
+        dtact__store_relaxed(&c->region, NULL); // relaxed: as above
         c->desc = NULL;
         c->blink = NULL;
     }
@@ -163,7 +184,7 @@ void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n) {
 /* Makes slot `id` usable (first use only). 0 on success. Any thread (the
  * caller owns the descriptor: it just carved or popped it). */
 static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact__stack_t *s, uint32_t id) {
-    char *slot = c->region + (size_t)id * c->slot_size;
+    char *slot = dtact__load_acquire(&c->region) + (size_t)id * c->slot_size; // acquire: pairs with the reserving CAS (reserved before any slot of the class is carved)
     int guarded = 0;
     // relaxed: a budget counter, no ordering
     if (a->guard_pages && dtact__fetch_add_relaxed(&a->guards_used, 1) < a->guard_budget) {
@@ -194,6 +215,10 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
 
 /* Carves one slot of class c and creates it. NULL when exhausted. */
 static dtact__stack_t *dtact__stack_carve(dtact__arena_t *a, dtact__stack_class_t *c) {
+    /* The class's region exists before its first slot is carved (spawn
+     * reserves it; direct users of the arena get it here). */
+    if (dtact__stack_class_reserve(a, (int)(c - a->cls)) != DTACT_OK)
+        return NULL;
     uint32_t id = dtact__load_relaxed(&c->carved); // relaxed: the CAS revalidates it
     do {
         if (id >= c->slots)

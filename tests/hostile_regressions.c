@@ -7,8 +7,10 @@
  * reports under AddressSanitizer). Each test failed before its fix. */
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
+#include "child_capture.h"
 #include "rt_util.h"
 
 static void *rt_plain(uint32_t workers) {
@@ -244,4 +246,46 @@ Test(hostile, recycled_stacks_carry_no_sanitizer_poison, .timeout = 60) {
         cr_assert_eq((long)res, 3000);
     }
     rt_down(rt);
+}
+
+/* ---- an address-space limit (ulimit -v 4 GiB) fits a small runtime */
+
+static atomic_int small_ran;
+static void small_body(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&small_ran, 1);
+}
+
+static void under_4gib(void *arg) {
+    (void)arg;
+    struct rlimit lim = {4ull << 30, 4ull << 30};
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(10);
+    dtact_config_t cfg = dtact_default_config();
+    cfg.mWorkers = 2;
+    cfg.mFiberCapacity = 1024;
+    void *rt = dtact_init(&cfg);
+    if (!rt) _exit(11);
+    if (dtact_start(rt) != DTACT_OK) _exit(12);
+    dtact_handle_t h[64];
+    for (int i = 0; i < 64; i++)
+        if ((h[i] = dtact_fiber_launch(small_body, NULL)) == DTACT_INVALID_HANDLE) _exit(13);
+    for (int i = 0; i < 64; i++)
+        if (dtact_await(h[i]) != DTACT_OK) _exit(14);
+    /* A class that does not fit is refused at spawn, not waited for forever. */
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.stack_size = 64u * 1024 * 1024;
+    dtact_handle_t big;
+    if (dtact_spawn(&big, answer, NULL, &a) != DTACT_ENOMEM) _exit(15);
+    if (dtact_shutdown() != DTACT_OK || dtact_destroy(rt) != DTACT_OK) _exit(16);
+    _exit(atomic_load(&small_ran) == 64 ? 0 : 17);
+}
+
+Test(hostile, a_small_runtime_fits_under_a_4_gib_address_space_limit, .timeout = 60) {
+#if defined(DTACT_ASAN) || defined(DTACT_TSAN)
+    cr_skip("sanitizer runtimes reserve more than 4 GiB of address space themselves");
+#endif
+    char buf[256];
+    int st = run_child(under_4gib, NULL, buf, sizeof buf);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit code = failed step), stderr: %s", st, buf);
 }
