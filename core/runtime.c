@@ -173,6 +173,13 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
 }
 
 DTACT_API void *dtact_init(const dtact_config_t *cfg) {
+    /* On a worker (a fiber, or a cleanup run by the loop) the runtime exists
+     * by definition; waiting for the lifecycle lock there could deadlock with
+     * a dtact_destroy that is joining this very worker. */
+    if (dtact__tls_worker()) {
+        dtact__set_error(DTACT_EALREADY);
+        return NULL;
+    }
     dtact_config_t c;
     int rc = config_resolve(cfg, &c);
     if (rc != DTACT_OK) {
