@@ -36,6 +36,8 @@
  *           (NOTIFIED) puts it straight back at the front;
  *   FINISH  retire (fiber.c): stack, record, joiners.
  */
+#include <stdio.h>
+
 #include "internal.h"
 #include "switch.h"
 
@@ -154,10 +156,26 @@ static uint64_t fire_timers(dtact__worker_t *w) {
     return dtact__timers_next(&w->timers);
 }
 
+/* The worker thread is ending without leaving its loop: a fiber called
+ * pthread_exit (or the thread was cancelled). Its queue and the fiber's
+ * state went with it, so the runtime cannot go on: say so and stop, rather
+ * than let shutdown wait forever for fibers that can never run. */
+static void worker_thread_lost(void *arg) {
+    dtact__worker_t *w = arg;
+    char msg[160];
+    dtact__fiber_t *f = w->current;
+    uint64_t h = f ? dtact__handle_make(f->index, dtact__fiber_gen(f)) : 0;
+    snprintf(msg, sizeof msg, "worker %u ended inside fiber 0x%llx (pthread_exit or pthread_cancel on a fiber)",
+             (unsigned)w->id, (unsigned long long)h);
+    dtact__fatal("a worker thread was lost", msg);
+}
+
 void *dtact__worker_main(void *arg) {
     dtact__worker_t *w = arg;
     dtact__rt_t *rt = w->rt;
     dtact__tls_worker_set(w);
+    dtact__thread_exit_watch(worker_thread_lost, w);
+    dtact__fp_env_default(); /* no-float fibers share this state: start from the default */
     dtact__thread_sigaltstack_init();
     for (;;) {
         if (DTACT_UNLIKELY(dtact__runq_housekeeping_due(&w->rq)) || dtact__runq_empty(&w->rq)) {
@@ -184,6 +202,7 @@ void *dtact__worker_main(void *arg) {
     dtact__fetch_add_acq_rel(&rt->exited, 1); // acq_rel: the last worker out publishes its counters to destroy
     dtact__wake_all_workers(rt);
     dtact__thread_sigaltstack_fini();
+    dtact__thread_exit_unwatch();
     dtact__tls_worker_set(NULL);
     return NULL;
 }

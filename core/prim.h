@@ -63,6 +63,7 @@ typedef void (*dtact__fault_hook_t)(void *addr);
 int dtact__fault_hook_install(dtact__fault_hook_t hook);
 /* Puts the saved dispositions back (after a successful install). */
 void dtact__fault_hook_restore(void);
+/* (Restore leaves a disposition the application installed after ours alone.) */
 /* Does the calling thread already have an alternate signal stack of at least
  * min_len bytes? 1 or 0. */
 int dtact__altstack_present(size_t min_len);
@@ -97,6 +98,14 @@ typedef struct dtact__thread_s {
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name);
 /* Waits for a thread started by dtact__thread_start to end. */
 void dtact__thread_join(dtact__thread_t *t);
+/* Thread-exit watch: after dtact__thread_exit_watch(fn, arg), fn(arg) runs if
+ * the calling thread ends (pthread_exit, cancellation) before it calls
+ * dtact__thread_exit_unwatch(). 0 or -1. */
+int dtact__thread_exit_watch(void (*fn)(void *), void *arg);
+void dtact__thread_exit_unwatch(void);
+/* Runs fn in the child after every fork() of the process (pthread_atfork);
+ * call once. 0 or -1. */
+int dtact__on_fork_child(void (*fn)(void));
 /* Lets another ready thread run on this CPU (a hint; returns at once when
  * none is ready). */
 void dtact__thread_yield(void);

@@ -170,9 +170,17 @@ fail:
     return -1;
 }
 
+/* Puts `old` back for sig, unless the application replaced our handler
+ * meanwhile: its handler stays (it owns the signal now). */
+static void dtact__restore_if_ours(int sig, const struct sigaction *old) {
+    struct sigaction cur;
+    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == dtact__fault_handler)
+        sigaction(sig, old, NULL);
+}
+
 void dtact__fault_hook_restore(void) {
-    sigaction(SIGSEGV, &dtact__old_segv, NULL);
-    sigaction(SIGBUS, &dtact__old_bus, NULL);
+    dtact__restore_if_ours(SIGSEGV, &dtact__old_segv);
+    dtact__restore_if_ours(SIGBUS, &dtact__old_bus);
     /* a fault already being delivered to our handler now chains directly */
     dtact__store_release(&dtact__hook, NULL); // release: pairs with the handler's acquire load
 }
@@ -255,6 +263,29 @@ int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, cons
 }
 
 void dtact__thread_join(dtact__thread_t *t) { pthread_join((pthread_t)t->id, NULL); }
+
+static pthread_key_t dtact__exit_key;
+static pthread_once_t dtact__exit_once = PTHREAD_ONCE_INIT;
+static void (*dtact__exit_fn)(void *);
+static int dtact__exit_key_ok;
+
+static void dtact__exit_destructor(void *arg) {
+    if (arg && dtact__exit_fn) dtact__exit_fn(arg);
+}
+static void dtact__exit_key_init(void) { dtact__exit_key_ok = pthread_key_create(&dtact__exit_key, dtact__exit_destructor) == 0; }
+
+int dtact__thread_exit_watch(void (*fn)(void *), void *arg) {
+    pthread_once(&dtact__exit_once, dtact__exit_key_init);
+    if (!dtact__exit_key_ok) return -1;
+    dtact__exit_fn = fn; /* one watcher function for the process (the loop's) */
+    return pthread_setspecific(dtact__exit_key, arg) == 0 ? 0 : -1;
+}
+
+void dtact__thread_exit_unwatch(void) {
+    if (dtact__exit_key_ok) pthread_setspecific(dtact__exit_key, NULL); /* NULL values get no destructor call */
+}
+
+int dtact__on_fork_child(void (*fn)(void)) { return pthread_atfork(NULL, NULL, fn) == 0 ? 0 : -1; }
 
 void dtact__thread_yield(void) { sched_yield(); }
 

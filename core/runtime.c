@@ -22,6 +22,18 @@
  * waiters). Nothing on the spawn or switch path takes it. */
 static _Atomic uint32_t lifecycle_word;
 
+/* fork(). The child has none of the worker threads, so the parent's runtime
+ * cannot run there: the child forgets it (its memory stays mapped, unused),
+ * every call then returns DTACT_ENOTINIT as without a runtime, and the child
+ * may dtact_init a runtime of its own. Registered once, at the first init. */
+static _Atomic uint32_t fork_hook_set;
+
+static void forked_child(void) {
+    dtact__store_relaxed(&dtact__global_rt, NULL); // relaxed: the child has one thread now
+    dtact__store_relaxed(&dtact__rt_pins, 0u);     // relaxed: pins of threads that do not exist here
+    dtact__store_relaxed(&lifecycle_word, 0u);     // relaxed: a lock held by a thread that does not exist here
+}
+
 /* Runtime instances created so far (handle generation ranges, rt_create). */
 static _Atomic uint64_t instances;
 #define DTACT__GEN_INSTANCE_SHIFT 24
@@ -187,6 +199,8 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg) {
         return NULL;
     }
     lifecycle_lock();
+    if (!dtact__load_relaxed(&fork_hook_set) && dtact__on_fork_child(forked_child) == 0) // relaxed: under the lifecycle lock
+        dtact__store_relaxed(&fork_hook_set, 1u);                                         // relaxed: as above
     if (dtact__load_relaxed(&dtact__global_rt)) { // relaxed: under the lifecycle lock
         lifecycle_unlock();
         dtact__set_error(DTACT_EALREADY);

@@ -164,6 +164,15 @@ void dtact__stack_fini(dtact__arena_t *a) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *c = &a->cls[k];
         char *r = dtact__load_relaxed(&c->region); // relaxed: no thread uses the arena any more
+#if defined(DTACT_ASAN)
+        /* Clear the ASan shadow of every stack ever created: fibers' redzones
+         * would otherwise outlive the unmapping and poison whatever a later
+         * mapping (the next runtime's records) puts at these addresses. */
+        uint32_t carved = r ? dtact__load_relaxed(&c->carved) : 0; // relaxed: as above
+        for (uint32_t id = 0; id < carved && c->desc; id++)
+            if (c->desc[id].base)
+                __asan_unpoison_memory_region(c->desc[id].base, c->desc[id].size);
+#endif
         if (r)
             dtact__mem_release(r, c->region_len);
         if (c->desc)

@@ -34,3 +34,13 @@ void dtact__context_returned(void)
     dtact__write_stderr(msg, sizeof msg - 1);
     abort();
 }
+
+void dtact__fp_env_default(void) {
+#if defined(__x86_64__)
+    unsigned int mxcsr = 0x1F80u;
+    unsigned short fcw = 0x037Fu;
+    __asm__ __volatile__("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(fcw));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(0ul));
+#endif
+}

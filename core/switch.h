@@ -74,6 +74,13 @@ static inline int dtact__variant_saves_fp(unsigned variant) { return (variant & 
 void *dtact__make_context(void *stack_top, void (*entry)(void *), void *arg, unsigned variant);
 #define DTACT__INIT_FRAME_BYTES 256
 
+/* Resets the calling thread's FP control state to the process default (the
+ * one dtact__make_context gives float fibers): x86_64 MXCSR 0x1F80 and x87
+ * control word 0x037F, aarch64 FPCR 0. Worker threads call it first, so
+ * no-float fibers (which share their worker's state) start from the default,
+ * whatever the thread that started the runtime had set. */
+void dtact__fp_env_default(void);
+
 /* Called (from the asm trampoline) when a context's entry function returns.
  * Prints a message and aborts: returning past a fiber's entry is a bug. */
 void dtact__context_returned(void) __attribute__((noreturn));

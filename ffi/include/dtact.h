@@ -151,7 +151,10 @@ typedef struct dtact_config_t {
 #define DTACT_KIND_SYSTEM 3
 
 #define DTACT_SWITCHER_CROSS_THREAD_FLOAT 0
-#define DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT 1
+#define DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT 1 /* "no float": the FP control state (rounding,
+                                                 exceptions) is the worker's, shared by its
+                                                 no-float fibers; workers start with the
+                                                 default (round to nearest, all masked) */
 #define DTACT_SWITCHER_SAME_THREAD_FLOAT 2   /* implies pinning */
 #define DTACT_SWITCHER_SAME_THREAD_NO_FLOAT 3 /* implies pinning */
 
@@ -190,7 +193,22 @@ DTACT_API int dtact_start(void *rt);
  * returns ESHUTDOWN, and run to completion. Idempotent. Returns ENOTINIT
  * without a runtime. */
 DTACT_API int dtact_shutdown(void);
-/* dtact_destroy() waits for the workers to exit (after dtact_shutdown), then
+/* Process-level rules.
+ *  - fork(): a child forked after dtact_init has no worker threads, so the
+ *    parent's runtime does not exist there: calls return ENOTINIT, and the
+ *    child may dtact_init a runtime of its own (the parent's stays mapped).
+ *  - A fiber must not call pthread_exit (nor be the target of pthread_cancel):
+ *    its worker thread would end with it, stranding the fibers queued there.
+ *    Dtact detects it and ends the process with a message naming the fiber.
+ *  - SIGSEGV/SIGBUS: dtact_init installs a handler that reports stack
+ *    overflows (naming the fiber) and passes every other fault to the handler
+ *    found at init. An application that installs its own handler later should
+ *    chain to the previous one to keep those reports; dtact_destroy leaves a
+ *    handler installed after init in place.
+ *  - Fiber code should be compiled with -fstack-clash-protection (the library
+ *    is), so a frame larger than a page hits the guard page instead of jumping
+ *    it; a stack pointer found outside its stack at a switch is reported too.
+ * dtact_destroy() waits for the workers to exit (after dtact_shutdown), then
  * frees every byte of the runtime; dtact_init() may then be called again.
  * Host only. A runtime that never ran is destroyed at once (its queued fibers
  * are cancelled). It calls dtact_shutdown() itself if that was not done.
