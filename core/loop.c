@@ -94,6 +94,9 @@ static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
     if (DTACT_UNLIKELY(!dtact__stack_sp_ok(f->stack, f->sp)))
         dtact__stack_overflow_abort(f->stack, "stack pointer below the stack at a switch");
+#if defined(DTACT_ASAN)
+    if (!f->stack->asan_low || (uintptr_t)f->sp < (uintptr_t)f->stack->asan_low) f->stack->asan_low = f->sp;
+#endif
     enum dtact__action a = w->action;
     w->action = DTACT__ACT_NONE;
     w->current = NULL;
