@@ -2,7 +2,8 @@
 # scripts/test.sh -- builds Dtact and runs every test: the Criterion suites
 # (ctest) in a normal gcc build, a clang AddressSanitizer build and a clang
 # ThreadSanitizer build; the aarch64 switcher tests cross-built and run under
-# qemu; the examples; and the Rust crate's cargo tests. Installs what it needs
+# qemu; the examples; fault injection (tests/fault_injection.c); a 60 s libFuzzer
+# run (fuzz/api_fuzz.c); and the Rust crate's cargo tests. Installs what it needs
 # on a fresh Debian machine. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,15 @@ libm=$(cc -print-file-name=libm.so)
 build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=thread -DDTACT_BUILD_BENCHES=OFF \
   -DCMAKE_C_FLAGS="-isystem $PWD/tests/crit_shim" -DCRITERION_LIB="$libm"
 DTACT_TEST_SCALE=20 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build/tsan --output-on-failure -j"$jobs"
+
+stage "fault injection (DTACT_FAULT_INJECTION): every map/reserve/commit/thread/heap failure of init, start and spawn"
+cmake -S . -B build/fi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_FAULT_INJECTION=ON \
+  -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/fi -j"$jobs" --target test_fault_injection >/dev/null
+build/fi/test_fault_injection --jobs 1
+
+stage "libFuzzer over the C ABI (fuzz/api_fuzz, ASan + UBSan + LeakSanitizer), 60 s from fuzz/corpus"
+scripts/fuzz.sh 60
 
 if [ -x scripts/test-aarch64.sh ]; then
   stage "aarch64 cross build, switcher tests under qemu"
