@@ -51,6 +51,11 @@ cmake -S . -B build/fi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc 
   -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build/fi -j"$jobs" --target test_fault_injection >/dev/null
 build/fi/test_fault_injection --jobs 1
+# the same under ASan + LeakSanitizer: the error paths free what they took, and touch nothing freed
+cmake -S . -B build/fi-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DDTACT_SANITIZE=address -DDTACT_FAULT_INJECTION=ON \
+  -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/fi-asan -j"$jobs" --target test_fault_injection >/dev/null
+ASAN_OPTIONS=detect_leaks=1 build/fi-asan/test_fault_injection --jobs 1
 
 stage "libFuzzer over the C ABI (fuzz/api_fuzz, ASan + UBSan + LeakSanitizer), 60 s from fuzz/corpus"
 scripts/fuzz.sh 60
