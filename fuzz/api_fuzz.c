@@ -59,7 +59,7 @@
 #define MAX_DEPTH 2 /* host 0; a fiber 1; its children 2 (no interpreter below that) */
 #define NHANDLES 16
 #define NSLICES 128
-#define WATCHDOG_MS 30
+#define WATCHDOG_MS 10
 
 /* --------------------------------------------------------------- failing */
 __attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...) {

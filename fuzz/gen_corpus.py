@@ -227,6 +227,9 @@ SEEDS = {
     + start() + join(h_slot(0)) + destroy(),
     "fiber-lifecycle-race": init() + start() + launch(0, prog=init() + yield_() + init(null=True) + shutdown())
     + destroy(),
+    # the fiber is woken by destroy's shutdown and calls dtact_init while destroy holds the lifecycle lock
+    "fiber-init-during-destroy": init() + start() + launch(0, prog=park(T_FOREVER) + init(null=True)) + sleep(3)
+    + destroy(),
     "inline-sizes": init() + start() + spawn(attr(), inline=(1, 1, False)) + spawn(attr(), inline=(3, 4, False))
     + spawn(attr(), inline=(5, 5, False)) + spawn(attr(), inline=(6, 1, False)) + spawn(attr(), inline=(0, 4, False))
     + spawn(attr(), inline=(12, 4, False)) + spawn(attr(), inline=(3, 3, False)) + spawn(attr(), inline=(3, 7, False))
