@@ -78,17 +78,17 @@ static int in_set(int rc, const int *set, size_t n) {
     return 0;
 }
 /* EXPECT(call, rc, codes...): rc must be one of the codes (those dtact.h documents for call in this context). */
-#define EXPECT(call, rc, ...)                                                                             \
-    do {                                                                                                  \
-        const int set_[] = {__VA_ARGS__};                                                                 \
-        int rc_ = (rc);                                                                                   \
-        if (!in_set(rc_, set_, sizeof set_ / sizeof set_[0]))                                             \
-            fail("%s on %s returned %d (%s), not a documented status here", call, ctx_name(c), rc_,       \
-                 dtact_strerror(rc_));                                                                    \
+#define EXPECT(call, rc, ...)                                                                                          \
+    do {                                                                                                               \
+        const int set_[] = {__VA_ARGS__};                                                                              \
+        int rc_ = (rc);                                                                                                \
+        if (!in_set(rc_, set_, sizeof set_ / sizeof set_[0]))                                                          \
+            fail("%s on %s returned %d (%s), not a documented status here", call, ctx_name(c), rc_,                    \
+                 dtact_strerror(rc_));                                                                                 \
     } while (0)
-#define CHECK(cond, ...)                                                                                  \
-    do {                                                                                                  \
-        if (!(cond)) fail(__VA_ARGS__);                                                                   \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) fail(__VA_ARGS__);                                                                                \
     } while (0)
 
 /* ---------------------------------------------------------------- reader */
@@ -104,7 +104,8 @@ static uint8_t u8(rd_t *r) {
 }
 static uint32_t u32(rd_t *r) {
     uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)u8(r) << (8 * i);
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)u8(r) << (8 * i);
     return v;
 }
 static uint64_t u64(rd_t *r) { return (uint64_t)u32(r) | (uint64_t)u32(r) << 32; }
@@ -149,9 +150,9 @@ static dtact_handle_t pick_handle(rd_t *r) {
     uint8_t b = u8(r);
     switch (b & 7) {
     case 0: return DTACT_INVALID_HANDLE;
-    case 1: return u64(r);                              /* garbage */
-    case 2: return (1ull << 63) | u32(r);               /* valid bit, forged index/generation */
-    case 3: return dtact_self();                        /* self on a fiber, 0 on the host */
+    case 1: return u64(r);                /* garbage */
+    case 2: return (1ull << 63) | u32(r); /* valid bit, forged index/generation */
+    case 3: return dtact_self();          /* self on a fiber, 0 on the host */
     case 4: return atomic_load(&g_handles[(b >> 3) % NHANDLES]) ^ (1ull << (u8(r) % 63)); /* one bit flipped */
     default: return atomic_load(&g_handles[(b >> 3) % NHANDLES]);
     }
@@ -174,7 +175,8 @@ static void *wd_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&wd_mu);
     for (;;) {
-        while (!wd_armed) pthread_cond_wait(&wd_cv, &wd_mu);
+        while (!wd_armed)
+            pthread_cond_wait(&wd_cv, &wd_mu);
         uint64_t now = now_ns();
         if (now >= wd_deadline) {
             /* The host is blocked in a call: the runtime exists until it returns and disarms. */
@@ -287,11 +289,26 @@ static void on_warning(int code, const char *message, void *user) {
 
 /* ------------------------------------------------------------ operations */
 enum op {
-    OP_INIT, OP_START, OP_RUN, OP_SHUTDOWN, OP_DESTROY,                       /* lifecycle */
-    OP_LAUNCH, OP_SPAWN, OP_SPAWN_INLINE,                                      /* spawning  */
-    OP_AWAIT, OP_JOIN, OP_DETACH, OP_IS_FINISHED, OP_UNPARK,                   /* handles   */
-    OP_YIELD, OP_PARK, OP_SLEEP, OP_SELF,                                      /* fiber ops */
-    OP_STATS, OP_DEFLECT, OP_MISC,                                             /* the rest  */
+    OP_INIT,
+    OP_START,
+    OP_RUN,
+    OP_SHUTDOWN,
+    OP_DESTROY, /* lifecycle */
+    OP_LAUNCH,
+    OP_SPAWN,
+    OP_SPAWN_INLINE, /* spawning  */
+    OP_AWAIT,
+    OP_JOIN,
+    OP_DETACH,
+    OP_IS_FINISHED,
+    OP_UNPARK, /* handles   */
+    OP_YIELD,
+    OP_PARK,
+    OP_SLEEP,
+    OP_SELF, /* fiber ops */
+    OP_STATS,
+    OP_DEFLECT,
+    OP_MISC, /* the rest  */
     OP_COUNT
 };
 
@@ -301,8 +318,8 @@ static void do_init(rd_t *r, const ctx_t *c) {
     const dtact_config_t *pc = (how & 1) ? NULL : &cfg;
     if (pc) {
         static const uint32_t caps[] = {0, 1, 2, 3, 16, 64, 1000, 16777215u, 16777216u, 0xffffffffu};
-        static const uint32_t stacks[] = {0, 1, 16384, 16385, 65536, 262144, 1u << 20, 64u << 20, (64u << 20) + 1,
-                                          0xffffffffu};
+        static const uint32_t stacks[] = {0,      1,        16384,     16385,           65536,
+                                          262144, 1u << 20, 64u << 20, (64u << 20) + 1, 0xffffffffu};
         cfg.mWorkers = (how >> 1) & 3; /* 0: one per CPU (kept small: each input starts its threads) */
         cfg.mSafetyLevel = u8(r);
         cfg.mTopologyMode = u8(r);
@@ -435,7 +452,8 @@ static void do_launch(rd_t *r, const ctx_t *c) {
     if (cl) atomic_fetch_sub(&g_cleanup_expected, 1);
     int e = dtact_last_error();
     if (!c->fiber && !g_rt) EXPECT("dtact_fiber_launch*", e, DTACT_ENOTINIT);
-    else if (variant & 1) EXPECT("dtact_fiber_launch*_ext", e, DTACT_ENULLFN, DTACT_EINVAL, DTACT_EEXHAUSTED, DTACT_ESHUTDOWN);
+    else if (variant & 1)
+        EXPECT("dtact_fiber_launch*_ext", e, DTACT_ENULLFN, DTACT_EINVAL, DTACT_EEXHAUSTED, DTACT_ESHUTDOWN);
     else EXPECT("dtact_fiber_launch*", e, DTACT_ENULLFN, DTACT_EEXHAUSTED, DTACT_ESHUTDOWN);
 }
 
@@ -490,7 +508,8 @@ static void do_spawn(rd_t *r, const ctx_t *c, int inline_) {
         align = aligns[u8(r) % (sizeof aligns / sizeof aligns[0])];
         null_payload = (u8(r) & 15) == 0;
         size_t fill = size < sizeof buf ? size : sizeof buf;
-        for (size_t i = 0; i < fill; i++) buf[i] = pattern(i);
+        for (size_t i = 0; i < fill; i++)
+            buf[i] = pattern(i);
         int checked = size >= sizeof(inline_hdr_t) && align >= 1 && align <= 64 && !(align & (align - 1));
         if (checked) {
             inline_hdr_t hdr = {INLINE_MAGIC, (uint32_t)size, align, s};
@@ -500,8 +519,11 @@ static void do_spawn(rd_t *r, const ctx_t *c, int inline_) {
         if (!null_payload && size && size <= DTACT_INLINE_MAX && align && align <= 64 && size + align > 256) return;
 #endif
         if (pa && pa->cleanup) atomic_fetch_add(&g_cleanup_expected, 1);
-        rc = dtact_spawn_inline(out, null_fn ? NULL : checked ? r_inline : r_noop, null_payload ? NULL : buf, size,
-                                align, pa);
+        rc = dtact_spawn_inline(out,
+                                null_fn   ? NULL
+                                : checked ? r_inline
+                                          : r_noop,
+                                null_payload ? NULL : buf, size, align, pa);
     }
     if (rc == DTACT_OK) {
         CHECK(!null_out && !null_fn && valid, "%s succeeded with out %p, fn %s, attr valid %d", name, (void *)out,
@@ -545,7 +567,8 @@ static void do_wait(rd_t *r, const ctx_t *c, int join) {
         if (c->fiber)
             EXPECT(name, rc, DTACT_OK, DTACT_ETIMEDOUT, DTACT_ECANCELED, DTACT_ESTALE, DTACT_EHANDLE, DTACT_ESHUTDOWN);
         else
-            EXPECT(name, rc, DTACT_OK, DTACT_ETIMEDOUT, DTACT_ECANCELED, DTACT_ESTALE, DTACT_EHANDLE, DTACT_ENOTRUNNING);
+            EXPECT(name, rc, DTACT_OK, DTACT_ETIMEDOUT, DTACT_ECANCELED, DTACT_ESTALE, DTACT_EHANDLE,
+                   DTACT_ENOTRUNNING);
     } else {
         if (c->fiber) EXPECT(name, rc, DTACT_OK, DTACT_ECANCELED, DTACT_EHANDLE, DTACT_ESHUTDOWN);
         else EXPECT(name, rc, DTACT_OK, DTACT_ECANCELED, DTACT_EHANDLE, DTACT_ENOTRUNNING);
@@ -557,9 +580,18 @@ static void do_handle_op(rd_t *r, const ctx_t *c, enum op op) {
     int rc;
     const char *name;
     switch (op) {
-    case OP_DETACH: rc = dtact_detach(h); name = "dtact_detach"; break;
-    case OP_IS_FINISHED: rc = dtact_is_finished(h); name = "dtact_is_finished"; break;
-    default: rc = dtact_unpark(h); name = "dtact_unpark"; break;
+    case OP_DETACH:
+        rc = dtact_detach(h);
+        name = "dtact_detach";
+        break;
+    case OP_IS_FINISHED:
+        rc = dtact_is_finished(h);
+        name = "dtact_is_finished";
+        break;
+    default:
+        rc = dtact_unpark(h);
+        name = "dtact_unpark";
+        break;
     }
     if (!c->fiber && !g_rt) {
         EXPECT(name, rc, DTACT_ENOTINIT);
@@ -717,7 +749,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g_workers = 0;
     atomic_store(&g_nslices, 0);
     atomic_store(&g_handle_next, 0);
-    for (int i = 0; i < NHANDLES; i++) atomic_store(&g_handles[i], 0);
+    for (int i = 0; i < NHANDLES; i++)
+        atomic_store(&g_handles[i], 0);
     atomic_store(&g_cleanup_expected, 0);
     atomic_store(&g_cleanup_ran, 0);
 

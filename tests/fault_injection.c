@@ -61,7 +61,8 @@ static long count_maps(void) {
     cr_assert_not_null(fp);
     long n = 0;
     int c;
-    while ((c = fgetc(fp)) != EOF) n += c == '\n';
+    while ((c = fgetc(fp)) != EOF)
+        n += c == '\n';
     fclose(fp);
     return n;
 }
@@ -89,7 +90,8 @@ static void assert_clean(const snap_t *before, const char *what) {
         now = snap();
     }
     cr_assert_eq(now.tasks, before->tasks, "%s: threads %ld before, %ld after", what, before->tasks, now.tasks);
-#if !defined(DTACT_ASAN) /* ASan maps regions for its own allocator as it goes: LeakSanitizer and the heap count stand in */
+#if !defined(                                                                                                          \
+    DTACT_ASAN) /* ASan maps regions for its own allocator as it goes: LeakSanitizer and the heap count stand in */
     cr_assert_eq(now.maps, before->maps, "%s: mappings %ld before, %ld after", what, before->maps, now.maps);
 #endif
     cr_assert_eq(now.fds, before->fds, "%s: fds %ld before, %ld after", what, before->fds, now.fds);
@@ -103,12 +105,12 @@ static int in_set(int rc, const int *set, int n) {
         if (rc == set[i]) return 1;
     return 0;
 }
-#define EXPECT(what, rc, ...)                                                                                  \
-    do {                                                                                                       \
-        const int set_[] = {__VA_ARGS__};                                                                      \
-        int rc_ = (rc);                                                                                        \
-        cr_assert(in_set(rc_, set_, (int)(sizeof set_ / sizeof set_[0])), "%s: %s returned %d (%s)", ctx, what, \
-                  rc_, dtact_strerror(rc_));                                                                   \
+#define EXPECT(what, rc, ...)                                                                                          \
+    do {                                                                                                               \
+        const int set_[] = {__VA_ARGS__};                                                                              \
+        int rc_ = (rc);                                                                                                \
+        cr_assert(in_set(rc_, set_, (int)(sizeof set_ / sizeof set_[0])), "%s: %s returned %d (%s)", ctx, what, rc_,   \
+                  dtact_strerror(rc_));                                                                                \
     } while (0)
 
 /* An inline fiber: its copy must be intact (every byte 5): 42, else 0. */
@@ -181,7 +183,8 @@ static uint64_t scenario(int kind, int path, uint64_t n, const char *ctx) {
         void *res = NULL;
         int rc = dtact_join(h1, 10000000000LL, &res);
         EXPECT("dtact_join", rc, DTACT_OK);
-        cr_assert_eq((intptr_t)res, 42, "%s: the fiber saw an undocumented status (result %ld)", ctx, (long)(intptr_t)res);
+        cr_assert_eq((intptr_t)res, 42, "%s: the fiber saw an undocumented status (result %ld)", ctx,
+                     (long)(intptr_t)res);
     }
     if (rc2 == DTACT_OK) {
         void *res = NULL;
@@ -202,7 +205,8 @@ Test(fault_injection, every_point_of_init_start_spawn, .timeout = 600) {
      * whenever two threads first allocate at once, which is not ours. */
     mallopt(M_ARENA_MAX, 1);
     /* Warm up: the C library caches thread stacks and per-thread malloc arenas. */
-    for (int i = 0; i < 3; i++) cr_assert_eq(scenario(0, P_INIT, 0, "warm-up"), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(scenario(0, P_INIT, 0, "warm-up"), 0);
     snap_t base = snap();
     int points[DTACT__FAULT_KINDS][P_COUNT];
     int total = 0;
