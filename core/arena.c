@@ -128,7 +128,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
         return DTACT_ECONFIG;
 
     dtact__arena_t *a = NULL;
-    if (posix_memalign((void **)&a, DTACT_CACHE_LINE, sizeof *a) != 0)
+    if ((a = dtact__heap_alloc(DTACT_CACHE_LINE, sizeof *a)) == NULL)
         return DTACT_ENOMEM;
     memset(a, 0, sizeof *a);
     a->capacity = cfg->capacity;
@@ -167,7 +167,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     if (a->rec_nc_bits == NULL)
         goto fail;
     if (a->ncaches) {
-        if (posix_memalign((void **)&a->caches, DTACT_CACHE_LINE, a->ncaches * sizeof(dtact__wcache_t)) != 0) {
+        if ((a->caches = dtact__heap_alloc(DTACT_CACHE_LINE, a->ncaches * sizeof(dtact__wcache_t))) == NULL) {
             a->caches = NULL;
             goto fail;
         }
@@ -195,8 +195,8 @@ void dtact__arena_destroy(dtact__arena_t *a) {
         dtact__mem_release((void *)a->rec_mlink, a->rec_mlink_len);
     if (a->rec_nc_bits)
         dtact__mem_release((void *)a->rec_nc_bits, a->rec_nc_bits_len);
-    free(a->caches);
-    free(a);
+    dtact__heap_free(a->caches);
+    dtact__heap_free(a);
 }
 
 /* ------------------------------------------------------------- records */
@@ -500,14 +500,14 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     dtact__arena_counts_t c;
     memset(&c, 0, sizeof c);
     uint32_t carved = dtact__load_relaxed(&a->rec_carved); // relaxed: quiescent
-    uint8_t *seen = calloc(carved ? carved : 1, 1);
+    uint8_t *seen = dtact__heap_calloc(carved ? carved : 1, 1);
     if (seen == NULL)
         return 0;
     c.capacity = a->capacity;
     c.carved = carved;
     /* magazines: each carved id on exactly one stack; full ones hold rec_batch */
     uint32_t mcarved = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: quiescent
-    uint8_t *mseen = calloc(mcarved ? mcarved : 1, 1);
+    uint8_t *mseen = dtact__heap_calloc(mcarved ? mcarved : 1, 1);
     if (mseen == NULL || mcarved > a->rec_nmag)
         ok = 0;
     c.mags_carved = mcarved;
@@ -533,7 +533,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     }
     if (c.mags_full + c.mags_free != mcarved)
         ok = 0;
-    free(mseen);
+    dtact__heap_free(mseen);
     /* host bitmap */
     for (uint32_t w = 0; w < a->rec_nc_words && ok; w++) {
         uint64_t v = dtact__load_relaxed(&a->rec_nc_bits[w]); // relaxed: quiescent
@@ -558,7 +558,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
         if (!seen[i])
             c.in_use++;
     }
-    free(seen);
+    dtact__heap_free(seen);
     if ((int64_t)c.shared_free != dtact__load_relaxed(&a->rec_shared_free)) // relaxed: quiescent
         ok = 0;
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {

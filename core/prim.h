@@ -46,6 +46,16 @@ long dtact__map_count_max(void);
 /* The mappings the process has now, or -1 unknown. */
 long dtact__map_count_now(void);
 
+/* ------------------------------------------------------------------- heap
+ * Every heap allocation of the library goes through these (so that the fault
+ * injection hook below sees it). align is a power of two >= sizeof(void *),
+ * or 0 for malloc's alignment. NULL on failure. Memory from any of them is
+ * given back with dtact__heap_free (NULL is ignored). */
+void *dtact__heap_alloc(size_t align, size_t size);
+void *dtact__heap_calloc(size_t n, size_t size);
+void *dtact__heap_realloc(void *p, size_t size);
+void dtact__heap_free(void *p);
+
 /* ------------------------------------------------------------- randomness */
 /* Fills buf with len random bytes from the OS without blocking: 0, or -1 when
  * none are available (buf is then unspecified). */
@@ -116,5 +126,29 @@ uint32_t dtact__cpu_count(void);
 /* Topology groups of `cpu`: the id of its L3 cache domain (CCX) and of its
  * NUMA node, read from /sys; both 0 when unknown. */
 void dtact__cpu_groups(uint32_t cpu, uint32_t *ccx, uint32_t *numa);
+
+/* -------------------------------------------------------- fault injection
+ * Test builds only (CMake -DDTACT_FAULT_INJECTION=ON; never in a release):
+ * dtact__fault_arm(kind, n) makes the n-th call of that kind from now fail
+ * once, as the OS would (mem_*: NULL or -1; thread_start: EAGAIN; heap: NULL).
+ * n = 0 disarms. Counting is process-wide and thread-safe. */
+#if defined(DTACT_FAULT_INJECTION)
+enum dtact__fault_kind {
+    DTACT__FAULT_MAP,     /* dtact__mem_map                                  */
+    DTACT__FAULT_RESERVE, /* dtact__mem_reserve                              */
+    DTACT__FAULT_COMMIT,  /* dtact__mem_commit and dtact__mem_protect        */
+    DTACT__FAULT_THREAD,  /* dtact__thread_start                             */
+    DTACT__FAULT_HEAP,    /* dtact__heap_alloc / _calloc / _realloc          */
+    DTACT__FAULT_KINDS
+};
+/* Arms kind to fail its n-th call from now (0: disarm); resets its counters. */
+void dtact__fault_arm(int kind, uint64_t n);
+/* Calls of kind since it was last armed. */
+uint64_t dtact__fault_calls(int kind);
+/* Failures injected into kind since it was last armed (0 or 1). */
+uint64_t dtact__fault_hits(int kind);
+/* Heap blocks allocated through dtact__heap_* and not yet freed. */
+int64_t dtact__fault_heap_live(void);
+#endif
 
 #endif /* DTACT_CORE_PRIM_H */

@@ -44,6 +44,36 @@
 
 #include "atomic.h"
 
+/* -------------------------------------------------------- fault injection */
+#if defined(DTACT_FAULT_INJECTION)
+static _Atomic uint64_t fi_nth[DTACT__FAULT_KINDS], fi_calls[DTACT__FAULT_KINDS], fi_hits[DTACT__FAULT_KINDS];
+static _Atomic int64_t fi_heap_live;
+
+void dtact__fault_arm(int kind, uint64_t n) {
+    atomic_store(&fi_nth[kind], 0);
+    atomic_store(&fi_calls[kind], 0);
+    atomic_store(&fi_hits[kind], 0);
+    atomic_store(&fi_nth[kind], n);
+}
+uint64_t dtact__fault_calls(int kind) { return atomic_load(&fi_calls[kind]); }
+uint64_t dtact__fault_hits(int kind) { return atomic_load(&fi_hits[kind]); }
+int64_t dtact__fault_heap_live(void) { return atomic_load(&fi_heap_live); }
+
+/* Counts a call of kind; 1 when this one must fail. */
+static int fi_fail(int kind) {
+    uint64_t c = atomic_fetch_add(&fi_calls[kind], 1) + 1;
+    uint64_t n = atomic_load(&fi_nth[kind]);
+    if (n == 0 || c != n) return 0;
+    atomic_fetch_add(&fi_hits[kind], 1);
+    return 1;
+}
+#define FI_FAIL(kind) DTACT_UNLIKELY(fi_fail(DTACT__FAULT_##kind))
+#define FI_HEAP_LIVE(d) atomic_fetch_add(&fi_heap_live, (d))
+#else
+#define FI_FAIL(kind) 0
+#define FI_HEAP_LIVE(d) ((void)0)
+#endif
+
 /* ----------------------------------------------------------------- memory */
 static _Atomic size_t dtact__page; /* 0 until first asked */
 
@@ -62,13 +92,19 @@ static void *dtact__mmap_anon(size_t len, int prot) {
     return p == MAP_FAILED ? NULL : p;
 }
 
-void *dtact__mem_reserve(size_t len) { return dtact__mmap_anon(len, PROT_NONE); }
+void *dtact__mem_reserve(size_t len) { return FI_FAIL(RESERVE) ? NULL : dtact__mmap_anon(len, PROT_NONE); }
 
-void *dtact__mem_map(size_t len) { return dtact__mmap_anon(len, PROT_READ | PROT_WRITE); }
+void *dtact__mem_map(size_t len) { return FI_FAIL(MAP) ? NULL : dtact__mmap_anon(len, PROT_READ | PROT_WRITE); }
 
-int dtact__mem_commit(void *p, size_t len) { return mprotect(p, len, PROT_READ | PROT_WRITE) == 0 ? 0 : -1; }
+int dtact__mem_commit(void *p, size_t len) {
+    if (FI_FAIL(COMMIT)) return -1;
+    return mprotect(p, len, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
+}
 
-int dtact__mem_protect(void *p, size_t len) { return mprotect(p, len, PROT_NONE) == 0 ? 0 : -1; }
+int dtact__mem_protect(void *p, size_t len) {
+    if (FI_FAIL(COMMIT)) return -1;
+    return mprotect(p, len, PROT_NONE) == 0 ? 0 : -1;
+}
 
 void dtact__mem_purge(void *p, size_t len) { (void)madvise(p, len, MADV_DONTNEED); }
 
@@ -108,6 +144,36 @@ long dtact__map_count_max(void) {
 }
 
 long dtact__map_count_now(void) { return dtact__read_proc("/proc/self/maps", 1); }
+
+/* ------------------------------------------------------------------- heap */
+void *dtact__heap_alloc(size_t align, size_t size) {
+    if (FI_FAIL(HEAP)) return NULL;
+    void *p = NULL;
+    if (align == 0) p = malloc(size);
+    else if (posix_memalign(&p, align, size) != 0) p = NULL;
+    if (p) FI_HEAP_LIVE(1);
+    return p;
+}
+
+void *dtact__heap_calloc(size_t n, size_t size) {
+    if (FI_FAIL(HEAP)) return NULL;
+    void *p = calloc(n, size);
+    if (p) FI_HEAP_LIVE(1);
+    return p;
+}
+
+void *dtact__heap_realloc(void *p, size_t size) {
+    if (FI_FAIL(HEAP)) return NULL;
+    void *q = realloc(p, size);
+    if (q && !p) FI_HEAP_LIVE(1);
+    return q;
+}
+
+void dtact__heap_free(void *p) {
+    if (p) FI_HEAP_LIVE(-1);
+    free(p);
+}
+
 
 /* ------------------------------------------------------------- randomness */
 int dtact__random_bytes(void *buf, size_t len) {
@@ -250,6 +316,7 @@ void dtact__sleep_ns(uint64_t ns) {
 
 /* ---------------------------------------------------------------- threads */
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name) {
+    if (FI_FAIL(THREAD)) return EAGAIN;
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

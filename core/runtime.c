@@ -63,15 +63,15 @@ DTACT_API dtact_config_t dtact_default_config(void) {
 static void rt_free(dtact__rt_t *rt) {
     if (rt->workers) {
         for (uint32_t i = 0; i < rt->nworkers; i++) dtact__timers_free(&rt->workers[i].timers);
-        free(rt->workers);
+        dtact__heap_free(rt->workers);
     }
-    free(rt->tsan_fibers);
+    dtact__heap_free(rt->tsan_fibers);
     if (rt->side) dtact__mem_release(rt->side, rt->side_len);
     if (rt->arena) {
         dtact__overflow_handler_release(rt->arena);
         dtact__arena_destroy(rt->arena);
     }
-    free(rt);
+    dtact__heap_free(rt);
 }
 
 _Static_assert(sizeof(dtact_config_t) == 16 && _Alignof(dtact_config_t) == 4, "the original's config layout");
@@ -124,13 +124,13 @@ static const dtact__fiber_t *current_fiber(void) {
 }
 
 static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
-    dtact__rt_t *rt = aligned_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    dtact__rt_t *rt = dtact__heap_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
     if (!rt) return DTACT_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->nworkers = c->mWorkers;
     rt->global_topology = c->mTopologyMode == 1;
     size_t wbytes = sizeof(dtact__worker_t) * rt->nworkers;
-    rt->workers = aligned_alloc(DTACT_CACHE_LINE, (wbytes + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    rt->workers = dtact__heap_alloc(DTACT_CACHE_LINE, (wbytes + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
     if (!rt->workers) {
         rt_free(rt);
         return DTACT_ENOMEM;
@@ -159,7 +159,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     }
     rt->side = side;
 #if defined(DTACT_TSAN)
-    rt->tsan_fibers = calloc(c->mFiberCapacity, sizeof(void *));
+    rt->tsan_fibers = dtact__heap_calloc(c->mFiberCapacity, sizeof(void *));
     if (!rt->tsan_fibers) {
         rt_free(rt);
         return DTACT_ENOMEM;

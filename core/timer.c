@@ -8,9 +8,8 @@
  */
 #include "timer.h"
 
-#include <stdlib.h>
-
 #include "dtact.h"
+#include "prim.h"
 
 static void sift_up(dtact__timer_t *h, uint32_t i) {
     dtact__timer_t t = h[i];
@@ -39,7 +38,7 @@ static void sift_down(dtact__timer_t *h, uint32_t n, uint32_t i) {
 int dtact__timers_add(dtact__timers_t *t, uint64_t deadline, dtact__fiber_t *f, uint64_t gen, uint32_t seq) {
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 64;
-        dtact__timer_t *h = realloc(t->heap, (size_t)cap * sizeof *h);
+        dtact__timer_t *h = dtact__heap_realloc(t->heap, (size_t)cap * sizeof *h);
         if (!h) return DTACT_ENOMEM;
         t->heap = h;
         t->cap = cap;
@@ -62,7 +61,7 @@ int dtact__timers_pop_due(dtact__timers_t *t, uint64_t now, dtact__timer_t *out)
 }
 
 void dtact__timers_free(dtact__timers_t *t) {
-    free(t->heap);
+    dtact__heap_free(t->heap);
     t->heap = NULL;
     t->n = t->cap = 0;
 }

@@ -3,8 +3,10 @@
 # (ctest, with the C++ tests of dtact.hpp) in a normal gcc build, a clang
 # AddressSanitizer build and a clang ThreadSanitizer build; the aarch64 switcher
 # tests cross-built and run under qemu; the examples; the installed package
-# (scripts/test-install.sh); and the Rust crates (scripts/test-rust.sh: cargo
-# test, example, cargo package, with Debian's Rust 1.63 and with rustup's). Installs what it needs
+# (scripts/test-install.sh); fault injection (tests/fault_injection.c); a 60 s
+# libFuzzer run (fuzz/api_fuzz.c); and the Rust crates (scripts/test-rust.sh:
+# cargo test, example, cargo package, with Debian's Rust 1.63 and with
+# rustup's). Installs what it needs
 # on a fresh Debian machine. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +51,20 @@ libm=$(cc -print-file-name=libm.so)
 build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=thread -DDTACT_BUILD_BENCHES=OFF \
   -DCMAKE_C_FLAGS="-isystem $PWD/tests/crit_shim" -DCRITERION_LIB="$libm"
 DTACT_TEST_SCALE=20 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build/tsan --output-on-failure -j"$jobs"
+
+stage "fault injection (DTACT_FAULT_INJECTION): every map/reserve/commit/thread/heap failure of init, start and spawn"
+cmake -S . -B build/fi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_FAULT_INJECTION=ON \
+  -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/fi -j"$jobs" --target test_fault_injection >/dev/null
+build/fi/test_fault_injection --jobs 1
+# the same under ASan + LeakSanitizer: the error paths free what they took, and touch nothing freed
+cmake -S . -B build/fi-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DDTACT_SANITIZE=address -DDTACT_FAULT_INJECTION=ON \
+  -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/fi-asan -j"$jobs" --target test_fault_injection >/dev/null
+ASAN_OPTIONS=detect_leaks=1 build/fi-asan/test_fault_injection --jobs 1
+
+stage "libFuzzer over the C ABI (fuzz/api_fuzz, ASan + UBSan + LeakSanitizer), 60 s from fuzz/corpus"
+scripts/fuzz.sh 60
 
 if [ -x scripts/test-aarch64.sh ]; then
   stage "aarch64 cross build, switcher tests under qemu"

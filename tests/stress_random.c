@@ -57,8 +57,10 @@
 #endif
 
 /* ------------------------------------------------------- known-bug switches
- * A scenario that exposes a library bug stays in the generator; a switch here
- * keeps it out of the default run until core is fixed (set it to 0 to replay).
+ * A scenario that exposed a library bug stays in the generator behind a
+ * switch; the three below are fixed in core (stacks unpoisoned when recycled
+ * and at teardown; fibers waiting for a stack are woken when one is released
+ * and peers flush their caches), so every switch is 0.
  *
  * STRESS_EXCLUDE_ASAN_INLINE_STACK_PAYLOAD (AddressSanitizer builds only):
  * dtact_spawn_inline with a payload that does not fit the 256-byte side slot
@@ -69,7 +71,7 @@
  * stack-buffer-underflow. Until core unpoisons a stack before reusing it,
  * ASan runs keep inline payloads in the side slot (same plans otherwise). */
 #ifndef STRESS_EXCLUDE_ASAN_INLINE_STACK_PAYLOAD
-#define STRESS_EXCLUDE_ASAN_INLINE_STACK_PAYLOAD 1
+#define STRESS_EXCLUDE_ASAN_INLINE_STACK_PAYLOAD 0 /* fixed in core: 1 brings the old exclusion back */
 #endif
 
 /* STRESS_EXCLUDE_ASAN_RECREATE (AddressSanitizer builds only): in a process
@@ -80,7 +82,7 @@
  * the addresses are reused. Until core unpoisons what it maps (or unmaps),
  * ASan runs give every program a fresh process (one program per child). */
 #ifndef STRESS_EXCLUDE_ASAN_RECREATE
-#define STRESS_EXCLUDE_ASAN_RECREATE 1
+#define STRESS_EXCLUDE_ASAN_RECREATE 0 /* fixed in core: 1 brings the old exclusion back */
 #endif
 
 /* STRESS_EXCLUDE_TIGHT_CAPACITY_HANG (all builds): with a tight fiber
@@ -94,7 +96,7 @@
  * ample capacity (so EEXHAUSTED and WAIT_IF_FULL are not exercised
  * meanwhile, and the rest of such a plan differs). */
 #ifndef STRESS_EXCLUDE_TIGHT_CAPACITY_HANG
-#define STRESS_EXCLUDE_TIGHT_CAPACITY_HANG 1
+#define STRESS_EXCLUDE_TIGHT_CAPACITY_HANG 0 /* fixed in core: 1 brings the old exclusion back */
 #endif
 
 /* ------------------------------------------------------------------- sizes */
