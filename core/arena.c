@@ -118,18 +118,14 @@ static size_t dtact__round_page(size_t n, size_t page) { return (n + page - 1) &
 
 /* ------------------------------------------------------------ create */
 int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) {
-    if (out == NULL)
-        return DTACT_ECONFIG;
+    if (out == NULL) return DTACT_ECONFIG;
     *out = NULL;
-    if (cfg == NULL || cfg->capacity == 0 || cfg->capacity > DTACT__MAX_CAPACITY ||
-        cfg->ncaches > DTACT__MAX_CACHES)
+    if (cfg == NULL || cfg->capacity == 0 || cfg->capacity > DTACT__MAX_CAPACITY || cfg->ncaches > DTACT__MAX_CACHES)
         return DTACT_ECONFIG;
-    if (cfg->default_stack > DTACT__STACK_MAX)
-        return DTACT_ECONFIG;
+    if (cfg->default_stack > DTACT__STACK_MAX) return DTACT_ECONFIG;
 
     dtact__arena_t *a = NULL;
-    if ((a = dtact__heap_alloc(DTACT_CACHE_LINE, sizeof *a)) == NULL)
-        return DTACT_ENOMEM;
+    if ((a = dtact__heap_alloc(DTACT_CACHE_LINE, sizeof *a)) == NULL) return DTACT_ENOMEM;
     memset(a, 0, sizeof *a);
     a->capacity = cfg->capacity;
     a->gen_base = cfg->gen_base & DTACT__HANDLE_GEN_MASK;
@@ -151,21 +147,17 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
 
     a->recs_len = dtact__round_page((size_t)a->capacity * sizeof(dtact__fiber_t), a->page);
     a->recs = dtact__mem_map(a->recs_len);
-    if (a->recs == NULL)
-        goto fail;
+    if (a->recs == NULL) goto fail;
     /* magazines, their links and the host bitmap: reserved, touched on use */
     a->rec_mag_len = dtact__round_page((size_t)a->rec_nmag * a->rec_batch * sizeof(uint32_t), a->page);
     a->rec_mag = dtact__mem_map(a->rec_mag_len);
-    if (a->rec_mag == NULL)
-        goto fail;
+    if (a->rec_mag == NULL) goto fail;
     a->rec_mlink_len = dtact__round_page((size_t)a->rec_nmag * sizeof(uint64_t), a->page);
     a->rec_mlink = dtact__mem_map(a->rec_mlink_len);
-    if (a->rec_mlink == NULL)
-        goto fail;
+    if (a->rec_mlink == NULL) goto fail;
     a->rec_nc_bits_len = dtact__round_page((size_t)a->rec_nc_words * sizeof(uint64_t), a->page);
     a->rec_nc_bits = dtact__mem_map(a->rec_nc_bits_len);
-    if (a->rec_nc_bits == NULL)
-        goto fail;
+    if (a->rec_nc_bits == NULL) goto fail;
     if (a->ncaches) {
         if ((a->caches = dtact__heap_alloc(DTACT_CACHE_LINE, a->ncaches * sizeof(dtact__wcache_t))) == NULL) {
             a->caches = NULL;
@@ -174,8 +166,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
         memset(a->caches, 0, a->ncaches * sizeof(dtact__wcache_t));
     }
     rc = dtact__stack_init(a, cfg);
-    if (rc != DTACT_OK)
-        goto fail;
+    if (rc != DTACT_OK) goto fail;
     *out = a;
     return DTACT_OK;
 fail:
@@ -184,17 +175,12 @@ fail:
 }
 
 void dtact__arena_destroy(dtact__arena_t *a) {
-    if (a == NULL)
-        return;
+    if (a == NULL) return;
     dtact__stack_fini(a);
-    if (a->recs)
-        dtact__mem_release(a->recs, a->recs_len);
-    if (a->rec_mag)
-        dtact__mem_release(a->rec_mag, a->rec_mag_len);
-    if (a->rec_mlink)
-        dtact__mem_release((void *)a->rec_mlink, a->rec_mlink_len);
-    if (a->rec_nc_bits)
-        dtact__mem_release((void *)a->rec_nc_bits, a->rec_nc_bits_len);
+    if (a->recs) dtact__mem_release(a->recs, a->recs_len);
+    if (a->rec_mag) dtact__mem_release(a->rec_mag, a->rec_mag_len);
+    if (a->rec_mlink) dtact__mem_release((void *)a->rec_mlink, a->rec_mlink_len);
+    if (a->rec_nc_bits) dtact__mem_release((void *)a->rec_nc_bits, a->rec_nc_bits_len);
     dtact__heap_free(a->caches);
     dtact__heap_free(a);
 }
@@ -250,8 +236,7 @@ static uint32_t dtact__nc_take(dtact__arena_t *a, uint32_t *out, uint32_t want) 
         return 0;
     uint32_t nw = a->rec_nc_words, got = 0;
     uint32_t w = dtact__load_relaxed(&a->rec_nc_hint); // relaxed: a hint
-    if (w >= nw)
-        w = 0;
+    if (w >= nw) w = 0;
     for (uint32_t scanned = 0; scanned < nw && got < want; scanned++, w = w + 1 == nw ? 0 : w + 1) {
         _Atomic uint64_t *wp = &a->rec_nc_bits[w];
         uint64_t v = dtact__load_relaxed(wp); // relaxed: the CAS below revalidates it
@@ -277,8 +262,7 @@ static uint32_t dtact__nc_take(dtact__arena_t *a, uint32_t *out, uint32_t want) 
             break;
         }
     }
-    if (got)
-        dtact__fetch_sub_relaxed(&a->rec_nc_count, (int64_t)got); // relaxed: a hint
+    if (got) dtact__fetch_sub_relaxed(&a->rec_nc_count, (int64_t)got); // relaxed: a hint
     return got;
 }
 
@@ -287,14 +271,12 @@ static uint32_t dtact__nc_take(dtact__arena_t *a, uint32_t *out, uint32_t want) 
 static uint32_t dtact__mag_get(dtact__arena_t *a) {
     for (;;) {
         uint32_t len, m = dtact__ts_pop(&a->rec_mfree, a->rec_mlink, &len);
-        if (m != DTACT__IDX_NONE)
-            return m;
+        if (m != DTACT__IDX_NONE) return m;
         uint32_t c = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: the CAS revalidates it
         while (c < a->rec_nmag) {
             // acquire: stronger than needed (a fresh id carries no data; its
             // slots and link are published by our own push), used as a CAS
-            if (dtact__cas_weak_acquire(&a->rec_mag_carved, &c, c + 1))
-                return c;
+            if (dtact__cas_weak_acquire(&a->rec_mag_carved, &c, c + 1)) return c;
         }
         /* all carved: rec_mfree was refilled since the pop above; retry */
     }
@@ -315,8 +297,7 @@ static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
         dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: statistic
     } else {
         uint32_t first = dtact__rec_carve(a, a->rec_batch, &len);
-        if (first == DTACT__IDX_NONE)
-            return 0;
+        if (first == DTACT__IDX_NONE) return 0;
         /* lowest index on top: fresh records are handed out in address order */
         for (uint32_t k = 0; k < len; k++)
             wc->rec_idx[n + len - 1 - k] = first + k;
@@ -404,8 +385,7 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
             dtact__fetch_sub_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
         } else {
             i = dtact__rec_carve(a, 1, &len);
-            if (i == DTACT__IDX_NONE)
-                return NULL;
+            if (i == DTACT__IDX_NONE) return NULL;
         }
     }
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, 1);
@@ -435,19 +415,16 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
 }
 
 int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out) {
-    if (!(handle & DTACT__HANDLE_VALID))
-        return DTACT_EHANDLE;
+    if (!(handle & DTACT__HANDLE_VALID)) return DTACT_EHANDLE;
     uint32_t idx = dtact__handle_index(handle);
     // acquire: pairs with the CAS that carved the slot in dtact__rec_carve
-    if (idx >= a->capacity || idx >= dtact__load_acquire(&a->rec_carved))
-        return DTACT_EHANDLE;
+    if (idx >= a->capacity || idx >= dtact__load_acquire(&a->rec_carved)) return DTACT_EHANDLE;
     dtact__fiber_t *f = &a->recs[idx];
     // acquire: pairs with the store-release of sg in carve/free (and the
     // scheduler's transitions)
     uint64_t sg = dtact__load_acquire(&f->sg);
     uint64_t hgen = dtact__handle_gen(handle);
-    if (hgen < a->gen_base || hgen > (DTACT__SG_GEN(sg) & DTACT__HANDLE_GEN_MASK))
-        return DTACT_EHANDLE;
+    if (hgen < a->gen_base || hgen > (DTACT__SG_GEN(sg) & DTACT__HANDLE_GEN_MASK)) return DTACT_EHANDLE;
     *out = f;
     return DTACT_OK;
 }
@@ -488,8 +465,7 @@ void dtact__arena_get_stats(dtact__arena_t *a, dtact__arena_stats_t *out) {
 
 /* --------------------------------------------------------- debug check */
 static int dtact__mark(uint8_t *seen, uint32_t i, uint32_t n) {
-    if (i >= n || seen[i])
-        return 0;
+    if (i >= n || seen[i]) return 0;
     seen[i] = 1;
     return 1;
 }
@@ -501,23 +477,20 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     memset(&c, 0, sizeof c);
     uint32_t carved = dtact__load_relaxed(&a->rec_carved); // relaxed: quiescent
     uint8_t *seen = dtact__heap_calloc(carved ? carved : 1, 1);
-    if (seen == NULL)
-        return 0;
+    if (seen == NULL) return 0;
     c.capacity = a->capacity;
     c.carved = carved;
     /* magazines: each carved id on exactly one stack; full ones hold rec_batch */
     uint32_t mcarved = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: quiescent
     uint8_t *mseen = dtact__heap_calloc(mcarved ? mcarved : 1, 1);
-    if (mseen == NULL || mcarved > a->rec_nmag)
-        ok = 0;
+    if (mseen == NULL || mcarved > a->rec_nmag) ok = 0;
     c.mags_carved = mcarved;
     uint64_t h = dtact__load_relaxed(&a->rec_head); // relaxed: quiescent
     while (ok && DTACT__TS_IDX(h) != DTACT__IDX_NONE) {
         uint32_t m = DTACT__TS_IDX(h);
         ok = dtact__mark(mseen, m, mcarved);
         uint64_t link = ok ? dtact__load_relaxed(&a->rec_mlink[m]) : 0; // relaxed: quiescent
-        if (DTACT__TS_LINK_LEN(link) != a->rec_batch)
-            ok = 0;
+        if (DTACT__TS_LINK_LEN(link) != a->rec_batch) ok = 0;
         for (uint32_t k = 0; k < a->rec_batch && ok; k++) {
             ok = dtact__mark(seen, dtact__mag(a, m)[k], carved);
             c.shared_free++;
@@ -531,8 +504,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
         c.mags_free++;
         h = ok ? DTACT__TS_LINK_NEXT(dtact__load_relaxed(&a->rec_mlink[DTACT__TS_IDX(h)])) : 0; // relaxed: quiescent
     }
-    if (c.mags_full + c.mags_free != mcarved)
-        ok = 0;
+    if (c.mags_full + c.mags_free != mcarved) ok = 0;
     dtact__heap_free(mseen);
     /* host bitmap */
     for (uint32_t w = 0; w < a->rec_nc_words && ok; w++) {
@@ -553,10 +525,8 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     }
     for (uint32_t i = 0; i < carved && ok; i++) {
         uint64_t sg = dtact__load_relaxed(&a->recs[i].sg); // relaxed: quiescent
-        if (DTACT__SG_GEN(sg) < a->gen_base || a->recs[i].index != i)
-            ok = 0;
-        if (!seen[i])
-            c.in_use++;
+        if (DTACT__SG_GEN(sg) < a->gen_base || a->recs[i].index != i) ok = 0;
+        if (!seen[i]) c.in_use++;
     }
     dtact__heap_free(seen);
     if ((int64_t)c.shared_free != dtact__load_relaxed(&a->rec_shared_free)) // relaxed: quiescent
@@ -564,12 +534,11 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *sc = &a->cls[k];
         c.stk_carved[k] = dtact__load_relaxed(&sc->carved); // relaxed: quiescent
-        uint64_t sh = dtact__load_relaxed(&sc->head);        // relaxed: quiescent
+        uint64_t sh = dtact__load_relaxed(&sc->head);       // relaxed: quiescent
         while (DTACT__TS_IDX(sh) != DTACT__IDX_NONE && ok) {
             uint64_t link = dtact__load_relaxed(&sc->blink[DTACT__TS_IDX(sh)]); // relaxed: quiescent
             c.stk_shared_free[k] += DTACT__TS_LINK_LEN(link);
-            if (c.stk_shared_free[k] > c.stk_carved[k])
-                ok = 0;
+            if (c.stk_shared_free[k] > c.stk_carved[k]) ok = 0;
             sh = DTACT__TS_LINK_NEXT(link);
         }
         for (uint32_t w = 0; w < a->ncaches; w++)
@@ -577,9 +546,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
         if ((int64_t)c.stk_shared_free[k] != dtact__load_relaxed(&sc->nfree)) // relaxed: quiescent
             ok = 0;
     }
-    if (c.shared_free + c.in_use + c.cached + (c.capacity - c.carved) != c.capacity)
-        ok = 0;
-    if (out)
-        *out = c;
+    if (c.shared_free + c.in_use + c.cached + (c.capacity - c.carved) != c.capacity) ok = 0;
+    if (out) *out = c;
     return ok;
 }

@@ -36,18 +36,16 @@
 #define DTACT__STACK_MAX (64u * 1024u * 1024u)
 /* 1 when bytes is a valid configured stack size: MIN <= bytes <= MAX. (A
  * per-spawn size may be smaller: it is rounded up to the smallest class.) */
-static inline int dtact__stack_size_ok(size_t bytes) {
-    return bytes >= DTACT__STACK_MIN && bytes <= DTACT__STACK_MAX;
-}
+static inline int dtact__stack_size_ok(size_t bytes) { return bytes >= DTACT__STACK_MIN && bytes <= DTACT__STACK_MAX; }
 
 typedef struct dtact__arena_s dtact__arena_t;
 
 typedef struct dtact__arena_config_s {
-    uint32_t capacity;      /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
-    size_t default_stack;   /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
-    uint32_t ncaches;       /* per-worker caches (workers)                       */
-    int guard_pages;        /* 0: canary only; 1: guard pages while budget lasts */
-    uint64_t gen_base;      /* first generation of every record (0 means 1): the
+    uint32_t capacity;    /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
+    size_t default_stack; /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
+    uint32_t ncaches;     /* per-worker caches (workers)                       */
+    int guard_pages;      /* 0: canary only; 1: guard pages while budget lasts */
+    uint64_t gen_base;    /* first generation of every record (0 means 1): the
                              * runtime gives each instance its own range, so a
                              * handle of a destroyed runtime never names a fiber
                              * of the next one (lookup: DTACT_EHANDLE)          */
@@ -57,16 +55,16 @@ typedef struct dtact__arena_config_s {
  * corrupt it). [base, top) is usable; a guard page (or the canary word at
  * `base`) lies below base. top is 16-byte aligned and staggered. */
 struct dtact__stack_s {
-    void *base;             /* lowest usable byte (canary word lives here)   */
-    void *top;              /* initial stack pointer, 16-byte aligned         */
-    size_t size;            /* usable bytes of the size class                 */
-    uint64_t canary;        /* expected value of *(uint64_t *)base            */
-    dtact__fiber_t *owner;  /* fiber bound to it (for the overflow message)   */
-    dtact__stack_t *next;   /* free-list link                                 */
-    uint32_t cls;           /* size class                                     */
-    uint32_t id;            /* index within its class                         */
-    uint8_t guarded;        /* 1 if a guard page protects it                  */
-    void *asan_low;         /* ASan builds: lowest saved stack pointer since it was bound
+    void *base;            /* lowest usable byte (canary word lives here)   */
+    void *top;             /* initial stack pointer, 16-byte aligned         */
+    size_t size;           /* usable bytes of the size class                 */
+    uint64_t canary;       /* expected value of *(uint64_t *)base            */
+    dtact__fiber_t *owner; /* fiber bound to it (for the overflow message)   */
+    dtact__stack_t *next;  /* free-list link                                 */
+    uint32_t cls;          /* size class                                     */
+    uint32_t id;           /* index within its class                         */
+    uint8_t guarded;       /* 1 if a guard page protects it                  */
+    void *asan_low;        /* ASan builds: lowest saved stack pointer since it was bound
                              * (frames below it returned, so only [asan_low, top) can hold
                              * a finished fiber's poison); NULL: none yet                  */
 };

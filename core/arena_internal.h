@@ -40,16 +40,16 @@
 
 /* ------------------------------------------------------------- tunables */
 #define DTACT__IDX_NONE 0xffffffffu
-#define DTACT__REC_CACHE 64      /* record indices per worker cache           */
-#define DTACT__REC_BATCH 32      /* records moved per shared-list operation    */
-#define DTACT__STK_CACHE 32      /* stacks per worker cache, per class         */
-#define DTACT__STK_BATCH 16      /* stacks moved per shared-list operation     */
-#define DTACT__STACK_NCLASSES 6  /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */
-#define DTACT__STACK_DEFAULT (256u * 1024u) /* cfg->default_stack == 0          */
-#define DTACT__STACK_HWM 4096    /* free stacks per class kept resident        */
+#define DTACT__REC_CACHE 64                     /* record indices per worker cache           */
+#define DTACT__REC_BATCH 32                     /* records moved per shared-list operation    */
+#define DTACT__STK_CACHE 32                     /* stacks per worker cache, per class         */
+#define DTACT__STK_BATCH 16                     /* stacks moved per shared-list operation     */
+#define DTACT__STACK_NCLASSES 6                 /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */
+#define DTACT__STACK_DEFAULT (256u * 1024u)     /* cfg->default_stack == 0          */
+#define DTACT__STACK_HWM 4096                   /* free stacks per class kept resident        */
 #define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
 #define DTACT__STACK_MIN_SLOTS 64u
-#define DTACT__MAP_MARGIN 1024   /* maps left for the rest of the process     */
+#define DTACT__MAP_MARGIN 1024 /* maps left for the rest of the process     */
 #define DTACT__MAX_CACHES 4096u
 
 /* ---------------------------------------------------- tagged batch stack */
@@ -63,16 +63,14 @@
 
 /* Pushes a batch the caller has already linked (first .. first+len-1 through
  * its own per-element links). One successful CAS. Any thread. */
-static inline void dtact__ts_push(_Atomic uint64_t *head, _Atomic uint64_t *blink, uint32_t first,
-                                  uint32_t len) {
+static inline void dtact__ts_push(_Atomic uint64_t *head, _Atomic uint64_t *blink, uint32_t first, uint32_t len) {
     uint64_t h = dtact__load_relaxed(head); // relaxed: the CAS below revalidates it
     for (;;) {
         // relaxed: published by the release CAS below; pairs with the relaxed
         // load in dtact__ts_link, ordered by that pop's acquire of head.
         dtact__store_relaxed(&blink[first], DTACT__TS_LINK(len, DTACT__TS_IDX(h)));
         // release: pairs with the acquire load / acq_rel CAS of head in dtact__ts_pop
-        if (dtact__cas_weak_release(head, &h, DTACT__TS_MAKE(DTACT__TS_TAG(h) + 1u, first)))
-            return;
+        if (dtact__cas_weak_release(head, &h, DTACT__TS_MAKE(DTACT__TS_TAG(h) + 1u, first))) return;
     }
 }
 
@@ -112,8 +110,8 @@ static inline uint32_t dtact__ts_pop(_Atomic uint64_t *head, _Atomic uint64_t *b
 
 /* ---------------------------------------------------------------- caches */
 typedef struct dtact__stk_cache_s {
-    uint32_t n;                              /* owner only */
-    dtact__stack_t *s[DTACT__STK_CACHE];     /* owner only; LIFO, s[n-1] hottest */
+    uint32_t n;                          /* owner only */
+    dtact__stack_t *s[DTACT__STK_CACHE]; /* owner only; LIFO, s[n-1] hottest */
 } dtact__stk_cache_t;
 
 /* One worker's caches. Written only by the owning worker (the thread that uses
@@ -123,9 +121,9 @@ typedef struct dtact__stk_cache_s {
  * because every refill and spill folds it). */
 typedef struct dtact__wcache_s {
     _Alignas(DTACT_CACHE_LINE) uint32_t rec_n;
-    uint32_t rec_idx[DTACT__REC_CACHE];      /* LIFO, rec_idx[rec_n-1] hottest */
+    uint32_t rec_idx[DTACT__REC_CACHE]; /* LIFO, rec_idx[rec_n-1] hottest */
     dtact__stk_cache_t stk[DTACT__STACK_NCLASSES];
-    _Atomic int64_t rec_pending;             /* owner: load/store relaxed */
+    _Atomic int64_t rec_pending; /* owner: load/store relaxed */
     _Atomic int64_t stk_pending;
     _Atomic uint64_t hits, misses;
 } dtact__wcache_t;
@@ -141,12 +139,12 @@ typedef struct dtact__stack_class_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head;
     _Atomic int64_t nfree;
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t carved;
-    _Atomic(char *) region;  /* slots * slot_size bytes, inaccessible until carved; reserved on first use (CAS) */
+    _Atomic(char *) region; /* slots * slot_size bytes, inaccessible until carved; reserved on first use (CAS) */
     size_t region_len;
-    size_t slot_size;        /* page (guard) + size */
-    size_t size;             /* usable bytes (the class size) */
+    size_t slot_size; /* page (guard) + size */
+    size_t size;      /* usable bytes (the class size) */
     uint32_t slots;
-    dtact__stack_t *desc;    /* slots descriptors, dtact__mem_map, touched when carved */
+    dtact__stack_t *desc; /* slots descriptors, dtact__mem_map, touched when carved */
     size_t desc_len;
     _Atomic uint64_t *blink; /* batch links, indexed by stack id */
     size_t blink_len;
@@ -165,26 +163,26 @@ typedef struct dtact__stack_class_s {
  * by relaxed RMW/stores from any thread. See the comment atop arena.c. */
 struct dtact__arena_s {
     /* constant after create */
-    dtact__fiber_t *recs;        /* capacity records, dtact__mem_map, carved lazily */
+    dtact__fiber_t *recs; /* capacity records, dtact__mem_map, carved lazily */
     size_t recs_len;
-    uint32_t *rec_mag;           /* rec_nmag magazines of rec_batch indices each, dtact__mem_map */
+    uint32_t *rec_mag; /* rec_nmag magazines of rec_batch indices each, dtact__mem_map */
     size_t rec_mag_len;
     _Atomic uint64_t *rec_mlink; /* (len, next) link per magazine, for both magazine stacks */
     size_t rec_mlink_len;
     _Atomic uint64_t *rec_nc_bits; /* one bit per record freed by a host thread (NO_CACHE) */
     size_t rec_nc_bits_len;
-    uint32_t rec_nc_words;       /* 64-bit words in rec_nc_bits */
-    uint32_t rec_nmag;           /* ceil(capacity / rec_batch) + ncaches + 1 (arena.c) */
+    uint32_t rec_nc_words; /* 64-bit words in rec_nc_bits */
+    uint32_t rec_nmag;     /* ceil(capacity / rec_batch) + ncaches + 1 (arena.c) */
     uint32_t capacity;
     uint32_t ncaches;
-    uint64_t gen_base;           /* first generation of every record (>= 1)        */
-    uint32_t rec_batch;  /* records per spill/refill: REC_BATCH, less for small pools */
+    uint64_t gen_base;  /* first generation of every record (>= 1)        */
+    uint32_t rec_batch; /* records per spill/refill: REC_BATCH, less for small pools */
     dtact__wcache_t *caches;
     size_t page;
-    int guard_pages;             /* cfg->guard_pages != 0 */
+    int guard_pages; /* cfg->guard_pages != 0 */
     int default_cls;
-    uint64_t secret;             /* canary secret */
-    int64_t guard_budget;        /* guarded stacks this arena may create */
+    uint64_t secret;                              /* canary secret */
+    int64_t guard_budget;                         /* guarded stacks this arena may create */
     const dtact__fiber_t *(*current_fiber)(void); /* the faulting thread's fiber (overflow.c), or NULL */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
 
@@ -192,7 +190,7 @@ struct dtact__arena_s {
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t rec_head; /* full magazines */
     _Atomic uint64_t rec_mfree;                           /* empty magazines */
     _Atomic int64_t rec_shared_free;
-    _Atomic uint32_t rec_mag_carved;                      /* magazines ever used */
+    _Atomic uint32_t rec_mag_carved; /* magazines ever used */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t rec_carved;
     /* host-freed records: hints for the bitmap scan (relaxed, not exact while busy) */
     _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_nc_count; /* bits set, roughly */
@@ -203,7 +201,7 @@ struct dtact__arena_s {
     _Atomic int64_t stk_in_use, stk_hw;
     _Atomic uint64_t nc_hits, nc_misses; /* DTACT__NO_CACHE traffic */
     _Atomic uint64_t stk_guarded, stk_canary;
-    _Atomic uint64_t overflows;  /* bumped by overflow.c */
+    _Atomic uint64_t overflows; /* bumped by overflow.c */
     _Atomic int64_t guards_used;
 };
 
@@ -220,8 +218,7 @@ typedef struct dtact__arena_counts_s {
 /* Folds a signed count into a global in-use counter and raises its high
  * water. Used by arena.c and stack.c (hence here, not in either). */
 static inline void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw, int64_t delta) {
-    if (delta == 0)
-        return;
+    if (delta == 0) return;
     // relaxed: a statistic, no ordering with anything
     int64_t cur = dtact__fetch_add_relaxed(in_use, delta) + delta;
     int64_t old = dtact__load_relaxed(hw); // relaxed: statistic

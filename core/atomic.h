@@ -38,21 +38,16 @@
 #define dtact__fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 
 /* compare-and-swap: *expected is updated with the current value on failure. */
-#define dtact__cas_weak_acq_rel(p, expected, desired)                                        \
-    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acq_rel, \
-                                          memory_order_acquire)
-#define dtact__cas_strong_acq_rel(p, expected, desired)                                        \
-    atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, \
-                                            memory_order_acquire)
-#define dtact__cas_weak_release(p, expected, desired)                                        \
-    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_release, \
-                                          memory_order_relaxed)
-#define dtact__cas_weak_acquire(p, expected, desired)                                        \
-    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acquire, \
-                                          memory_order_relaxed)
-#define dtact__cas_strong_seq_cst(p, expected, desired)                                        \
-    atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst, \
-                                            memory_order_seq_cst)
+#define dtact__cas_weak_acq_rel(p, expected, desired)                                                                  \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acq_rel, memory_order_acquire)
+#define dtact__cas_strong_acq_rel(p, expected, desired)                                                                \
+    atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, memory_order_acquire)
+#define dtact__cas_weak_release(p, expected, desired)                                                                  \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_release, memory_order_relaxed)
+#define dtact__cas_weak_acquire(p, expected, desired)                                                                  \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acquire, memory_order_relaxed)
+#define dtact__cas_strong_seq_cst(p, expected, desired)                                                                \
+    atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst, memory_order_seq_cst)
 
 #define dtact__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #define dtact__fence_acquire() atomic_thread_fence(memory_order_acquire)

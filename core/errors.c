@@ -34,7 +34,7 @@ static void default_warning(int code, const char *message, void *user) {
 
 static _Atomic uint32_t warn_lock;
 static dtact_warning_fn warn_fn = default_warning; /* under warn_lock */
-static void *warn_user;                             /* under warn_lock */
+static void *warn_user;                            /* under warn_lock */
 
 static void warn_acquire(void) {
     uint32_t z = 0;

@@ -35,17 +35,18 @@ void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
         if (DTACT__SG_GEN(sg) != gen) return;
         switch (DTACT__SG_STATE(sg)) {
         case DTACT__ST_SUSPENDED:
-            if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_READY))) { // acq_rel: takes ownership of the parked fiber (pairs with after_switch's CAS to SUSPENDED, which published f->sp)
+            // acq_rel: takes ownership of the parked fiber (pairs with after_switch's CAS to SUSPENDED, which published f->sp)
+            if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_READY))) {
                 dtact__schedule(rt, dtact__tls_worker(), f, 1);
                 return;
             }
             break;
         case DTACT__ST_RUNNING:
         case DTACT__ST_SUSPENDING:
-            if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_NOTIFIED))) return; // acq_rel: the token; pairs with park_self's CAS that consumes it
+            // acq_rel: the token; pairs with park_self's CAS that consumes it
+            if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_NOTIFIED))) return;
             break;
-        default: /* READY, NOTIFIED: it will run anyway; FINISHED, FREE: terminal */
-            return;
+        default: /* READY, NOTIFIED: it will run anyway; FINISHED, FREE: terminal */ return;
         }
     }
 }
@@ -55,18 +56,22 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
     uint64_t gen = DTACT__SG_GEN(sg);
     if (DTACT__SG_STATE(sg) == DTACT__ST_NOTIFIED) {
         /* A token is pending: consume it and return. Only this fiber leaves NOTIFIED while running. */
-        dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // relaxed: wakers CAS from RUNNING, which re-reads
+        // relaxed: wakers CAS from RUNNING, which re-reads
+        dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING));
         return;
     }
     if (dtact__load_relaxed(&w->rt->shutdown)) return; // relaxed: callers re-check shutdown after every park
     uint64_t expect = DTACT__SG(gen, DTACT__ST_RUNNING);
-    if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_SUSPENDING))) { // acq_rel: pairs with a waker's CAS
+    // acq_rel: pairs with a waker's CAS
+    if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_SUSPENDING))) {
         dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // NOTIFIED arrived: consume it
         return;
     }
     if (deadline) {
-        uint32_t seq = dtact__fetch_add_relaxed(&f->wait_seq, 1u) + 1u; // relaxed: read back by timers_run on this or another worker after a queue handoff
-        if (dtact__timers_add(&w->timers, deadline, f, gen, seq) != 0) deadline = 0; /* out of memory: degrade to a spurious wake-up */
+        // relaxed: read back by timers_run on this or another worker after a queue handoff
+        uint32_t seq = dtact__fetch_add_relaxed(&f->wait_seq, 1u) + 1u;
+        /* out of memory: degrade to a spurious wake-up */
+        if (dtact__timers_add(&w->timers, deadline, f, gen, seq) != 0) deadline = 0;
         if (!deadline) {
             dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING));
             return;
@@ -88,11 +93,13 @@ void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t 
     if (!s) return;
     s->owner = NULL;
     f->stack = NULL;
-    if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_starving))) { // relaxed: a late view is covered by the starving worker's wake-up of its peers, which flush their caches (loop.c)
+    // relaxed: a late view is covered by the starving worker's wake-up of its peers, which flush their caches (loop.c)
+    if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_starving))) {
         /* Fibers wait for stacks: put this one where any worker finds it
          * and tell them (loop.c, "waiting for a stack"). */
         dtact__stack_free(rt->arena, DTACT__NO_CACHE, s);
-        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u); // seq_cst: read by the starving worker's idle check after its fence
+        // seq_cst: read by the starving worker's idle check after its fence
+        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u);
         dtact__wake_all_workers(rt);
         return;
     }
@@ -119,7 +126,8 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         if (v & DTACT__LOCKED) {
             dtact__cpu_relax();
             v = dtact__load_relaxed(&f->lock); // relaxed: spin until the joiner unlocks
-        } else if (dtact__cas_weak_acquire(&f->lock, &v, dtact__closed_word(gen))) { // acquire: pairs with the last unlock (linked waiter records, joinable)
+            // acquire: pairs with the last unlock (linked waiter records, joinable)
+        } else if (dtact__cas_weak_acquire(&f->lock, &v, dtact__closed_word(gen))) {
             break;
         }
     }
@@ -136,7 +144,8 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         list->result = result;
         list->status = status;
         if (wf) {
-            dtact__store_release(&list->done, DTACT__WAIT_DONE); // release: pairs with the waiter's acquire load; the record may vanish after this
+            // release: pairs with the waiter's acquire load; the record may vanish after this
+            dtact__store_release(&list->done, DTACT__WAIT_DONE);
             dtact__unpark(rt, wf, wg);
         } else if (dtact__xchg_acq_rel(&list->done, DTACT__WAIT_DONE) == DTACT__WAIT_SLEEPING) {
             /* acq_rel: release publishes result/status to the host waiter; the old value says whether it sleeps.
@@ -161,7 +170,8 @@ void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f)
 /* Reaps a FINISHED record at generation gen: exactly one caller wins. */
 int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
     uint64_t expect = DTACT__SG(gen, DTACT__ST_FINISHED);
-    if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_FREE))) return 0; // acq_rel: the claim; pairs with retire's release store
+    // acq_rel: the claim; pairs with retire's release store
+    if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_FREE))) return 0;
     dtact__worker_t *w = dtact__tls_worker();
     dtact__fiber_free(rt->arena, (w && w->rt == rt) ? w->id : DTACT__NO_CACHE, f);
     return 1;

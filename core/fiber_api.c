@@ -36,8 +36,10 @@ static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
     (void)f;
     return NULL;
 #else
-    if (dtact__timers_count(&w->timers) || dtact__load_relaxed(&w->inbox) || // relaxed: a peek; the loop drains it properly
-        (dtact__load_relaxed(&w->rt->n_hungry) | dtact__load_relaxed(&w->rt->n_parked)) || // relaxed: hints, as in the loop
+    // relaxed: a peek; the loop drains it properly
+    if (dtact__timers_count(&w->timers) || dtact__load_relaxed(&w->inbox) ||
+        // relaxed: hints, as in the loop
+        (dtact__load_relaxed(&w->rt->n_hungry) | dtact__load_relaxed(&w->rt->n_parked)) ||
         dtact__load_relaxed(&w->rt->shutdown)) // relaxed: the loop handles shutdown
         return NULL;
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
@@ -45,9 +47,10 @@ static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
         dtact__stack_overflow_abort(f->stack, "stack pointer below the stack at a switch");
     dtact__fiber_t *next = dtact__runq_pick_direct(&w->rq, f);
     if (!next) return NULL;
-    uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: our own state
+    uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg));     // relaxed: our own state
     dtact__store_release(&f->sg, DTACT__SG(fgen, DTACT__ST_READY)); // release: as loop.c's YIELD
-    uint64_t ngen = DTACT__SG_GEN(dtact__load_relaxed(&next->sg)); // relaxed: READY fibers are owned by the queue that held them
+    // relaxed: READY fibers are owned by the queue that held them
+    uint64_t ngen = DTACT__SG_GEN(dtact__load_relaxed(&next->sg));
     dtact__store_relaxed(&next->sg, DTACT__SG(ngen, DTACT__ST_RUNNING)); // relaxed: as in loop.c's run_fiber
     next->home = (uint16_t)w->id;
     w->current = next;
@@ -69,7 +72,7 @@ DTACT_API int dtact_yield(void) {
         return dtact__swap_table[f->variant](&f->sp, next->sp, DTACT_OK);
     }
     dtact__switch_out(w, f, DTACT__ACT_YIELD);
-    w = dtact__tls_worker(); /* may have moved */
+    w = dtact__tls_worker();                                           /* may have moved */
     if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: informational
     return DTACT_OK;
 }
@@ -139,4 +142,3 @@ DTACT_API void dtact_abort(void) {
     fwrite(msg, 1, sizeof msg - 1, stderr);
     abort();
 }
-

@@ -34,8 +34,7 @@ typedef struct dtact__rt_s dtact__rt_t;
 /* Per-worker counters: written by the owner only (relaxed stores of its own
  * increments), read racily by dtact_get_stats. */
 typedef struct dtact__wstats_s {
-    _Atomic uint64_t spawned, completed, cancelled, yields, deflected, chunks_moved, requests,
-        parks, wakes;
+    _Atomic uint64_t spawned, completed, cancelled, yields, deflected, chunks_moved, requests, parks, wakes;
 } dtact__wstats_t;
 
 /* A worker: one OS thread running the dispatch loop (loop.c). */
@@ -43,29 +42,33 @@ typedef struct dtact__worker_s {
     /* ---- owner only */
     dtact__rt_t *rt;
     uint32_t id;
-    void *sched_sp;                 /* the dispatch loop's context while a fiber runs */
-    dtact__fiber_t *current;        /* fiber running now, or NULL               */
-    enum dtact__action action;      /* set by the fiber just before switching out */
-    dtact__runq_t rq;               /* ready fibers and the overflow (runq.c)    */
-    dtact__timers_t timers;         /* deadlines of fibers parked here (timer.c) */
-    uint32_t ccx, numa;             /* topology groups of this worker's CPU      */
-    uint32_t scan_from;             /* rotating start for peer scans (mesh.c)    */
-    uint32_t deflect_clock;         /* pushes since the last deflection check   */
-    uint64_t rng;                   /* xorshift state                            */
-    uint64_t starve_epoch;          /* rt->stack_frees when its fibers began to wait for stacks */
-    void *asan_fake;                /* ASan fake-stack handle of the loop        */
-    const void *asan_bottom;        /* the loop's (thread) stack, for ASan       */
+    void *sched_sp;            /* the dispatch loop's context while a fiber runs */
+    dtact__fiber_t *current;   /* fiber running now, or NULL               */
+    enum dtact__action action; /* set by the fiber just before switching out */
+    dtact__runq_t rq;          /* ready fibers and the overflow (runq.c)    */
+    dtact__timers_t timers;    /* deadlines of fibers parked here (timer.c) */
+    uint32_t ccx, numa;        /* topology groups of this worker's CPU      */
+    uint32_t scan_from;        /* rotating start for peer scans (mesh.c)    */
+    uint32_t deflect_clock;    /* pushes since the last deflection check   */
+    uint64_t rng;              /* xorshift state                            */
+    uint64_t starve_epoch;     /* rt->stack_frees when its fibers began to wait for stacks */
+    void *asan_fake;           /* ASan fake-stack handle of the loop        */
+    const void *asan_bottom;   /* the loop's (thread) stack, for ASan       */
     size_t asan_size;
-    void *tsan_fiber;               /* TSan's id of the loop's context           */
+    void *tsan_fiber; /* TSan's id of the loop's context           */
     dtact__thread_t thread;
     dtact__wstats_t st;
 
     /* ---- shared: each on its own cache line */
-    _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox; /* MPSC stack of chunks; any thread pushes, owner drains */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load; /* owner stores its queued count (relaxed); peers read it as a hint */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;  /* futex word: 1 while parked; owner sets, wakers clear */
-    _Atomic uint32_t hungry;                            /* 1 while idle and asking for work; owner sets, feeders clear */
-    _Atomic uint32_t deflect_at;                        /* queued fibers above which it deflects; any thread sets (relaxed tuning knob) */
+    /* MPSC stack of chunks; any thread pushes, owner drains */
+    _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox;
+    /* owner stores its queued count (relaxed); peers read it as a hint */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load;
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep; /* futex word: 1 while parked; owner sets, wakers clear */
+    /* 1 while idle and asking for work; owner sets, feeders clear */
+    _Atomic uint32_t hungry;
+    /* queued fibers above which it deflects; any thread sets (relaxed tuning knob) */
+    _Atomic uint32_t deflect_at;
 } dtact__worker_t;
 
 enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOPPED = 2 };
@@ -73,23 +76,23 @@ enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOP
 struct dtact__rt_s {
     dtact__arena_t *arena;
     uint32_t nworkers;
-    uint32_t global_topology;       /* config mTopologyMode == 1                  */
+    uint32_t global_topology; /* config mTopologyMode == 1                  */
     int default_stack_class;
-    dtact__worker_t *workers;       /* nworkers entries, cache-line aligned     */
-    void **tsan_fibers;             /* TSan builds: per-record fiber ids        */
-    unsigned char *side;            /* per-record inline payload slots (lazy)    */
+    dtact__worker_t *workers; /* nworkers entries, cache-line aligned     */
+    void **tsan_fibers;       /* TSan builds: per-record fiber ids        */
+    unsigned char *side;      /* per-record inline payload slots (lazy)    */
     size_t side_len;
-    uint32_t blocking_run;          /* started by dtact_run (vs dtact_start)     */
+    uint32_t blocking_run; /* started by dtact_run (vs dtact_start)     */
 
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry; /* workers spinning for work */
-    _Atomic uint32_t n_parked;                            /* workers asleep (not yet woken) */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown; /* 0, then 1 forever          */
-    _Atomic uint32_t phase;                               /* enum dtact__rt_phase          */
-    _Atomic uint32_t swept;                               /* shutdown sweep done           */
-    _Atomic uint32_t exited;                              /* workers that left their loop  */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry;     /* workers spinning for work */
+    _Atomic uint32_t n_parked;                                /* workers asleep (not yet woken) */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown;     /* 0, then 1 forever          */
+    _Atomic uint32_t phase;                                   /* enum dtact__rt_phase          */
+    _Atomic uint32_t swept;                                   /* shutdown sweep done           */
+    _Atomic uint32_t exited;                                  /* workers that left their loop  */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t host_spawned; /* fibers spawned by host threads */
-    _Atomic uint64_t host_rr;                             /* host spawn round robin             */
-    _Atomic uint64_t host_retired;                        /* fibers retired off any worker (destroy) */
+    _Atomic uint64_t host_rr;                                 /* host spawn round robin             */
+    _Atomic uint64_t host_retired;                            /* fibers retired off any worker (destroy) */
     /* Fibers waiting for a stack (loop.c): workers holding such fibers, and a
      * count of stacks freed while any did (their wake-up epoch). */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_starving;
@@ -132,7 +135,8 @@ static inline dtact__rt_t *dtact__rt_enter(int *pinned) {
     return rt;
 }
 static inline void dtact__rt_leave(int pinned) {
-    if (pinned) dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: our accesses to rt happen before destroy's acquire of 0
+    // release: our accesses to rt happen before destroy's acquire of 0
+    if (pinned) dtact__fetch_sub_release(&dtact__rt_pins, 1u);
 }
 
 /* The layers, bottom up (docs/architecture.md): a file calls only files of
@@ -195,7 +199,8 @@ void dtact__shutdown_cancel_unstarted(dtact__rt_t *rt);
 void *dtact__worker_main(void *arg);
 
 static inline uint64_t dtact__fiber_gen(const dtact__fiber_t *f) {
-    return DTACT__SG_GEN(dtact__load_acquire(&((dtact__fiber_t *)f)->sg)); // acquire: pairs with the release store of a new generation in fiber_free / spawn
+    // acquire: pairs with the release store of a new generation in fiber_free / spawn
+    return DTACT__SG_GEN(dtact__load_acquire(&((dtact__fiber_t *)f)->sg));
 }
 
 /* The record lock word: (closed generation << 1) | LOCKED.
@@ -221,7 +226,8 @@ static inline uint32_t dtact__rec_lock(dtact__fiber_t *f) {
         if (v & DTACT__LOCKED) {
             dtact__cpu_relax();
             v = dtact__load_relaxed(&f->lock); // relaxed: spin on the shared line, then retry
-        } else if (dtact__cas_weak_acquire(&f->lock, &v, v | DTACT__LOCKED)) { // acquire: pairs with dtact__rec_unlock's release
+            // acquire: pairs with dtact__rec_unlock's release
+        } else if (dtact__cas_weak_acquire(&f->lock, &v, v | DTACT__LOCKED)) {
             return v;
         }
     }

@@ -43,7 +43,8 @@ static int unlink_waiter(dtact__fiber_t *f, dtact__waiter_t *rec) {
     dtact__waiter_t **pp = &f->waiters;
     int found = 0;
     if (!dtact__is_closed(v, rec->target_gen)) { /* closed: the finisher owns the list */
-        while (*pp && *pp != rec) pp = &(*pp)->next;
+        while (*pp && *pp != rec)
+            pp = &(*pp)->next;
         found = *pp == rec;
         if (found) *pp = rec->next;
     }
@@ -61,15 +62,16 @@ static void wait_done(dtact__waiter_t *rec) {
 
 /* Links rec into f's waiter list while f is live at the handle's generation.
  * Returns T_LIVE when linked, else what look() found (T_FINISHED, T_RELEASED). */
-static int register_waiter(dtact__fiber_t *f, uint64_t hgen, dtact__waiter_t *rec, dtact__fiber_t *me,
-                           uint64_t *gen, void **res, int *status) {
+static int register_waiter(dtact__fiber_t *f, uint64_t hgen, dtact__waiter_t *rec, dtact__fiber_t *me, uint64_t *gen,
+                           void **res, int *status) {
     for (;;) {
         int t = look(f, hgen, gen, res, status);
         if (t != T_LIVE) return t;
         uint32_t v = dtact__rec_lock(f);
         uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: under the lock; the finisher closes before it publishes
         unsigned st = DTACT__SG_STATE(sg);
-        if (DTACT__SG_GEN(sg) != *gen || st == DTACT__ST_FINISHED || st == DTACT__ST_FREE || dtact__is_closed(v, *gen)) {
+        if (DTACT__SG_GEN(sg) != *gen || st == DTACT__ST_FINISHED || st == DTACT__ST_FREE ||
+            dtact__is_closed(v, *gen)) {
             /* Finishing or gone: look again (the end is published in a few instructions). */
             dtact__rec_unlock(f, v);
             dtact__cpu_relax();
@@ -175,7 +177,8 @@ static int wait_in(dtact__rt_t *rt, dtact_handle_t handle, int64_t timeout_ns, v
          * at shutdown. Waiting here as a host thread would block the very
          * worker that must run the awaited fiber: fail instead. */
         if (w && w->rt == rt && !me)
-            return dtact__load_relaxed(&rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_EPERM; // relaxed: cancellations happen only after shutdown
+            // relaxed: cancellations happen only after shutdown
+            return dtact__load_relaxed(&rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_EPERM;
         if (me) t = wait_fiber(rt, w, me, f, hgen, timeout_ns, &res, &status, &gen);
         else t = wait_host(rt, f, hgen, timeout_ns, &res, &status, &gen);
     }

@@ -67,9 +67,10 @@ static void starve(dtact__worker_t *w, dtact__fiber_t *f) {
     int first = !dtact__runq_starved(&w->rq);
     dtact__runq_starve(&w->rq, f);
     if (!first) return;
-    dtact__fetch_add_seq_cst(&w->rt->n_starving, 1u); // seq_cst: ordered before the epoch read below and the peers' wake-up
+    // seq_cst: ordered before the epoch read below and the peers' wake-up
+    dtact__fetch_add_seq_cst(&w->rt->n_starving, 1u);
     w->starve_epoch = dtact__load_seq_cst(&w->rt->stack_frees); // seq_cst: a release after this read bumps it past
-    dtact__wake_all_workers(w->rt); /* sleeping peers flush their stack caches */
+    dtact__wake_all_workers(w->rt);                             /* sleeping peers flush their stack caches */
 }
 
 /* Housekeeping for stack waits: retries the starved fibers once a stack was
@@ -77,14 +78,17 @@ static void starve(dtact__worker_t *w, dtact__fiber_t *f) {
  * empties this worker's stack caches for it. */
 static void stack_waits(dtact__worker_t *w) {
     dtact__rt_t *rt = w->rt;
-    if (DTACT_LIKELY(!dtact__load_relaxed(&rt->n_starving))) return; // relaxed: a hint; the starving worker's wake-up brings us back here
+    // relaxed: a hint; the starving worker's wake-up brings us back here
+    if (DTACT_LIKELY(!dtact__load_relaxed(&rt->n_starving))) return;
     dtact__stack_cache_flush(rt->arena, w->id);
     if (!dtact__runq_starved(&w->rq)) {
-        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u); // seq_cst: as a release in fiber.c: the flushed stacks are in the shared lists
+        // seq_cst: as a release in fiber.c: the flushed stacks are in the shared lists
+        dtact__fetch_add_seq_cst(&rt->stack_frees, 1u);
         dtact__wake_all_workers(rt);
         return;
     }
-    if (dtact__load_seq_cst(&rt->stack_frees) != w->starve_epoch || dtact__load_relaxed(&rt->shutdown)) { // seq_cst: pairs with the releasers' increments; relaxed: shutdown is polled
+    // seq_cst: pairs with the releasers' increments; relaxed: shutdown is polled
+    if (dtact__load_seq_cst(&rt->stack_frees) != w->starve_epoch || dtact__load_relaxed(&rt->shutdown)) {
         dtact__runq_unstarve(&w->rq);
         dtact__fetch_sub_seq_cst(&rt->n_starving, 1u); // seq_cst: as the increment in starve()
     }
@@ -100,13 +104,15 @@ static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
     enum dtact__action a = w->action;
     w->action = DTACT__ACT_NONE;
     w->current = NULL;
-    uint64_t sg = dtact__load_relaxed(&f->sg); // relaxed: only this worker moves f out of RUNNING/NOTIFIED/SUSPENDING; wakers' CASes are re-read below
+    // relaxed: only this worker moves f out of RUNNING/NOTIFIED/SUSPENDING; wakers' CASes are re-read below
+    uint64_t sg = dtact__load_relaxed(&f->sg);
     uint64_t gen = DTACT__SG_GEN(sg);
     switch (a) {
     case DTACT__ACT_YIELD:
         /* A pending token is dropped: the fiber is going to run anyway, and
          * every park loops on its condition. */
-        dtact__store_release(&f->sg, DTACT__SG(gen, DTACT__ST_READY)); // release: wakers that read READY do nothing; pairs with their acquire CAS
+        // release: wakers that read READY do nothing; pairs with their acquire CAS
+        dtact__store_release(&f->sg, DTACT__SG(gen, DTACT__ST_READY));
         dtact__runq_push_back(&w->rq, f);
         break;
     case DTACT__ACT_PARK: {
@@ -119,17 +125,15 @@ static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
         }
         break;
     }
-    case DTACT__ACT_FINISH:
-        dtact__fiber_retire(w->rt, w, f, DTACT_OK);
-        break;
-    default:
-        dtact__fatal("a fiber switched out without an action", "memory corruption?");
+    case DTACT__ACT_FINISH: dtact__fiber_retire(w->rt, w, f, DTACT_OK); break;
+    default: dtact__fatal("a fiber switched out without an action", "memory corruption?");
     }
 }
 
 static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
     if (DTACT_UNLIKELY(!f->started)) {
-        if (DTACT_UNLIKELY(dtact__load_relaxed(&w->rt->shutdown))) { // relaxed: a late view only delays the cancellation to a later dispatch
+        // relaxed: a late view only delays the cancellation to a later dispatch
+        if (DTACT_UNLIKELY(dtact__load_relaxed(&w->rt->shutdown))) {
             dtact__fiber_cancel(w->rt, w, f);
             return;
         }
@@ -138,8 +142,10 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
             return;
         }
     }
-    uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: READY fibers are owned by the queue that held them
-    dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // relaxed: no waker acts on READY or RUNNING except by CAS, which re-reads
+    // relaxed: READY fibers are owned by the queue that held them
+    uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg));
+    // relaxed: no waker acts on READY or RUNNING except by CAS, which re-reads
+    dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING));
     f->home = (uint16_t)w->id;
     w->current = f;
     dtact__switch_in(w, f);
@@ -153,8 +159,8 @@ static uint64_t fire_timers(dtact__worker_t *w) {
     uint64_t now = dtact__now_ns();
     dtact__timer_t t;
     while (dtact__timers_pop_due(&w->timers, now, &t)) {
-        if (dtact__load_relaxed(&t.fiber->wait_seq) == t.seq) // relaxed: a stale match only causes a spurious wake-up, which parks tolerate
-            dtact__unpark(w->rt, t.fiber, t.gen);
+        // relaxed: a stale match only causes a spurious wake-up, which parks tolerate
+        if (dtact__load_relaxed(&t.fiber->wait_seq) == t.seq) dtact__unpark(w->rt, t.fiber, t.gen);
     }
     return dtact__timers_next(&w->timers);
 }
@@ -197,7 +203,8 @@ void *dtact__worker_main(void *arg) {
             if (dtact__runq_empty(&w->rq)) dtact__idle(w, next);
             continue;
         }
-        dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq)); // relaxed: a load hint for peers, never used for correctness
+        // relaxed: a load hint for peers, never used for correctness
+        dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq));
         if (dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) // relaxed: hints; see mesh.c
             dtact__balance(w);
         run_fiber(w, f);

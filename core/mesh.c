@@ -116,12 +116,9 @@ static int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to)
     if (f->flags & DTACT__F_PINNED) return to == f->home;
     if (f->priority == DTACT_PRIORITY_CRITICAL) return to == f->home;
     switch (f->affinity) {
-    case DTACT_AFFINITY_SAME_CCX:
-        return rt->global_topology || rt->workers[to].ccx == rt->workers[f->home].ccx;
-    case DTACT_AFFINITY_SAME_NUMA:
-        return rt->global_topology || rt->workers[to].numa == rt->workers[f->home].numa;
-    default:
-        return 1;
+    case DTACT_AFFINITY_SAME_CCX: return rt->global_topology || rt->workers[to].ccx == rt->workers[f->home].ccx;
+    case DTACT_AFFINITY_SAME_NUMA: return rt->global_topology || rt->workers[to].numa == rt->workers[f->home].numa;
+    default: return 1;
     }
 }
 
@@ -144,13 +141,14 @@ static void inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *hea
     dtact__fiber_t *old = dtact__load_relaxed(&to->inbox); // relaxed: validated by the CAS
     do {
         head->prev = old; /* chunk link */
-    } while (!dtact__cas_weak_release(&to->inbox, &old, head)); // release: publishes the chunk's fibers; pairs with the acquire exchange in inbox_drain
+        // release: publishes the chunk's fibers; pairs with the acquire exchange in inbox_drain
+    } while (!dtact__cas_weak_release(&to->inbox, &old, head));
     dtact__fence_seq_cst(); // StoreLoad: protocol "inbox push vs. sleep" step 2 (pairs with the fence in idle)
     if (dtact__load_relaxed(&to->sleep)) wake_worker(rt, to);
 }
 
 uint32_t dtact__inbox_drain(dtact__worker_t *w) {
-    if (!dtact__load_relaxed(&w->inbox)) return 0; // relaxed: a peek; the exchange below synchronises
+    if (!dtact__load_relaxed(&w->inbox)) return 0;            // relaxed: a peek; the exchange below synchronises
     dtact__fiber_t *c = dtact__xchg_acquire(&w->inbox, NULL); // acquire: pairs with the release CAS in inbox_push
     /* The stack holds chunks newest first: reverse to keep arrival order. */
     dtact__fiber_t *rev = NULL;
@@ -262,7 +260,8 @@ static int feed_hungry(dtact__worker_t *w) {
         dtact__worker_t *p = &rt->workers[to];
         uint32_t one = 1;
         if (!dtact__load_relaxed(&p->hungry)) continue; // relaxed: a peek before the claiming CAS
-        if (!dtact__cas_strong_acq_rel(&p->hungry, &one, 0u)) continue; // acq_rel: the claim; pairs with the withdrawal CAS in idle()
+        // acq_rel: the claim; pairs with the withdrawal CAS in idle()
+        if (!dtact__cas_strong_acq_rel(&p->hungry, &one, 0u)) continue;
         dtact__fetch_sub_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter; the flag is the truth
         w->scan_from = k;
         uint32_t give = (dtact__runq_movable(&w->rq) + 1) / 2;
@@ -270,7 +269,8 @@ static int feed_hungry(dtact__worker_t *w) {
         if (give_to(w, to, give, 0) == 0) {
             /* Nothing may move there: give the request back. */
             dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: hint counter
-            dtact__store_release(&p->hungry, 1u); // release: pairs with the CAS of the next feeder or the owner's withdrawal
+            // release: pairs with the CAS of the next feeder or the owner's withdrawal
+            dtact__store_release(&p->hungry, 1u);
             continue;
         }
         return 1;
@@ -314,7 +314,8 @@ void dtact__balance(dtact__worker_t *w) {
     if (dtact__load_relaxed(&rt->n_hungry)) { // relaxed: hint; the hungry flags are claimed by CAS
         if (feed_hungry(w)) return;
     }
-    if (movable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) { // relaxed: hints (Go's rule: wake only when nobody spins)
+    // relaxed: hints (Go's rule: wake only when nobody spins)
+    if (movable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) {
         wake_one(w);
         return;
     }
@@ -324,15 +325,17 @@ void dtact__balance(dtact__worker_t *w) {
 /* ------------------------------------------------------------ idle */
 
 static int has_news(dtact__worker_t *w) {
-    return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown) || // relaxed: callers fence first or re-check
-           (dtact__runq_starved(&w->rq) && dtact__load_relaxed(&w->rt->stack_frees) != w->starve_epoch); // relaxed: as above (a stack was freed for our waiting fibers)
+    // relaxed: callers fence first or re-check
+    return dtact__load_relaxed(&w->inbox) != NULL || dtact__load_relaxed(&w->rt->shutdown) ||
+           // relaxed: as above (a stack was freed for our waiting fibers)
+           (dtact__runq_starved(&w->rq) && dtact__load_relaxed(&w->rt->stack_frees) != w->starve_epoch);
 }
 
 void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     dtact__rt_t *rt = w->rt;
     if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
         /* Rule 3, the hungry side: publish the request, then spin. */
-        dtact__store_release(&w->hungry, 1u); // release: pairs with a feeder's CAS
+        dtact__store_release(&w->hungry, 1u);        // release: pairs with a feeder's CAS
         dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter
         dtact__stat_inc(&w->st.requests);
         uint64_t t0 = dtact__now_ns();
@@ -345,7 +348,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         for (;;) {
             uint32_t one = 1;
             if (dtact__cas_strong_acq_rel(&w->hungry, &one, 0u)) { // acq_rel: pairs with feed_hungry's claim
-                dtact__fetch_sub_relaxed(&rt->n_hungry, 1u); // relaxed: hint counter
+                dtact__fetch_sub_relaxed(&rt->n_hungry, 1u);       // relaxed: hint counter
                 break;
             }
             /* Claimed: the feeder is pushing a chunk (or gives the request back). */
@@ -356,8 +359,8 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     }
     /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. */
     dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
-    dtact__store_relaxed(&w->sleep, 1u); // relaxed: ordered by the fence below
-    dtact__fence_seq_cst(); // StoreLoad: pairs with the fence in inbox_push
+    dtact__store_relaxed(&w->sleep, 1u);         // relaxed: ordered by the fence below
+    dtact__fence_seq_cst();                      // StoreLoad: pairs with the fence in inbox_push
     if (!has_news(w)) {
         int64_t timeout = -1;
         if (deadline) {
@@ -369,7 +372,8 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
     }
     uint32_t one = 1;
-    if (dtact__cas_strong_acq_rel(&w->sleep, &one, 0u)) // acq_rel: we woke by ourselves (news, timeout, spurious): undo our own count; pairs with wake_worker's exchange
+    // acq_rel: we woke by ourselves (news, timeout, spurious): undo our own count; pairs with wake_worker's exchange
+    if (dtact__cas_strong_acq_rel(&w->sleep, &one, 0u))
         dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: hint counter
 }
 
@@ -387,7 +391,8 @@ DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued) {
 }
 
 void dtact__wake_all_workers(dtact__rt_t *rt) {
-    for (uint32_t i = 0; i < rt->nworkers; i++) wake_worker(rt, &rt->workers[i]);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        wake_worker(rt, &rt->workers[i]);
 }
 
 /* ------------------------------------------------------------ schedule */
@@ -395,10 +400,12 @@ void dtact__wake_all_workers(dtact__rt_t *rt) {
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
     if (self && self->rt == rt && (f->home == self->id || can_move(rt, f, self->id))) {
         dtact__runq_t *q = &self->rq;
-        if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f)) dtact__runq_overflow_push(q, f);
+        if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f))
+            dtact__runq_overflow_push(q, f);
         else if (front) dtact__runq_push_front(q, f);
         else dtact__runq_push_back(q, f);
-        if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) || // relaxed: hints
+        // relaxed: hints
+        if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) ||
                            dtact__runq_load(q) > deflect_at(self)))
             dtact__balance(self);
         return;

@@ -69,13 +69,13 @@ static int dtact__registry_slot(const dtact__arena_t *a) {
 /* The arena whose stack regions contain p, or NULL. Async-signal-safe. */
 static dtact__arena_t *dtact__registry_find(uintptr_t p, int *cls) {
     for (int r = 0; r < DTACT__MAX_ARENAS; r++) {
-        dtact__arena_t *a = dtact__load_acquire(&dtact__registry[r]); // acquire: pairs with the release store in install
-        if (a == NULL)
-            continue;
+        // acquire: pairs with the release store in install
+        dtact__arena_t *a = dtact__load_acquire(&dtact__registry[r]);
+        if (a == NULL) continue;
         for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
-            uintptr_t lo = (uintptr_t)dtact__load_acquire(&a->cls[k].region); // acquire: pairs with the reserving CAS (stack.c)
-            if (!lo)
-                continue;
+            // acquire: pairs with the reserving CAS (stack.c)
+            uintptr_t lo = (uintptr_t)dtact__load_acquire(&a->cls[k].region);
+            if (!lo) continue;
             if (p >= lo && p - lo < a->cls[k].region_len) {
                 *cls = k;
                 return a;
@@ -149,8 +149,7 @@ static void dtact__overflow_hook(void *fault) {
     uintptr_t addr = (uintptr_t)fault;
     int k;
     dtact__arena_t *a = dtact__registry_find(addr, &k);
-    if (a == NULL)
-        return;
+    if (a == NULL) return;
     dtact__stack_class_t *c = &a->cls[k];
     size_t off = addr - (uintptr_t)dtact__load_acquire(&c->region); // acquire: as in registry_find
     uint32_t id = (uint32_t)(off / c->slot_size);
@@ -173,8 +172,7 @@ void dtact__overflow_set_current_fn(dtact__arena_t *a, const dtact__fiber_t *(*f
 int dtact__overflow_handler_install(dtact__arena_t *a) {
     int rc = DTACT_OK;
     dtact__sig_lock();
-    if (dtact__registry_slot(a) >= 0)
-        goto out; /* already registered */
+    if (dtact__registry_slot(a) >= 0) goto out; /* already registered */
     int slot = dtact__registry_slot(NULL);
     if (slot < 0) {
         rc = DTACT_ENOMEM;
@@ -193,15 +191,13 @@ out:
 }
 
 void dtact__overflow_handler_release(dtact__arena_t *a) {
-    if (a == NULL)
-        return;
+    if (a == NULL) return;
     dtact__sig_lock();
     int slot = dtact__registry_slot(a);
     if (slot >= 0) {
         // release: pairs with the hook's acquire load (it sees NULL or the arena)
         dtact__store_release(&dtact__registry[slot], NULL);
-        if (--dtact__sig_refs == 0)
-            dtact__fault_hook_restore();
+        if (--dtact__sig_refs == 0) dtact__fault_hook_restore();
     }
     dtact__sig_unlock();
 }
@@ -209,8 +205,7 @@ void dtact__overflow_handler_release(dtact__arena_t *a) {
 void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) {
     int k;
     dtact__arena_t *a = s ? dtact__registry_find((uintptr_t)s->base, &k) : NULL;
-    if (a)
-        dtact__fetch_add_relaxed(&a->overflows, 1); // relaxed: statistic
+    if (a) dtact__fetch_add_relaxed(&a->overflows, 1); // relaxed: statistic
     dtact__report_by(s, NULL, how ? how : "canary destroyed", 0);
     abort();
 }
@@ -219,13 +214,11 @@ void dtact__stack_overflow_abort(const dtact__stack_t *s, const char *how) {
 static _Thread_local void *dtact__alt_mem; /* ours, when we mapped one */
 
 int dtact__thread_sigaltstack_init(void) {
-    if (dtact__alt_mem)
-        return DTACT_OK;
+    if (dtact__alt_mem) return DTACT_OK;
     if (dtact__altstack_present(DTACT__ALTSTACK_SIZE / 4))
         return DTACT_OK; /* the thread already has one (ASan, the host program) */
     void *m = dtact__mem_map(DTACT__ALTSTACK_SIZE);
-    if (m == NULL)
-        return DTACT_ENOMEM;
+    if (m == NULL) return DTACT_ENOMEM;
     if (dtact__altstack_set(m, DTACT__ALTSTACK_SIZE) != 0) {
         dtact__mem_release(m, DTACT__ALTSTACK_SIZE);
         return DTACT_ESYS;
@@ -235,8 +228,7 @@ int dtact__thread_sigaltstack_init(void) {
 }
 
 void dtact__thread_sigaltstack_fini(void) {
-    if (dtact__alt_mem == NULL)
-        return;
+    if (dtact__alt_mem == NULL) return;
     dtact__altstack_clear();
     dtact__mem_release(dtact__alt_mem, DTACT__ALTSTACK_SIZE);
     dtact__alt_mem = NULL;

@@ -114,8 +114,7 @@ void dtact__mem_release(void *p, size_t len) { (void)munmap(p, len); }
  * -1 when unreadable. */
 static long dtact__read_proc(const char *path, int lines) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     char buf[4096];
     long n = 0, v = 0;
     int digits = 0;
@@ -133,8 +132,7 @@ static long dtact__read_proc(const char *path, int lines) {
         }
     }
     close(fd);
-    if (r < 0)
-        return -1;
+    if (r < 0) return -1;
     return lines ? n : (digits != 0 ? v : -1);
 }
 
@@ -180,10 +178,8 @@ int dtact__random_bytes(void *buf, size_t len) {
     char *b = buf;
     while (len) {
         ssize_t r = getrandom(b, len, GRND_NONBLOCK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
         b += r;
         len -= (size_t)r;
     }
@@ -198,8 +194,7 @@ static void dtact__fault_handler(int sig, siginfo_t *si, void *uc) {
     int saved_errno = errno;
     // acquire: pairs with the release store in dtact__fault_hook_install
     dtact__fault_hook_t hook = dtact__load_acquire(&dtact__hook);
-    if (hook)
-        hook(si->si_addr);
+    if (hook) hook(si->si_addr);
     /* Not taken by the hook: the previous disposition. */
     struct sigaction *old = sig == SIGBUS ? &dtact__old_bus : &dtact__old_segv;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
@@ -224,8 +219,7 @@ int dtact__fault_hook_install(dtact__fault_hook_t hook) {
     sa.sa_sigaction = dtact__fault_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &dtact__old_segv) != 0)
-        goto fail;
+    if (sigaction(SIGSEGV, &sa, &dtact__old_segv) != 0) goto fail;
     if (sigaction(SIGBUS, &sa, &dtact__old_bus) != 0) {
         sigaction(SIGSEGV, &dtact__old_segv, NULL);
         goto fail;
@@ -276,10 +270,8 @@ void dtact__write_stderr(const char *buf, size_t len) {
     size_t off = 0;
     while (off < len) {
         ssize_t w = write(2, buf + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
         off += (size_t)w;
     }
 }
@@ -339,7 +331,9 @@ static int dtact__exit_key_ok;
 static void dtact__exit_destructor(void *arg) {
     if (arg && dtact__exit_fn) dtact__exit_fn(arg);
 }
-static void dtact__exit_key_init(void) { dtact__exit_key_ok = pthread_key_create(&dtact__exit_key, dtact__exit_destructor) == 0; }
+static void dtact__exit_key_init(void) {
+    dtact__exit_key_ok = pthread_key_create(&dtact__exit_key, dtact__exit_destructor) == 0;
+}
 
 int dtact__thread_exit_watch(void (*fn)(void *), void *arg) {
     pthread_once(&dtact__exit_once, dtact__exit_key_init);

@@ -60,18 +60,18 @@ typedef struct dtact__deque_s {
 } dtact__deque_t;
 
 typedef struct dtact__runq_s {
-    dtact__deque_t q[DTACT__NPRIO]; /* ready fibers by priority                 */
-    uint32_t mask;                  /* bit p: q[p] non-empty                     */
-    uint32_t len;                   /* fibers in q[]                             */
-    uint32_t movable;               /* fibers in q[] that are not pinned         */
-    uint32_t tick;                  /* dispatches so far (the fairness clock)    */
+    dtact__deque_t q[DTACT__NPRIO];    /* ready fibers by priority                 */
+    uint32_t mask;                     /* bit p: q[p] non-empty                     */
+    uint32_t len;                      /* fibers in q[]                             */
+    uint32_t movable;                  /* fibers in q[] that are not pinned         */
+    uint32_t tick;                     /* dispatches so far (the fairness clock)    */
     dtact__fiber_t *ob_head, *ob_tail; /* the overflow chunk being built        */
     uint32_t ob_n;
-    uint32_t ovf_n;                 /* fibers in complete overflow chunks        */
+    uint32_t ovf_n;                    /* fibers in complete overflow chunks        */
     dtact__fiber_t *ovf_old, *ovf_new; /* complete chunks, oldest and newest    */
     dtact__fiber_t *st_head, *st_tail; /* starved: unstarted fibers waiting for a stack (FIFO through next) */
     uint32_t st_n;
-    uint64_t checks;                /* DTACT_CHECK_QUEUES: operations since the last full walk */
+    uint64_t checks; /* DTACT_CHECK_QUEUES: operations since the last full walk */
 } dtact__runq_t;
 
 /* ---- reading (inline: the dispatch and spawn paths use these) */

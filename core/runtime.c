@@ -50,7 +50,8 @@ static void lifecycle_lock(void) {
 }
 
 static void lifecycle_unlock(void) {
-    if (dtact__xchg_acq_rel(&lifecycle_word, 0u) == 2u) dtact__futex_wake(&lifecycle_word, 1); // acq_rel: releases our writes to the next holder
+    // acq_rel: releases our writes to the next holder
+    if (dtact__xchg_acq_rel(&lifecycle_word, 0u) == 2u) dtact__futex_wake(&lifecycle_word, 1);
 }
 
 DTACT_API dtact_config_t dtact_default_config(void) {
@@ -62,7 +63,8 @@ DTACT_API dtact_config_t dtact_default_config(void) {
 
 static void rt_free(dtact__rt_t *rt) {
     if (rt->workers) {
-        for (uint32_t i = 0; i < rt->nworkers; i++) dtact__timers_free(&rt->workers[i].timers);
+        for (uint32_t i = 0; i < rt->nworkers; i++)
+            dtact__timers_free(&rt->workers[i].timers);
         dtact__heap_free(rt->workers);
     }
     dtact__heap_free(rt->tsan_fibers);
@@ -124,13 +126,15 @@ static const dtact__fiber_t *current_fiber(void) {
 }
 
 static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
-    dtact__rt_t *rt = dtact__heap_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    dtact__rt_t *rt =
+        dtact__heap_alloc(DTACT_CACHE_LINE, (sizeof *rt + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
     if (!rt) return DTACT_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->nworkers = c->mWorkers;
     rt->global_topology = c->mTopologyMode == 1;
     size_t wbytes = sizeof(dtact__worker_t) * rt->nworkers;
-    rt->workers = dtact__heap_alloc(DTACT_CACHE_LINE, (wbytes + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
+    rt->workers =
+        dtact__heap_alloc(DTACT_CACHE_LINE, (wbytes + DTACT_CACHE_LINE - 1) & ~(size_t)(DTACT_CACHE_LINE - 1));
     if (!rt->workers) {
         rt_free(rt);
         return DTACT_ENOMEM;
@@ -139,7 +143,8 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     /* Each runtime instance of the process issues handles from its own range
      * of 2^24 generations per slot, so a handle kept from a destroyed runtime
      * never names a fiber of this one (lookup: DTACT_EHANDLE). */
-    uint64_t instance = dtact__fetch_add_relaxed(&instances, 1u) % DTACT__GEN_INSTANCES; // relaxed: a counter, under the lifecycle lock anyway
+    // relaxed: a counter, under the lifecycle lock anyway
+    uint64_t instance = dtact__fetch_add_relaxed(&instances, 1u) % DTACT__GEN_INSTANCES;
     dtact__arena_config_t ac = {c->mFiberCapacity, c->mStackSize, rt->nworkers, c->mSafetyLevel > 0,
                                 1 + (instance << DTACT__GEN_INSTANCE_SHIFT)};
     int rc = dtact__arena_create(&rt->arena, &ac);
@@ -199,8 +204,9 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg) {
         return NULL;
     }
     lifecycle_lock();
-    if (!dtact__load_relaxed(&fork_hook_set) && dtact__on_fork_child(forked_child) == 0) // relaxed: under the lifecycle lock
-        dtact__store_relaxed(&fork_hook_set, 1u);                                         // relaxed: as above
+    // relaxed: under the lifecycle lock
+    if (!dtact__load_relaxed(&fork_hook_set) && dtact__on_fork_child(forked_child) == 0)
+        dtact__store_relaxed(&fork_hook_set, 1u); // relaxed: as above
     if (dtact__load_relaxed(&dtact__global_rt)) { // relaxed: under the lifecycle lock
         lifecycle_unlock();
         dtact__set_error(DTACT_EALREADY);
@@ -208,7 +214,8 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg) {
     }
     dtact__rt_t *rt = NULL;
     rc = rt_create(&c, &rt);
-    if (rc == DTACT_OK) dtact__store_release(&dtact__global_rt, rt); // release: publishes the runtime; pairs with dtact__rt_get
+    // release: publishes the runtime; pairs with dtact__rt_get
+    if (rc == DTACT_OK) dtact__store_release(&dtact__global_rt, rt);
     lifecycle_unlock();
     if (rc != DTACT_OK) {
         dtact__set_error(rc);
@@ -218,7 +225,8 @@ DTACT_API void *dtact_init(const dtact_config_t *cfg) {
 }
 
 static void join_workers(dtact__rt_t *rt, uint32_t n) {
-    for (uint32_t i = 0; i < n; i++) dtact__thread_join(&rt->workers[i].thread);
+    for (uint32_t i = 0; i < n; i++)
+        dtact__thread_join(&rt->workers[i].thread);
 }
 
 static int start_in(dtact__rt_t *rt, void *p, int blocking);
@@ -296,7 +304,9 @@ DTACT_API int dtact_destroy(void *p) {
         if (phase == DTACT__RT_RUNNING) {
             if (rt->blocking_run) {
                 /* Another thread is in dtact_run: wait for it to join the workers. */
-                while (dtact__load_acquire(&rt->phase) != DTACT__RT_STOPPED) dtact__sleep_ns(1000000); // acquire: pairs with run's release
+                // acquire: pairs with run's release
+                while (dtact__load_acquire(&rt->phase) != DTACT__RT_STOPPED)
+                    dtact__sleep_ns(1000000);
             } else {
                 join_workers(rt, rt->nworkers);
                 dtact__store_release(&rt->phase, DTACT__RT_STOPPED); // release: pairs with wait_host
@@ -305,7 +315,8 @@ DTACT_API int dtact_destroy(void *p) {
             /* Never ran: cancel what was queued (cleanups run here, exactly once),
              * unless a start wins the race for the phase: then stop it as above. */
             uint32_t expect = DTACT__RT_INIT;
-            if (!dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED)) continue; // acq_rel: no start may begin now
+            // acq_rel: no start may begin now
+            if (!dtact__cas_strong_acq_rel(&rt->phase, &expect, DTACT__RT_STOPPED)) continue;
             dtact__shutdown_cancel_unstarted(rt);
         }
         break;
@@ -313,9 +324,9 @@ DTACT_API int dtact_destroy(void *p) {
     /* Unpublish, then wait for the calls still inside (host joiners poll the
      * phase, now STOPPED, and leave with DTACT_ENOTRUNNING). */
     dtact__store_seq_cst(&dtact__global_rt, NULL); // seq_cst: Dekker with dtact__rt_enter's pin
-    while (dtact__load_acquire(&dtact__rt_pins) != 0) dtact__sleep_ns(200000); // acquire: pairs with rt_leave's release
+    while (dtact__load_acquire(&dtact__rt_pins) != 0)
+        dtact__sleep_ns(200000); // acquire: pairs with rt_leave's release
     lifecycle_unlock();
     rt_free(rt);
     return DTACT_OK;
 }
-

@@ -35,13 +35,15 @@
 #include "internal.h"
 
 void dtact__shutdown_begin(dtact__rt_t *rt) {
-    dtact__store_seq_cst(&rt->shutdown, 1u); // seq_cst: step 1, ordered against host spawns' counter increments (step 2)
+    // seq_cst: step 1, ordered against host spawns' counter increments (step 2)
+    dtact__store_seq_cst(&rt->shutdown, 1u);
     dtact__wake_all_workers(rt);
 }
 
 void dtact__shutdown_sweep(dtact__rt_t *rt) {
     uint32_t zero = 0;
-    if (dtact__load_relaxed(&rt->swept) || !dtact__cas_strong_acq_rel(&rt->swept, &zero, 1u)) return; // acq_rel: one sweeper
+    // acq_rel: one sweeper
+    if (dtact__load_relaxed(&rt->swept) || !dtact__cas_strong_acq_rel(&rt->swept, &zero, 1u)) return;
     uint32_t n = dtact__arena_carved(rt->arena);
     for (uint32_t i = 0; i < n; i++) {
         dtact__fiber_t *f = dtact__fiber_at(rt->arena, i);
@@ -53,14 +55,16 @@ void dtact__shutdown_sweep(dtact__rt_t *rt) {
 }
 
 int dtact__rt_finished(dtact__rt_t *rt) {
-    uint64_t done = dtact__load_acquire(&rt->host_retired), spawned = 0; // acquire: pairs with retire's release (step 4)
+    // acquire: pairs with retire's release (step 4)
+    uint64_t done = dtact__load_acquire(&rt->host_retired), spawned = 0;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         dtact__wstats_t *s = &rt->workers[i].st;
-        done += dtact__load_acquire(&s->completed) + dtact__load_acquire(&s->cancelled); // acquire: pairs with stat_inc's release (step 4)
+        // acquire: pairs with stat_inc's release (step 4)
+        done += dtact__load_acquire(&s->completed) + dtact__load_acquire(&s->cancelled);
     }
     for (uint32_t i = 0; i < rt->nworkers; i++)
         spawned += dtact__load_acquire(&rt->workers[i].st.spawned); // acquire: as above, read after the completions
-    spawned += dtact__load_seq_cst(&rt->host_spawned); // seq_cst: step 2
+    spawned += dtact__load_seq_cst(&rt->host_spawned);              // seq_cst: step 2
     return done == spawned;
 }
 

@@ -56,9 +56,9 @@ static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, 
     return DTACT_OK;
 }
 
-static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *fn, void *arg,
-                    void (*cleanup)(void *), const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size,
-                    uint64_t wait_ns, const payload_t *pl) {
+static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
+                    const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns,
+                    const payload_t *pl) {
     if (!fn) return DTACT_ENULLFN;
     dtact_spawn_options_t o = opts ? *opts : dtact_default_spawn_options();
     if (!options_valid(&o)) return DTACT_EINVAL;
@@ -69,7 +69,8 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
         int rrc = dtact__stack_class_reserve(rt->arena, cls); /* first fiber of this size: reserve its class */
         if (rrc != DTACT_OK) return rrc;
     }
-    if (dtact__load_relaxed(&rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: host spawns re-check with seq_cst below; see runtime.c
+    // relaxed: host spawns re-check with seq_cst below; see runtime.c
+    if (dtact__load_relaxed(&rt->shutdown)) return DTACT_ESHUTDOWN;
 
     dtact__worker_t *w = dtact__tls_worker();
     if (w && w->rt != rt) w = NULL;
@@ -121,7 +122,8 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
         dtact__stat_inc(&w->st.spawned);
     } else {
         f->home = (uint16_t)(dtact__fetch_add_relaxed(&rt->host_rr, 1u) % rt->nworkers); // relaxed: round robin
-        dtact__fetch_add_seq_cst(&rt->host_spawned, 1u); // seq_cst: ordered before the shutdown check below (runtime.c, "termination")
+        dtact__fetch_add_seq_cst(&rt->host_spawned,
+                                 1u); // seq_cst: ordered before the shutdown check below (runtime.c, "termination")
         if (dtact__load_seq_cst(&rt->shutdown)) {
             dtact__fetch_sub_seq_cst(&rt->host_spawned, 1u);
             dtact__fiber_release_stack(rt, DTACT__NO_CACHE, f);
@@ -129,7 +131,8 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
             return DTACT_ESHUTDOWN;
         }
     }
-    dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_READY)); // relaxed: published by the enqueue (local: same thread; inbox: release CAS)
+    // relaxed: published by the enqueue (local: same thread; inbox: release CAS)
+    dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_READY));
     *out = dtact__handle_make(f->index, gen);
     dtact__schedule(rt, w, f, 1);
     return DTACT_OK;
@@ -212,4 +215,3 @@ DTACT_API dtact_spawn_options_t dtact_default_spawn_options(void) {
                                DTACT_SWITCHER_CROSS_THREAD_FLOAT};
     return o;
 }
-

@@ -76,8 +76,8 @@ static void dtact__stack_unpoison(dtact__stack_t *s) {
 }
 #endif
 
-static const size_t dtact__class_size[DTACT__STACK_NCLASSES] = {
-    DTACT__STACK_MIN, 64u * 1024u, 256u * 1024u, 1024u * 1024u, 8u * 1024u * 1024u, DTACT__STACK_MAX};
+static const size_t dtact__class_size[DTACT__STACK_NCLASSES] = {DTACT__STACK_MIN, 64u * 1024u,        256u * 1024u,
+                                                                1024u * 1024u,    8u * 1024u * 1024u, DTACT__STACK_MAX};
 
 _Static_assert(DTACT__STK_BATCH * 2 == DTACT__STK_CACHE, "a spill halves the cache");
 _Static_assert(DTACT__STACK_NCLASSES == 6 && DTACT__STACK_MAX == 64u << 20 && DTACT__STACK_MIN == 16u << 10,
@@ -85,8 +85,7 @@ _Static_assert(DTACT__STACK_NCLASSES == 6 && DTACT__STACK_MAX == 64u << 20 && DT
 
 int dtact__stack_class_of(size_t bytes) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++)
-        if (bytes <= dtact__class_size[k])
-            return k;
+        if (bytes <= dtact__class_size[k]) return k;
     return -1;
 }
 
@@ -94,17 +93,14 @@ int dtact__stack_class(dtact__arena_t *a, size_t bytes) {
     return bytes == 0 ? a->default_cls : dtact__stack_class_of(bytes);
 }
 
-size_t dtact__stack_class_size(int cls) {
-    return cls >= 0 && cls < DTACT__STACK_NCLASSES ? dtact__class_size[cls] : 0;
-}
+size_t dtact__stack_class_size(int cls) { return cls >= 0 && cls < DTACT__STACK_NCLASSES ? dtact__class_size[cls] : 0; }
 
 /* ---------------------------------------------------------------- init */
 /* A random odd secret for the canaries; a clock-and-address mix when the OS
  * has no random bytes to give. */
 static uint64_t dtact__random_secret(void *salt) {
     uint64_t s = 0;
-    if (dtact__random_bytes(&s, sizeof s) != 0)
-        s = dtact__now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)salt;
+    if (dtact__random_bytes(&s, sizeof s) != 0) s = dtact__now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)salt;
     return s | 1u; /* never 0 together with an even address */
 }
 
@@ -113,19 +109,16 @@ static uint64_t dtact__canary_value(const dtact__arena_t *a, const void *base) {
 }
 
 int dtact__stack_class_reserve(dtact__arena_t *a, int cls) {
-    if (cls < 0 || cls >= DTACT__STACK_NCLASSES)
-        return DTACT_EINVAL;
+    if (cls < 0 || cls >= DTACT__STACK_NCLASSES) return DTACT_EINVAL;
     dtact__stack_class_t *c = &a->cls[cls];
     if (DTACT_LIKELY(dtact__load_acquire(&c->region) != NULL)) // acquire: pairs with the CAS below
         return DTACT_OK;
     char *mine = dtact__mem_reserve(c->region_len);
-    if (mine == NULL)
-        return DTACT_ENOMEM;
+    if (mine == NULL) return DTACT_ENOMEM;
     char *expect = NULL;
     // acq_rel: publishes the region to every later acquire load (stack_create, the
     // overflow hook); a loser acquires the winner's and drops its own
-    if (!dtact__cas_strong_acq_rel(&c->region, &expect, mine))
-        dtact__mem_release(mine, c->region_len);
+    if (!dtact__cas_strong_acq_rel(&c->region, &expect, mine)) dtact__mem_release(mine, c->region_len);
     return DTACT_OK;
 }
 
@@ -139,32 +132,26 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
         c->size = dtact__class_size[k];
         c->slot_size = c->size + a->page;
         uint64_t by_budget = DTACT__STACK_CLASS_BUDGET / c->slot_size;
-        if (by_budget < DTACT__STACK_MIN_SLOTS)
-            by_budget = DTACT__STACK_MIN_SLOTS;
+        if (by_budget < DTACT__STACK_MIN_SLOTS) by_budget = DTACT__STACK_MIN_SLOTS;
         c->slots = a->capacity < by_budget ? a->capacity : (uint32_t)by_budget;
         c->region_len = (size_t)c->slots * c->slot_size;
         c->desc_len = ((size_t)c->slots * sizeof(dtact__stack_t) + a->page - 1) & ~(a->page - 1);
         c->desc = dtact__mem_map(c->desc_len);
-        if (c->desc == NULL)
-            return DTACT_ENOMEM;
+        if (c->desc == NULL) return DTACT_ENOMEM;
         c->blink_len = ((size_t)c->slots * sizeof(uint64_t) + a->page - 1) & ~(a->page - 1);
         c->blink = dtact__mem_map(c->blink_len);
-        if (c->blink == NULL)
-            return DTACT_ENOMEM;
+        if (c->blink == NULL) return DTACT_ENOMEM;
     }
     /* Only the default class is reserved now; the others on the first spawn
      * of a fiber of their size (dtact__stack_class_reserve), so the address
      * space a runtime takes follows the stack sizes it uses. */
-    if (dtact__stack_class_reserve(a, a->default_cls) != DTACT_OK)
-        return DTACT_ENOMEM;
+    if (dtact__stack_class_reserve(a, a->default_cls) != DTACT_OK) return DTACT_ENOMEM;
     a->guard_budget = 0;
     if (a->guard_pages) {
         long max = dtact__map_count_max();
         long cur = dtact__map_count_now();
-        if (max <= 0)
-            max = 65530; /* the kernel default */
-        if (cur < 0)
-            cur = 0;
+        if (max <= 0) max = 65530; /* the kernel default */
+        if (cur < 0) cur = 0;
         long b = (max - cur - DTACT__MAP_MARGIN) / 2;
         a->guard_budget = b > 0 ? b : 0;
     }
@@ -181,15 +168,11 @@ void dtact__stack_fini(dtact__arena_t *a) {
          * mapping (the next runtime's records) puts at these addresses. */
         uint32_t carved = r ? dtact__load_relaxed(&c->carved) : 0; // relaxed: as above
         for (uint32_t id = 0; id < carved && c->desc; id++)
-            if (c->desc[id].base)
-                dtact__stack_unpoison(&c->desc[id]);
+            if (c->desc[id].base) dtact__stack_unpoison(&c->desc[id]);
 #endif
-        if (r)
-            dtact__mem_release(r, c->region_len);
-        if (c->desc)
-            dtact__mem_release(c->desc, c->desc_len);
-        if (c->blink)
-            dtact__mem_release((void *)c->blink, c->blink_len);
+        if (r) dtact__mem_release(r, c->region_len);
+        if (c->desc) dtact__mem_release(c->desc, c->desc_len);
+        if (c->blink) dtact__mem_release((void *)c->blink, c->blink_len);
         dtact__store_relaxed(&c->region, NULL); // relaxed: as above
         c->desc = NULL;
         c->blink = NULL;
@@ -204,17 +187,15 @@ void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n) {
 /* Makes slot `id` usable (first use only). 0 on success. Any thread (the
  * caller owns the descriptor: it just carved or popped it). */
 static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact__stack_t *s, uint32_t id) {
-    char *slot = dtact__load_acquire(&c->region) + (size_t)id * c->slot_size; // acquire: pairs with the reserving CAS (reserved before any slot of the class is carved)
+    // acquire: pairs with the reserving CAS (reserved before any slot of the class is carved)
+    char *slot = dtact__load_acquire(&c->region) + (size_t)id * c->slot_size;
     int guarded = 0;
     // relaxed: a budget counter, no ordering
     if (a->guard_pages && dtact__fetch_add_relaxed(&a->guards_used, 1) < a->guard_budget) {
-        if (dtact__mem_commit(slot + a->page, c->size) == 0)
-            guarded = 1;
-        else
-            a->guard_budget = 0; /* out of maps: stop trying (racy write of a hint) */
+        if (dtact__mem_commit(slot + a->page, c->size) == 0) guarded = 1;
+        else a->guard_budget = 0; /* out of maps: stop trying (racy write of a hint) */
     }
-    if (!guarded && dtact__mem_commit(slot, c->slot_size) != 0)
-        return -1;
+    if (!guarded && dtact__mem_commit(slot, c->slot_size) != 0) return -1;
     s->base = slot + a->page;
     s->size = c->size;
     s->top = (void *)(((uintptr_t)(slot + c->slot_size) - 128u * (id % 8u)) & ~(uintptr_t)15);
@@ -225,7 +206,7 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
     s->owner = NULL;
     s->next = NULL;
     if (guarded) {
-        s->canary = 0; /* see the top comment: the untouched base word reads 0 */
+        s->canary = 0;                                /* see the top comment: the untouched base word reads 0 */
         dtact__fetch_add_relaxed(&a->stk_guarded, 1); // relaxed: statistic
     } else {
         s->canary = dtact__canary_value(a, s->base);
@@ -238,12 +219,10 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
 static dtact__stack_t *dtact__stack_carve(dtact__arena_t *a, dtact__stack_class_t *c) {
     /* The class's region exists before its first slot is carved (spawn
      * reserves it; direct users of the arena get it here). */
-    if (dtact__stack_class_reserve(a, (int)(c - a->cls)) != DTACT_OK)
-        return NULL;
+    if (dtact__stack_class_reserve(a, (int)(c - a->cls)) != DTACT_OK) return NULL;
     uint32_t id = dtact__load_relaxed(&c->carved); // relaxed: the CAS revalidates it
     do {
-        if (id >= c->slots)
-            return NULL;
+        if (id >= c->slots) return NULL;
         // acq_rel: pairs with the acquire load of carved in the overflow hook (overflow.c)
     } while (!dtact__cas_weak_acq_rel(&c->carved, &id, id + 1));
     dtact__stack_t *s = &c->desc[id];
@@ -257,8 +236,7 @@ static dtact__stack_t *dtact__stack_carve(dtact__arena_t *a, dtact__stack_class_
 static void dtact__stack_purge(dtact__arena_t *a, dtact__stack_t *s) {
     uintptr_t lo = (uintptr_t)s->base & ~(uintptr_t)(a->page - 1);
     uintptr_t hi = ((uintptr_t)s->top - 1) & ~(uintptr_t)(a->page - 1);
-    if (hi > lo)
-        dtact__mem_purge((void *)lo, hi - lo);
+    if (hi > lo) dtact__mem_purge((void *)lo, hi - lo);
 }
 
 /* Pushes a chain of n owned stacks (v[0..n-1]) as one batch. */
@@ -266,8 +244,7 @@ static void dtact__stack_push(dtact__arena_t *a, dtact__stack_class_t *c, dtact_
     // relaxed: a heuristic (purge high-water); exactness not needed
     int purge = dtact__load_relaxed(&c->nfree) >= DTACT__STACK_HWM;
     for (uint32_t k = 0; k < n; k++) {
-        if (purge && v[k]->base)
-            dtact__stack_purge(a, v[k]);
+        if (purge && v[k]->base) dtact__stack_purge(a, v[k]);
         v[k]->next = k + 1 < n ? v[k + 1] : NULL;
     }
     dtact__fetch_add_relaxed(&c->nfree, (int64_t)n); // relaxed: statistic/heuristic
@@ -277,17 +254,14 @@ static void dtact__stack_push(dtact__arena_t *a, dtact__stack_class_t *c, dtact_
 /* Makes a stack taken from a list ready: creates it if needed, rewrites an
  * unguarded stack's canary (a purge may have zeroed it). 0 on success. */
 static int dtact__stack_ready(dtact__arena_t *a, dtact__stack_t *s) {
-    if (DTACT_UNLIKELY(s->base == NULL) && dtact__stack_create(a, &a->cls[s->cls], s, s->id) != 0)
-        return -1;
-    if (!s->guarded)
-        *(volatile uint64_t *)s->base = s->canary;
+    if (DTACT_UNLIKELY(s->base == NULL) && dtact__stack_create(a, &a->cls[s->cls], s, s->id) != 0) return -1;
+    if (!s->guarded) *(volatile uint64_t *)s->base = s->canary;
     s->owner = NULL;
     return 0;
 }
 
 dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
-    if (cls < 0 || cls >= DTACT__STACK_NCLASSES)
-        return NULL;
+    if (cls < 0 || cls >= DTACT__STACK_NCLASSES) return NULL;
     dtact__stack_class_t *c = &a->cls[cls];
     dtact__stack_t *s;
     if (DTACT_LIKELY(cache < a->ncaches)) {
@@ -311,8 +285,7 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
                 s = sc->s[--sc->n];
             } else {
                 s = dtact__stack_carve(a, c);
-                if (s == NULL)
-                    return NULL;
+                if (s == NULL) return NULL;
             }
         }
         if (DTACT_UNLIKELY(dtact__stack_ready(a, s) != 0)) {
@@ -333,13 +306,11 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
     uint32_t len, id = dtact__ts_pop(&c->head, c->blink, &len);
     if (id != DTACT__IDX_NONE) {
         s = &c->desc[id];
-        if (len > 1)
-            dtact__ts_push(&c->head, c->blink, s->next->id, len - 1);
+        if (len > 1) dtact__ts_push(&c->head, c->blink, s->next->id, len - 1);
         dtact__fetch_sub_relaxed(&c->nfree, 1); // relaxed: statistic
     } else {
         s = dtact__stack_carve(a, c);
-        if (s == NULL)
-            return NULL;
+        if (s == NULL) return NULL;
     }
     if (DTACT_UNLIKELY(dtact__stack_ready(a, s) != 0)) {
         dtact__stack_push(a, c, &s, 1);
@@ -366,7 +337,7 @@ void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s) {
             memmove(sc->s, sc->s + DTACT__STK_BATCH, (DTACT__STK_CACHE - DTACT__STK_BATCH) * sizeof sc->s[0]);
             sc->n -= DTACT__STK_BATCH;
             int64_t p = dtact__load_relaxed(&wc->stk_pending); // relaxed: owner's counter
-            dtact__store_relaxed(&wc->stk_pending, 0);          // relaxed: read racily by get_stats
+            dtact__store_relaxed(&wc->stk_pending, 0);         // relaxed: read racily by get_stats
             dtact__stat_fold(&a->stk_in_use, &a->stk_hw, p);
         }
         sc->s[sc->n++] = s;

@@ -21,7 +21,8 @@ static void add_worker(dtact_stats_t *o, dtact__worker_t *w) {
 static int get_stats_in(dtact__rt_t *rt, void *p, dtact_stats_t *out) {
     if (!out || (p && p != rt)) return DTACT_EINVAL;
     memset(out, 0, sizeof *out);
-    for (uint32_t i = 0; i < rt->nworkers; i++) add_worker(out, &rt->workers[i]);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        add_worker(out, &rt->workers[i]);
     out->spawned += dtact__load_relaxed(&rt->host_spawned); // relaxed: statistics
     dtact__arena_stats_t a;
     dtact__arena_get_stats(rt->arena, &a);

@@ -28,8 +28,7 @@ const dtact__swap_fn dtact__swap_table[DTACT__SW_COUNT] = {
  * trampoline's finish: path, so it uses only dtact__write_stderr (write(2))
  * and abort(): no stdio locks (the fiber may have been interrupted in stdio),
  * no allocation. */
-void dtact__context_returned(void)
-{
+void dtact__context_returned(void) {
     static const char msg[] = "dtact: a fiber returned past its entry point\n";
     dtact__write_stderr(msg, sizeof msg - 1);
     abort();

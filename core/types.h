@@ -45,7 +45,7 @@
 
 enum dtact__state {
     DTACT__ST_FREE = 0,
-    DTACT__ST_READY = 1,      /* queued (or about to be), not running */
+    DTACT__ST_READY = 1, /* queued (or about to be), not running */
     DTACT__ST_RUNNING = 2,
     DTACT__ST_SUSPENDING = 3, /* switching out to park */
     DTACT__ST_SUSPENDED = 4,  /* parked; a wake-up must enqueue it */
@@ -65,8 +65,7 @@ enum dtact__state {
 #define DTACT__MAX_CAPACITY ((1u << DTACT__HANDLE_INDEX_BITS) - 1)
 
 static inline uint64_t dtact__handle_make(uint32_t index, uint64_t gen) {
-    return DTACT__HANDLE_VALID | ((gen & DTACT__HANDLE_GEN_MASK) << DTACT__HANDLE_INDEX_BITS) |
-           (uint64_t)index;
+    return DTACT__HANDLE_VALID | ((gen & DTACT__HANDLE_GEN_MASK) << DTACT__HANDLE_INDEX_BITS) | (uint64_t)index;
 }
 static inline uint32_t dtact__handle_index(uint64_t h) {
     return (uint32_t)(h & ((1u << DTACT__HANDLE_INDEX_BITS) - 1));
@@ -76,7 +75,7 @@ static inline uint64_t dtact__handle_gen(uint64_t h) {
 }
 
 /* fiber flags: set at spawn, constant until the record is released */
-#define DTACT__F_PINNED 0x02u   /* never moves off `home` */
+#define DTACT__F_PINNED 0x02u    /* never moves off `home` */
 #define DTACT__F_RESULT_FN 0x04u /* fn is void *(*)(void *) (else void (*)(void *)) */
 
 typedef struct dtact__stack_s dtact__stack_t;
@@ -91,51 +90,51 @@ typedef struct dtact__fiber_s dtact__fiber_t;
  * enqueue's release); `index` is constant; `free_next` by the arena alone. */
 struct dtact__fiber_s {
     /* line 0: dispatch */
-    void *sp;                       /* saved stack pointer while not running    */
-    _Atomic uint64_t sg;            /* generation << 8 | state                   */
-    dtact__fiber_t *next;           /* run queue / chunk / inbox links           */
+    void *sp;             /* saved stack pointer while not running    */
+    _Atomic uint64_t sg;  /* generation << 8 | state                   */
+    dtact__fiber_t *next; /* run queue / chunk / inbox links           */
     dtact__fiber_t *prev;
-    dtact__stack_t *stack;          /* bound stack, NULL unless started          */
+    dtact__stack_t *stack; /* bound stack, NULL unless started          */
     union {
         void (*vfn)(void *);
         void *(*rfn)(void *);
     } fn;
     void *arg;
-    uint8_t variant;                /* switcher code 0..3                        */
-    uint8_t priority;               /* 0..3                                      */
-    uint8_t affinity;               /* 0..3                                      */
-    uint8_t kind;                   /* 0..3                                      */
-    uint16_t home;                  /* worker it is pinned to / last queued on   */
-    uint8_t flags;                  /* DTACT__F_*                                */
-    uint8_t stack_class;            /* arena size class                          */
+    uint8_t variant;     /* switcher code 0..3                        */
+    uint8_t priority;    /* 0..3                                      */
+    uint8_t affinity;    /* 0..3                                      */
+    uint8_t kind;        /* 0..3                                      */
+    uint16_t home;       /* worker it is pinned to / last queued on   */
+    uint8_t flags;       /* DTACT__F_*                                */
+    uint8_t stack_class; /* arena size class                          */
 
     /* line 1: lifecycle */
     void (*cleanup)(void *);
     union {
-        void *result;               /* set when it finishes                      */
+        void *result;                /* set when it finishes                      */
         dtact__fiber_t *chunk_older; /* while queued in an overflow (mesh.c)     */
     };
-    dtact__waiter_t *waiters;       /* joiners; guarded by `lock`, then the finisher's */
-    dtact__fiber_t *chunk_tail;     /* last fiber of the chunk this one heads (mesh) */
-    _Atomic uint32_t lock;          /* closed generation << 1 | locked (internal.h) */
-    int32_t status;                 /* DTACT_OK or DTACT_ECANCELED once finished */
-    uint32_t index;                 /* slot index, constant                      */
-    uint32_t free_next;             /* arena: IDX_NONE (reserved; free lists are magazines) */
-    _Atomic uint32_t wait_seq;      /* bumped when a timed wait ends (timers)    */
-    uint16_t chunk_len;             /* fibers in the chunk this one heads        */
-    uint8_t started;                /* context built (owner worker only)         */
-    uint8_t joinable;               /* 1: keep the record after the end; under `lock` */
-    void *user;                     /* language bindings' per-fiber slot         */
+    dtact__waiter_t *waiters;   /* joiners; guarded by `lock`, then the finisher's */
+    dtact__fiber_t *chunk_tail; /* last fiber of the chunk this one heads (mesh) */
+    _Atomic uint32_t lock;      /* closed generation << 1 | locked (internal.h) */
+    int32_t status;             /* DTACT_OK or DTACT_ECANCELED once finished */
+    uint32_t index;             /* slot index, constant                      */
+    uint32_t free_next;         /* arena: IDX_NONE (reserved; free lists are magazines) */
+    _Atomic uint32_t wait_seq;  /* bumped when a timed wait ends (timers)    */
+    uint16_t chunk_len;         /* fibers in the chunk this one heads        */
+    uint8_t started;            /* context built (owner worker only)         */
+    uint8_t joinable;           /* 1: keep the record after the end; under `lock` */
+    void *user;                 /* language bindings' per-fiber slot         */
 };
 
 /* A fiber (or host thread) waiting for another fiber to finish. Lives on the
  * waiter's stack, linked into the target's `waiters` under its lock. */
 struct dtact__waiter_s {
     dtact__waiter_t *next;
-    dtact__fiber_t *fiber;      /* the waiting fiber; NULL for a host thread */
-    uint64_t gen;               /* its generation, for the wake-up          */
-    uint64_t target_gen;        /* the awaited fiber's generation           */
-    _Atomic uint32_t done;      /* DTACT__WAIT_*: set to DONE by the finisher, last; a host waiter futex-waits on it */
+    dtact__fiber_t *fiber; /* the waiting fiber; NULL for a host thread */
+    uint64_t gen;          /* its generation, for the wake-up          */
+    uint64_t target_gen;   /* the awaited fiber's generation           */
+    _Atomic uint32_t done; /* DTACT__WAIT_*: set to DONE by the finisher, last; a host waiter futex-waits on it */
     int32_t status;
     void *result;
 };

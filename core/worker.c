@@ -58,7 +58,8 @@ void dtact__switch_in(dtact__worker_t *w, dtact__fiber_t *f) {
 #endif
     /* What the fiber's dtact_yield returns if it suspended in a direct yield
      * (runq_pick_direct); other suspension points ignore it. */
-    int pass = dtact__load_relaxed(&w->rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_OK; // relaxed: informational, as in dtact_yield
+    // relaxed: informational, as in dtact_yield
+    int pass = dtact__load_relaxed(&w->rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_OK;
     dtact__swap_table[f->variant](&w->sched_sp, f->sp, pass);
 #if defined(DTACT_ASAN)
     __sanitizer_finish_switch_fiber(w->asan_fake, NULL, NULL);

@@ -9,7 +9,7 @@ want() { for p in "$@"; do have "$p" || need+=("$p"); done; }
 
 want cmake gcc g++ make pkg-config libc6-dev python3
 if [ "$what" = test ] || [ "$what" = bench ]; then
-  want clang libcriterion-dev libclang-rt-14-dev valgrind
+  want clang clang-format libcriterion-dev libclang-rt-14-dev valgrind
 fi
 if [ "$what" = test ]; then
   want libfuzzer-14-dev # fuzz/api_fuzz (scripts/fuzz.sh): clang -fsanitize=fuzzer

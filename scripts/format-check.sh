@@ -36,7 +36,7 @@ else
         'core/*.c' 'core/*.h' 'ffi/*.c' 'ffi/*.h' 'ffi/*.cpp' 'ffi/*.hpp' \
         'tests/*.c' 'tests/*.h' 'tests/*.cpp' 'tests/*.hpp' \
         'benches/*.c' 'benches/*.h' 'benches/*.cpp' 'benches/*.hpp' \
-        'rust/*.c' 'rust/*.h' 'rust/*.cpp' 'rust/*.hpp')
+        'rust/*.c' 'rust/*.h' 'rust/*.cpp' 'rust/*.hpp' 'fuzz/*.c' 'fuzz/*.h')
 fi
 [ ${#files[@]} -gt 0 ] || { echo "format-check: no files"; exit 0; }
 

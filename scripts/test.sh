@@ -24,6 +24,9 @@ build() { # dir, extra cmake args...
 stage "core shape: no call cycle, no system call outside the OS layer, no file over 600 lines"
 python3 scripts/check-core.py
 
+stage "formatting (.clang-format, clang-format 14)"
+scripts/format-check.sh
+
 stage "gcc build + ctest"
 build build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"

@@ -31,8 +31,10 @@ static void child(void *arg) {
 static void master(void *arg) {
     (void)arg;
     dtact_handle_t h[8];
-    for (int i = 0; i < 8; i++) h[i] = dtact_fiber_launch(child, NULL);
-    for (int i = 0; i < 8; i++) cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+    for (int i = 0; i < 8; i++)
+        h[i] = dtact_fiber_launch(child, NULL);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(dtact_await(h[i]), DTACT_OK);
     dtact_shutdown();
 }
 

@@ -79,7 +79,8 @@ Test(hostile, destroy_waits_for_host_threads_inside_join_and_await, .timeout = 6
             cr_assert_eq(pthread_create(&th[i], NULL, host_joiner, &js[i]), 0);
         }
         for (int i = 0; i < NJ; i++)
-            while (!atomic_load(&js[i].entered)) sched_yield();
+            while (!atomic_load(&js[i].entered))
+                sched_yield();
         struct timespec d = {0, 2000000};
         nanosleep(&d, NULL); /* let them reach the wait */
         cr_assert_eq(dtact_destroy(rt), DTACT_OK);
@@ -125,14 +126,16 @@ Test(hostile, handles_of_a_destroyed_runtime_stay_invalid_in_the_next, .timeout 
     a.flags = DTACT_SPAWN_JOINABLE;
     dtact_handle_t old;
     cr_assert_eq(dtact_spawn(&old, answer, (void *)1, &a), DTACT_OK);
-    while (dtact_is_finished(old) != 1) sched_yield();
+    while (dtact_is_finished(old) != 1)
+        sched_yield();
     rt_down(rt); /* `old` is never joined */
 
     rt = rt_plain(1);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     dtact_handle_t mine;
     cr_assert_eq(dtact_spawn(&mine, answer, (void *)42, &a), DTACT_OK);
-    while (dtact_is_finished(mine) != 1) sched_yield();
+    while (dtact_is_finished(mine) != 1)
+        sched_yield();
     /* Same slot, new runtime: the old handle must not reach the new fiber. */
     cr_assert_eq(dtact_detach(old), DTACT_EHANDLE);
     cr_assert_eq(dtact_join(old, 0, NULL), DTACT_EHANDLE);
@@ -185,7 +188,8 @@ static void parked(void *arg) {
 static void master(void *arg) {
     (void)arg;
     target = dtact_fiber_launch(parked, NULL);
-    for (intptr_t i = 0; i < 16; i++) dtact_fiber_launch_with_cleanup(never_runs, (void *)i, awaiting_cleanup);
+    for (intptr_t i = 0; i < 16; i++)
+        dtact_fiber_launch_with_cleanup(never_runs, (void *)i, awaiting_cleanup);
     dtact_shutdown(); /* before the 16 start: they are cancelled, their cleanups run on the worker */
 }
 
@@ -207,8 +211,10 @@ Test(hostile, a_cleanup_that_awaits_during_shutdown_does_not_hang, .timeout = 30
 static __attribute__((noinline)) long deep_frame(volatile char *p) {
     volatile char local[3000];
     long sum = 0;
-    for (int i = 0; i < 3000; i += 64) local[i] = p[0];
-    for (int i = 0; i < 3000; i += 64) sum += local[i];
+    for (int i = 0; i < 3000; i += 64)
+        local[i] = p[0];
+    for (int i = 0; i < 3000; i += 64)
+        sum += local[i];
     return sum;
 }
 static void *big_frames(void *arg) {
@@ -223,7 +229,8 @@ typedef struct {
 static void *read_payload(void *arg) {
     big_payload_t *p = arg;
     long sum = 0;
-    for (int i = 0; i < 3000; i++) sum += p->bytes[i];
+    for (int i = 0; i < 3000; i++)
+        sum += p->bytes[i];
     return (void *)sum;
 }
 

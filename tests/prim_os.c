@@ -133,7 +133,8 @@ Test(prim_os, fault_hook_chains_and_restores) {
     sigaction(SIGBUS, NULL, &cur);
     cr_assert(cur.sa_flags & SA_SIGINFO, "for SIGBUS too");
     int st = child_status(fault_child, NULL);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 7, "the hook saw the address, then the previous handler ran (%#x)", st);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 7, "the hook saw the address, then the previous handler ran (%#x)",
+              st);
     dtact__fault_hook_restore();
     sigaction(SIGSEGV, NULL, &cur);
     cr_assert_eq((void *)cur.sa_handler, (void *)prev_handler);
@@ -144,8 +145,7 @@ Test(prim_os, fault_hook_chains_and_restores) {
 
 static void default_child(void *p) {
     (void)p;
-    if (dtact__fault_hook_install(hook) != 0)
-        _exit(3);
+    if (dtact__fault_hook_install(hook) != 0) _exit(3);
     *(volatile int *)bad_addr = 1; /* hook returns, SIG_DFL comes back, the retry kills */
     _exit(4);
 }
@@ -163,16 +163,12 @@ static void altstack_child(void *p) {
     size_t len = 64 * 1024;
     (void)p;
     dtact__altstack_clear();
-    if (dtact__altstack_present(1))
-        _exit(2);
+    if (dtact__altstack_present(1)) _exit(2);
     void *m = dtact__mem_map(len);
-    if (!m || dtact__altstack_set(m, len) != 0)
-        _exit(3);
-    if (!dtact__altstack_present(len) || dtact__altstack_present(len + 1))
-        _exit(4);
+    if (!m || dtact__altstack_set(m, len) != 0) _exit(3);
+    if (!dtact__altstack_present(len) || dtact__altstack_present(len + 1)) _exit(4);
     dtact__altstack_clear();
-    if (dtact__altstack_present(1))
-        _exit(5);
+    if (dtact__altstack_present(1)) _exit(5);
     dtact__mem_release(m, len);
     _exit(0);
 }

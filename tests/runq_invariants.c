@@ -23,7 +23,8 @@ static void setup(void) {
     cr_assert_not_null(recs);
     memset(recs, 0, sizeof(dtact__fiber_t) * N);
     where = calloc(N, 1);
-    for (uint32_t i = 0; i < N; i++) recs[i].index = i;
+    for (uint32_t i = 0; i < N; i++)
+        recs[i].index = i;
 }
 
 static void teardown(void) {
@@ -87,9 +88,7 @@ Test(runq, random_operations_keep_the_invariants_and_lose_nothing) {
                 out++;
             }
             break;
-        case 6:
-            dtact__runq_overflow_pull(&q);
-            break;
+        case 6: dtact__runq_overflow_pull(&q); break;
         case 7: { /* a peer takes the oldest overflow chunk, then gives it back */
             dtact__fiber_t *h = dtact__runq_overflow_take_oldest(&q);
             if (h) dtact__runq_splice(&q, h);
@@ -97,7 +96,8 @@ Test(runq, random_operations_keep_the_invariants_and_lose_nothing) {
         }
         case 8: { /* a chunk taken from the back goes to a "peer", which splices it */
             unsigned p = (unsigned)(test_rng(&rng) % 4);
-            dtact__fiber_t *h = dtact__runq_take_back(&q, p, 1 + (uint32_t)(test_rng(&rng) % 32), 128, not_pinned, NULL);
+            dtact__fiber_t *h =
+                dtact__runq_take_back(&q, p, 1 + (uint32_t)(test_rng(&rng) % 32), 128, not_pinned, NULL);
             if (h) {
                 uint32_t n = 0;
                 for (dtact__fiber_t *x = h; x; x = x->next) {
@@ -142,7 +142,8 @@ Test(runq, random_operations_keep_the_invariants_and_lose_nothing) {
         out++;
     }
     cr_assert_eq(in, out, "put in %ld, took out %ld", in, out);
-    for (uint32_t i = 0; i < N; i++) cr_assert_eq(where[i], 0, "fiber %u never came out", i);
+    for (uint32_t i = 0; i < N; i++)
+        cr_assert_eq(where[i], 0, "fiber %u never came out", i);
     assert_ok(&q);
 }
 

@@ -47,7 +47,7 @@ static void overflow_through_neighbour(void *arg) {
     /* Only the first stack created gets a guard page; the next ones carry a
      * canary only (what happens once a big program uses up vm.max_map_count). */
     dtact__arena_set_guard_budget(((dtact__rt_t *)rt)->arena, 1);
-    victim_h = dtact_fiber_launch(victim, NULL);  /* stack 0: guarded, lowest */
+    victim_h = dtact_fiber_launch(victim, NULL);   /* stack 0: guarded, lowest */
     culprit_h = dtact_fiber_launch(culprit, NULL); /* stack 1: unguarded, right above */
     fprintf(stderr, "culprit=0x%" PRIx64 " victim=0x%" PRIx64 "\n", culprit_h, victim_h);
     dtact_run(rt);
@@ -81,13 +81,15 @@ static void jump_the_guard(void *arg) {
         "mov %%rsp, %%rbx\n\t"
         "sub $0x12000, %%rsp\n\t"
         "call dtact_yield\n\t"
-        "mov %%rbx, %%rsp\n\t" ::: "rbx", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory"
+        "mov %%rbx, %%rsp\n\t" ::
+            : "rbx", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory"
 #else
         "mov x19, sp\n\t"
         "sub sp, sp, #0x12000\n\t"
         "bl dtact_yield\n\t"
-        "mov sp, x19\n\t" ::: "x19", "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11",
-        "x12", "x13", "x14", "x15", "x16", "x17", "x30", "memory"
+        "mov sp, x19\n\t" ::
+            : "x19", "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+              "x15", "x16", "x17", "x30", "memory"
 #endif
     );
 }

@@ -40,7 +40,8 @@ static void sleep_ms(long ms) {
 
 static int count(atomic_int *a) {
     int n = 0;
-    for (int i = 0; i < N; i++) n += atomic_load(&a[i]);
+    for (int i = 0; i < N; i++)
+        n += atomic_load(&a[i]);
     return n;
 }
 
@@ -63,7 +64,8 @@ Test(stack_starvation, waiting_for_a_stack_sleeps_and_every_fiber_runs_once, .ti
     void *rt = rt_up(2, 4096);
     spawn_all();
     /* Wait until the class is full: 1023 holders parked, the rest waiting. */
-    for (int k = 0; k < 2000 && count(ran) < 1023; k++) sleep_ms(5);
+    for (int k = 0; k < 2000 && count(ran) < 1023; k++)
+        sleep_ms(5);
     int running = count(ran);
     cr_assert(running >= 1000 && running < N, "%d started", running);
     sleep_ms(50);
@@ -92,9 +94,11 @@ Test(stack_starvation, fibers_still_waiting_at_shutdown_are_cancelled, .timeout 
     atomic_store(&release, 0);
     void *rt = rt_up(2, 4096);
     spawn_all();
-    for (int k = 0; k < 2000 && count(ran) < 1023; k++) sleep_ms(5);
+    for (int k = 0; k < 2000 && count(ran) < 1023; k++)
+        sleep_ms(5);
     cr_assert(count(ran) < N);
     rt_down(rt); /* holders are woken (ESHUTDOWN) and finish; the waiting ones are cancelled */
     cr_assert_eq(count(cleaned), N, "every cleanup ran once");
-    for (int i = 0; i < N; i++) cr_assert_leq(atomic_load(&ran[i]), 1);
+    for (int i = 0; i < N; i++)
+        cr_assert_leq(atomic_load(&ran[i]), 1);
 }

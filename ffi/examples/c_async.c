@@ -23,7 +23,8 @@ static job_t *results[NWORKERS];
 static void worker(void *arg) {
     job_t *job = arg;
     for (int step = 0; step < 3; step++) {
-        for (uint64_t i = 0; i < 100000; i++) job->sum += i * (uint64_t)job->id;
+        for (uint64_t i = 0; i < 100000; i++)
+            job->sum += i * (uint64_t)job->id;
         dtact_sleep_ns(1000000); /* suspends this fiber only */
         dtact_yield();
     }

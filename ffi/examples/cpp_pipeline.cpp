@@ -43,7 +43,7 @@ long fib(long n) {
     return a.join() + b;
 }
 
-}  // namespace
+} // namespace
 
 int main() {
     dtact_config_t cfg = dtact_default_config();
@@ -55,7 +55,7 @@ int main() {
     }
     if (dtact_start(rt) != DTACT_OK) return 1;
     Fiber root([] { return fib(20); });
-    long v = root.join();  // a host thread joins: spins briefly, then sleeps on a futex
+    long v = root.join(); // a host thread joins: spins briefly, then sleeps on a futex
     std::printf("C++: fib(20) = %ld computed by fibers on 2 workers\n", v);
     dtact_shutdown();
     dtact_destroy(rt);

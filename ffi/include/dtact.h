@@ -59,8 +59,7 @@ extern "C" {
 #define DTACT_VERSION_MAJOR 0
 #define DTACT_VERSION_MINOR 4
 #define DTACT_VERSION_PATCH 0
-#define DTACT_VERSION_HEX \
-    ((DTACT_VERSION_MAJOR << 16) | (DTACT_VERSION_MINOR << 8) | DTACT_VERSION_PATCH)
+#define DTACT_VERSION_HEX ((DTACT_VERSION_MAJOR << 16) | (DTACT_VERSION_MINOR << 8) | DTACT_VERSION_PATCH)
 
 /* dtact_version() returns the library's DTACT_VERSION_HEX (may differ from the header's). */
 DTACT_API uint32_t dtact_version(void);
@@ -69,21 +68,21 @@ DTACT_API const char *dtact_version_string(void);
 
 /* ---------------------------------------------------------------- errors */
 #define DTACT_OK 0
-#define DTACT_EINVAL (-1)      /* an argument or option code is out of range            */
-#define DTACT_ENOTINIT (-2)    /* no runtime: dtact_init was not called (or destroyed)  */
-#define DTACT_EALREADY (-3)    /* already initialised / already running                 */
-#define DTACT_EHANDLE (-4)     /* handle never issued, forged or out of range           */
-#define DTACT_ENULLFN (-5)     /* NULL function pointer                                 */
-#define DTACT_ECONFIG (-6)     /* invalid configuration value                           */
-#define DTACT_EEXHAUSTED (-7)  /* fiber or stack pool exhausted                         */
-#define DTACT_ESHUTDOWN (-8)   /* the runtime is shutting down or shut down             */
-#define DTACT_ETIMEDOUT (-9)   /* the timeout expired first (also a try-join that would wait) */
-#define DTACT_EDEADLK (-10)    /* a fiber tried to await or join itself                 */
-#define DTACT_ECANCELED (-11)  /* the fiber was cancelled before it ran                 */
-#define DTACT_ENOMEM (-12)     /* a memory mapping or allocation failed                 */
-#define DTACT_ESTALE (-13)     /* the fiber finished and its record was already released */
-#define DTACT_EPERM (-14)      /* not allowed from this context (fiber vs host thread)  */
-#define DTACT_ESYS (-15)       /* a system call failed (thread creation, ...)           */
+#define DTACT_EINVAL (-1)       /* an argument or option code is out of range            */
+#define DTACT_ENOTINIT (-2)     /* no runtime: dtact_init was not called (or destroyed)  */
+#define DTACT_EALREADY (-3)     /* already initialised / already running                 */
+#define DTACT_EHANDLE (-4)      /* handle never issued, forged or out of range           */
+#define DTACT_ENULLFN (-5)      /* NULL function pointer                                 */
+#define DTACT_ECONFIG (-6)      /* invalid configuration value                           */
+#define DTACT_EEXHAUSTED (-7)   /* fiber or stack pool exhausted                         */
+#define DTACT_ESHUTDOWN (-8)    /* the runtime is shutting down or shut down             */
+#define DTACT_ETIMEDOUT (-9)    /* the timeout expired first (also a try-join that would wait) */
+#define DTACT_EDEADLK (-10)     /* a fiber tried to await or join itself                 */
+#define DTACT_ECANCELED (-11)   /* the fiber was cancelled before it ran                 */
+#define DTACT_ENOMEM (-12)      /* a memory mapping or allocation failed                 */
+#define DTACT_ESTALE (-13)      /* the fiber finished and its record was already released */
+#define DTACT_EPERM (-14)       /* not allowed from this context (fiber vs host thread)  */
+#define DTACT_ESYS (-15)        /* a system call failed (thread creation, ...)           */
 #define DTACT_ENOTRUNNING (-16) /* the workers are not running and the call would block forever */
 #define DTACT_ERR_MIN (-16)
 
@@ -121,13 +120,13 @@ typedef uint64_t dtact_handle_t;
  * differently are adjusted and reported through the warning handler (above);
  * only a stack size above 64 MiB is rejected (DTACT_ECONFIG). */
 typedef struct dtact_config_t {
-    uint32_t mWorkers;       /* worker threads; 0 = one per online CPU; above 1024: 1024 (warning) */
-    uint8_t mSafetyLevel;    /* 0: canary only; 1, 2: guard page below every stack while the
+    uint32_t mWorkers;     /* worker threads; 0 = one per online CPU; above 1024: 1024 (warning) */
+    uint8_t mSafetyLevel;  /* 0: canary only; 1, 2: guard page below every stack while the
                                 process's map budget allows, canary beyond (1 and 2 are equal);
                                 above 2: 1 (warning), as in the original */
-    uint8_t mTopologyMode;   /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups);
+    uint8_t mTopologyMode; /* 0 P2P mesh; 1 global (deflect on load alone, ignore groups);
                                 above 1: 0 (warning), as in the original */
-    uint8_t mNuma;           /* NUMA node for the arena in the original; not supported: ignored (warning) */
+    uint8_t mNuma;         /* NUMA node for the arena in the original; not supported: ignored (warning) */
     /* one padding byte, implicit as in the original, so positional initialisers keep their meaning */
     uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; above 16777215: clamped (warning) */
     uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB, rounded up to a size
@@ -151,11 +150,12 @@ typedef struct dtact_config_t {
 #define DTACT_KIND_SYSTEM 3
 
 #define DTACT_SWITCHER_CROSS_THREAD_FLOAT 0
-#define DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT 1 /* "no float": the FP control state (rounding,
+#define DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT                                                                           \
+    1                                         /* "no float": the FP control state (rounding,
                                                  exceptions) is the worker's, shared by its
                                                  no-float fibers; workers start with the
                                                  default (round to nearest, all masked) */
-#define DTACT_SWITCHER_SAME_THREAD_FLOAT 2   /* implies pinning */
+#define DTACT_SWITCHER_SAME_THREAD_FLOAT 2    /* implies pinning */
 #define DTACT_SWITCHER_SAME_THREAD_NO_FLOAT 3 /* implies pinning */
 
 /* dtact_spawn_options_t: four codes; out-of-range codes make a launch fail with DTACT_EINVAL. */
@@ -229,19 +229,16 @@ DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued);
  * sets dtact_last_error() on ENOTINIT, ENULLFN, EEXHAUSTED, ESHUTDOWN. */
 DTACT_API dtact_handle_t dtact_fiber_launch(void (*func)(void *), void *arg);
 /* dtact_fiber_launch_ext(): the same with options; NULL opts means defaults; EINVAL on bad codes. */
-DTACT_API dtact_handle_t dtact_fiber_launch_ext(void (*func)(void *), void *arg,
-                                                const dtact_spawn_options_t *opts);
+DTACT_API dtact_handle_t dtact_fiber_launch_ext(void (*func)(void *), void *arg, const dtact_spawn_options_t *opts);
 /* dtact_fiber_launch_with_cleanup(): cleanup(arg) runs exactly once: on the
  * fiber after func returns and before the fiber counts as finished, or at
  * shutdown if the fiber is cancelled. NULL cleanup means none. */
-DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup(void (*func)(void *), void *arg,
-                                                         void (*cleanup)(void *));
+DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup(void (*func)(void *), void *arg, void (*cleanup)(void *));
 /* dtact_fiber_launch_with_cleanup_ext(): cleanup plus options. */
-DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup_ext(void (*func)(void *), void *arg,
-                                                             void (*cleanup)(void *),
+DTACT_API dtact_handle_t dtact_fiber_launch_with_cleanup_ext(void (*func)(void *), void *arg, void (*cleanup)(void *),
                                                              const dtact_spawn_options_t *opts);
 
-#define DTACT_SPAWN_JOINABLE 0x1u  /* keep the record (and result) until dtact_join or dtact_detach */
+#define DTACT_SPAWN_JOINABLE 0x1u     /* keep the record (and result) until dtact_join or dtact_detach */
 #define DTACT_SPAWN_WAIT_IF_FULL 0x2u /* on a full pool, wait (yield / sleep) up to wait_ns, then EEXHAUSTED */
 
 /* dtact_spawn_attr_t: everything a spawn can say. Zero-initialise, then set fields. */
@@ -268,8 +265,7 @@ DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
  * when every stack of its size class is in use it waits, without spinning,
  * until one is released (or shutdown cancels it); a spawn never fails for
  * want of a stack, except dtact_spawn_inline's large payloads below. */
-DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
-                          const dtact_spawn_attr_t *attr);
+DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg, const dtact_spawn_attr_t *attr);
 
 /* DTACT_INLINE_MAX: the largest payload dtact_spawn_inline accepts. */
 #define DTACT_INLINE_MAX 8192u
@@ -334,22 +330,22 @@ DTACT_NORETURN DTACT_API void dtact_abort(void);
 
 /* ----------------------------------------------------------------- stats */
 typedef struct dtact_stats_t {
-    uint64_t spawned;            /* fibers launched                                    */
-    uint64_t completed;          /* fibers whose function returned                    */
-    uint64_t cancelled;          /* fibers cancelled before they ran                  */
-    uint64_t yields;             /* dtact_yield calls                                 */
-    uint64_t deflected;          /* fibers moved to another worker                    */
-    uint64_t chunks_moved;       /* chunks (batches of fibers) sent between workers   */
-    uint64_t requests;           /* work requests sent by idle workers                */
-    uint64_t parks;              /* times a worker went to sleep on its futex          */
-    uint64_t wakes;              /* futex wake-ups of sleeping workers                 */
-    uint64_t contexts_in_use;    /* fiber records allocated now                       */
+    uint64_t spawned;         /* fibers launched                                    */
+    uint64_t completed;       /* fibers whose function returned                    */
+    uint64_t cancelled;       /* fibers cancelled before they ran                  */
+    uint64_t yields;          /* dtact_yield calls                                 */
+    uint64_t deflected;       /* fibers moved to another worker                    */
+    uint64_t chunks_moved;    /* chunks (batches of fibers) sent between workers   */
+    uint64_t requests;        /* work requests sent by idle workers                */
+    uint64_t parks;           /* times a worker went to sleep on its futex          */
+    uint64_t wakes;           /* futex wake-ups of sleeping workers                 */
+    uint64_t contexts_in_use; /* fiber records allocated now                       */
     uint64_t contexts_high_water;
-    uint64_t stacks_in_use;      /* stacks bound to started, unfinished fibers        */
+    uint64_t stacks_in_use; /* stacks bound to started, unfinished fibers        */
     uint64_t stacks_high_water;
-    uint64_t stacks_guarded;     /* stacks created with a guard page                  */
-    uint64_t stacks_canary;      /* stacks created with a canary only                 */
-    uint64_t cache_hits;         /* record/stack allocations served by a worker cache */
+    uint64_t stacks_guarded; /* stacks created with a guard page                  */
+    uint64_t stacks_canary;  /* stacks created with a canary only                 */
+    uint64_t cache_hits;     /* record/stack allocations served by a worker cache */
     uint64_t cache_misses;
     uint32_t workers;
     uint32_t reserved;

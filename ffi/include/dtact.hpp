@@ -57,8 +57,7 @@ inline bool operator==(const dtact_config_t &a, const dtact_config_t &b) {
 }
 inline bool operator!=(const dtact_config_t &a, const dtact_config_t &b) { return !(a == b); }
 inline bool operator==(const dtact_spawn_options_t &a, const dtact_spawn_options_t &b) {
-    return a.mPriority == b.mPriority && a.mAffinity == b.mAffinity && a.mKind == b.mKind &&
-           a.mSwitcher == b.mSwitcher;
+    return a.mPriority == b.mPriority && a.mAffinity == b.mAffinity && a.mKind == b.mKind && a.mSwitcher == b.mSwitcher;
 }
 inline bool operator!=(const dtact_spawn_options_t &a, const dtact_spawn_options_t &b) { return !(a == b); }
 
@@ -67,8 +66,8 @@ namespace dtact {
 // ------------------------------------------------------------------ the original's names
 using ::dtact_config_t;
 using ::dtact_handle_t;
-using ::dtact_spawn_options_t;
 using ::dtact_spawn_attr_t;
+using ::dtact_spawn_options_t;
 using ::dtact_stats_t;
 
 using ::dtact_abort;
@@ -106,9 +105,24 @@ using ::dtact_version_string;
 using ::dtact_yield;
 
 // ------------------------------------------------------------------ codes as enums
-enum class Priority : std::uint8_t { Low = DTACT_PRIORITY_LOW, Normal = DTACT_PRIORITY_NORMAL, High = DTACT_PRIORITY_HIGH, Critical = DTACT_PRIORITY_CRITICAL };
-enum class Affinity : std::uint8_t { SameCore = DTACT_AFFINITY_SAME_CORE, SameCCX = DTACT_AFFINITY_SAME_CCX, SameNUMA = DTACT_AFFINITY_SAME_NUMA, Any = DTACT_AFFINITY_ANY };
-enum class WorkloadKind : std::uint8_t { Compute = DTACT_KIND_COMPUTE, IO = DTACT_KIND_IO, Memory = DTACT_KIND_MEMORY, System = DTACT_KIND_SYSTEM };
+enum class Priority : std::uint8_t {
+    Low = DTACT_PRIORITY_LOW,
+    Normal = DTACT_PRIORITY_NORMAL,
+    High = DTACT_PRIORITY_HIGH,
+    Critical = DTACT_PRIORITY_CRITICAL
+};
+enum class Affinity : std::uint8_t {
+    SameCore = DTACT_AFFINITY_SAME_CORE,
+    SameCCX = DTACT_AFFINITY_SAME_CCX,
+    SameNUMA = DTACT_AFFINITY_SAME_NUMA,
+    Any = DTACT_AFFINITY_ANY
+};
+enum class WorkloadKind : std::uint8_t {
+    Compute = DTACT_KIND_COMPUTE,
+    IO = DTACT_KIND_IO,
+    Memory = DTACT_KIND_MEMORY,
+    System = DTACT_KIND_SYSTEM
+};
 enum class Switcher : std::uint8_t {
     CrossThreadFloat = DTACT_SWITCHER_CROSS_THREAD_FLOAT,
     CrossThreadNoFloat = DTACT_SWITCHER_CROSS_THREAD_NO_FLOAT,
@@ -123,7 +137,8 @@ enum class SafetyLevel : std::uint8_t { Safety0 = 0, Safety1 = 1, Safety2 = 2 };
 class Error : public std::runtime_error {
   public:
     explicit Error(int code, const char *where = nullptr)
-        : std::runtime_error(where ? std::string(where) + ": " + dtact_strerror(code) : std::string(dtact_strerror(code))),
+        : std::runtime_error(where ? std::string(where) + ": " + dtact_strerror(code)
+                                   : std::string(dtact_strerror(code))),
           code_(code) {}
     int code() const noexcept { return code_; }
 
@@ -136,30 +151,45 @@ inline int check(int rc, const char *where) {
     if (rc < 0) throw Error(rc, where);
     return rc;
 }
-}  // namespace detail
+} // namespace detail
 
 // ------------------------------------------------------------------ option structs
 // Config: a dtact_config_t that starts as dtact_default_config(); chainable setters.
 struct Config : dtact_config_t {
     Config() : dtact_config_t(dtact_default_config()) {}
-    Config(const dtact_config_t &c) : dtact_config_t(c) {}  // NOLINT: implicit on purpose
+    Config(const dtact_config_t &c) : dtact_config_t(c) {} // NOLINT: implicit on purpose
     explicit Config(std::uint32_t workers_, std::uint32_t fiber_capacity = 0, std::uint32_t stack_size_ = 0)
         : dtact_config_t(dtact_default_config()) {
         mWorkers = workers_;
         mFiberCapacity = fiber_capacity;
         mStackSize = stack_size_;
     }
-    Config &workers(std::uint32_t n) { mWorkers = n; return *this; }
-    Config &capacity(std::uint32_t n) { mFiberCapacity = n; return *this; }
-    Config &stack_size(std::uint32_t bytes) { mStackSize = bytes; return *this; }
-    Config &safety(SafetyLevel s) { mSafetyLevel = static_cast<std::uint8_t>(s); return *this; }
-    Config &topology(TopologyMode t) { mTopologyMode = static_cast<std::uint8_t>(t); return *this; }
+    Config &workers(std::uint32_t n) {
+        mWorkers = n;
+        return *this;
+    }
+    Config &capacity(std::uint32_t n) {
+        mFiberCapacity = n;
+        return *this;
+    }
+    Config &stack_size(std::uint32_t bytes) {
+        mStackSize = bytes;
+        return *this;
+    }
+    Config &safety(SafetyLevel s) {
+        mSafetyLevel = static_cast<std::uint8_t>(s);
+        return *this;
+    }
+    Config &topology(TopologyMode t) {
+        mTopologyMode = static_cast<std::uint8_t>(t);
+        return *this;
+    }
 };
 
 // SpawnOptions: a dtact_spawn_options_t that starts as dtact_default_spawn_options().
 struct SpawnOptions : dtact_spawn_options_t {
     SpawnOptions() : dtact_spawn_options_t(dtact_default_spawn_options()) {}
-    SpawnOptions(const dtact_spawn_options_t &o) : dtact_spawn_options_t(o) {}  // NOLINT: implicit on purpose
+    SpawnOptions(const dtact_spawn_options_t &o) : dtact_spawn_options_t(o) {} // NOLINT: implicit on purpose
     SpawnOptions(Priority p, Affinity a = static_cast<Affinity>(dtact_default_spawn_options().mAffinity),
                  WorkloadKind k = WorkloadKind::Compute, Switcher s = Switcher::CrossThreadFloat)
         : dtact_spawn_options_t(dtact_default_spawn_options()) {
@@ -168,10 +198,22 @@ struct SpawnOptions : dtact_spawn_options_t {
         mKind = static_cast<std::uint8_t>(k);
         mSwitcher = static_cast<std::uint8_t>(s);
     }
-    SpawnOptions &priority(Priority p) { mPriority = static_cast<std::uint8_t>(p); return *this; }
-    SpawnOptions &affinity(Affinity a) { mAffinity = static_cast<std::uint8_t>(a); return *this; }
-    SpawnOptions &kind(WorkloadKind k) { mKind = static_cast<std::uint8_t>(k); return *this; }
-    SpawnOptions &switcher(Switcher s) { mSwitcher = static_cast<std::uint8_t>(s); return *this; }
+    SpawnOptions &priority(Priority p) {
+        mPriority = static_cast<std::uint8_t>(p);
+        return *this;
+    }
+    SpawnOptions &affinity(Affinity a) {
+        mAffinity = static_cast<std::uint8_t>(a);
+        return *this;
+    }
+    SpawnOptions &kind(WorkloadKind k) {
+        mKind = static_cast<std::uint8_t>(k);
+        return *this;
+    }
+    SpawnOptions &switcher(Switcher s) {
+        mSwitcher = static_cast<std::uint8_t>(s);
+        return *this;
+    }
 };
 
 // ------------------------------------------------------------------ runtime guard
@@ -208,7 +250,9 @@ class Runtime {
     // Blocks until dtact_shutdown() (from any fiber or thread) and every fiber has finished.
     void run() { detail::check(dtact_run(rt_), "dtact_run"); }
     // Asks the runtime to stop (see dtact_shutdown); the destructor then frees it.
-    void shutdown() { if (rt_) dtact_shutdown(); }
+    void shutdown() {
+        if (rt_) dtact_shutdown();
+    }
     dtact_stats_t stats() const {
         dtact_stats_t s;
         detail::check(dtact_get_stats(rt_, &s), "dtact_get_stats");
@@ -233,10 +277,10 @@ namespace detail {
 
 // The heap block shared by a fiber and its Fiber/Task object.
 struct Block {
-    std::atomic<int> owners{2};       // the fiber (released by the cleanup) and the object
+    std::atomic<int> owners{2}; // the fiber (released by the cleanup) and the object
     std::atomic<bool> detached{false};
-    std::exception_ptr error;         // set by the trampoline when the callable threw
-    bool error_taken = false;         // join() rethrew it
+    std::exception_ptr error; // set by the trampoline when the callable threw
+    bool error_taken = false; // join() rethrew it
     virtual void run() = 0;
     virtual ~Block() {}
 
@@ -277,29 +321,20 @@ struct Block {
     }
 };
 
-template <class R>
-struct Result {
+template <class R> struct Result {
     std::unique_ptr<R> value;
-    template <class F>
-    void set(F &f) { value.reset(new R(f())); }
+    template <class F> void set(F &f) { value.reset(new R(f())); }
     R take() { return std::move(*value); }
 };
-template <>
-struct Result<void> {
-    template <class F>
-    void set(F &f) { (void)f(); }
+template <> struct Result<void> {
+    template <class F> void set(F &f) { (void)f(); }
     void take() {}
 };
 
-template <class R>
-struct BlockR : Block {
-    Result<R> result;
-};
+template <class R> struct BlockR : Block { Result<R> result; };
 
-template <class F, class R>
-struct BlockOf final : BlockR<R> {
-    template <class G>
-    explicit BlockOf(G &&g) : fn(std::forward<G>(g)) {}
+template <class F, class R> struct BlockOf final : BlockR<R> {
+    template <class G> explicit BlockOf(G &&g) : fn(std::forward<G>(g)) {}
     void run() override { this->result.set(fn); }
     F fn;
 };
@@ -309,7 +344,10 @@ class FiberBase {
   public:
     FiberBase(const FiberBase &) = delete;
     FiberBase &operator=(const FiberBase &) = delete;
-    FiberBase(FiberBase &&o) noexcept : h_(o.h_), b_(o.b_) { o.h_ = DTACT_INVALID_HANDLE; o.b_ = nullptr; }
+    FiberBase(FiberBase &&o) noexcept : h_(o.h_), b_(o.b_) {
+        o.h_ = DTACT_INVALID_HANDLE;
+        o.b_ = nullptr;
+    }
     FiberBase &operator=(FiberBase &&o) {
         if (this != &o) {
             if (joinable()) throw std::logic_error("dtact: assignment to a Fiber that still owns a fiber");
@@ -322,10 +360,10 @@ class FiberBase {
     }
     ~FiberBase() {
         if (!joinable()) return;
-        dtact_join(h_, -1, nullptr);  // errors (runtime gone, cancelled): nothing left to wait for
+        dtact_join(h_, -1, nullptr); // errors (runtime gone, cancelled): nothing left to wait for
         Block *b = b_;
         b_ = nullptr;
-        b->release();  // an unreceived exception terminates (see the top of the file)
+        b->release(); // an unreceived exception terminates (see the top of the file)
     }
 
     bool joinable() const noexcept { return b_ != nullptr; }
@@ -343,8 +381,7 @@ class FiberBase {
 
   protected:
     FiberBase() : h_(DTACT_INVALID_HANDLE), b_(nullptr) {}
-    template <class R, class F>
-    void launch(F &&f, const dtact_spawn_options_t &opts, std::uint32_t stack_size) {
+    template <class R, class F> void launch(F &&f, const dtact_spawn_options_t &opts, std::uint32_t stack_size) {
         typedef typename std::decay<F>::type Fn;
         BlockOf<Fn, R> *b = new BlockOf<Fn, R>(std::forward<F>(f));
         dtact_spawn_attr_t attr;
@@ -366,10 +403,10 @@ class FiberBase {
         if (!joinable()) throw std::logic_error("dtact: join of a Fiber that owns no fiber");
         int rc = dtact_join(h_, -1, nullptr);
         if (rc == DTACT_ETIMEDOUT || rc == DTACT_EDEADLK || rc == DTACT_ENOTRUNNING || rc == DTACT_EPERM)
-            throw Error(rc, "dtact_join");  // the fiber may still run: keep owning it
+            throw Error(rc, "dtact_join"); // the fiber may still run: keep owning it
         Block *b = b_;
         b_ = nullptr;
-        if (rc != DTACT_OK) {  // ECANCELED, ESHUTDOWN, ...: nothing ran, or we cannot wait more
+        if (rc != DTACT_OK) { // ECANCELED, ESHUTDOWN, ...: nothing ran, or we cannot wait more
             b->release();
             throw Error(rc, "dtact_join");
         }
@@ -386,15 +423,17 @@ class FiberBase {
     Block *b_;
 };
 
-}  // namespace detail
+} // namespace detail
 
 // Fiber: runs f() on a new fiber; the result, if any, is discarded (see Task for results).
 class Fiber : public detail::FiberBase {
   public:
     Fiber() {}
-    template <class F, class = typename std::enable_if<!std::is_base_of<detail::FiberBase, typename std::decay<F>::type>::value>::type>
-    explicit Fiber(F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(), std::uint32_t stack_size = 0) {
-        launch<void>(std::forward<F>(f), opts, stack_size);  // the result of f(), if any, is dropped
+    template <class F, class = typename std::enable_if<
+                           !std::is_base_of<detail::FiberBase, typename std::decay<F>::type>::value>::type>
+    explicit Fiber(F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(),
+                   std::uint32_t stack_size = 0) {
+        launch<void>(std::forward<F>(f), opts, stack_size); // the result of f(), if any, is dropped
     }
     Fiber(Fiber &&) = default;
     Fiber &operator=(Fiber &&) = default;
@@ -403,19 +442,20 @@ class Fiber : public detail::FiberBase {
 };
 
 // Task<R>: runs f() on a new fiber; join() returns its result. Made by dtact::spawn.
-template <class R>
-class Task : public detail::FiberBase {
+template <class R> class Task : public detail::FiberBase {
   public:
     Task() {}
-    template <class F, class = typename std::enable_if<!std::is_base_of<detail::FiberBase, typename std::decay<F>::type>::value>::type>
-    explicit Task(F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(), std::uint32_t stack_size = 0) {
+    template <class F, class = typename std::enable_if<
+                           !std::is_base_of<detail::FiberBase, typename std::decay<F>::type>::value>::type>
+    explicit Task(F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(),
+                  std::uint32_t stack_size = 0) {
         launch<R>(std::forward<F>(f), opts, stack_size);
     }
     Task(Task &&) = default;
     Task &operator=(Task &&) = default;
     R join() {
         detail::Block *b = wait();
-        struct Release {  // frees the block after the value has been moved out
+        struct Release { // frees the block after the value has been moved out
             detail::Block *b;
             ~Release() { b->release(); }
         } guard = {b};
@@ -425,8 +465,8 @@ class Task : public detail::FiberBase {
 
 // spawn(f[, options[, stack_size]]) -> Task<R> where R is what f() returns.
 template <class F>
-Task<typename std::decay<decltype(std::declval<typename std::decay<F>::type &>()())>::type> spawn(
-    F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(), std::uint32_t stack_size = 0) {
+Task<typename std::decay<decltype(std::declval<typename std::decay<F>::type &>()())>::type>
+spawn(F &&f, const dtact_spawn_options_t &opts = dtact_default_spawn_options(), std::uint32_t stack_size = 0) {
     typedef typename std::decay<decltype(std::declval<typename std::decay<F>::type &>()())>::type R;
     return Task<R>(std::forward<F>(f), opts, stack_size);
 }
@@ -436,8 +476,7 @@ namespace this_fiber {
 // Puts the calling fiber behind every other ready fiber of its worker. Fiber only.
 inline void yield() { detail::check(dtact_yield(), "dtact_yield"); }
 // Suspends the calling fiber (or sleeps the calling thread) for at least d.
-template <class Rep, class Period>
-inline void sleep_for(const std::chrono::duration<Rep, Period> &d) {
+template <class Rep, class Period> inline void sleep_for(const std::chrono::duration<Rep, Period> &d) {
     long long ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
     detail::check(dtact_sleep_ns(ns > 0 ? static_cast<std::uint64_t>(ns) : 0), "dtact_sleep_ns");
 }
@@ -445,8 +484,8 @@ inline void sleep_for(const std::chrono::duration<Rep, Period> &d) {
 inline dtact_handle_t handle() noexcept { return dtact_self(); }
 // The index of the worker running the caller, or -1 on a host thread.
 inline int worker() noexcept { return dtact_current_worker(); }
-}  // namespace this_fiber
+} // namespace this_fiber
 
-}  // namespace dtact
+} // namespace dtact
 
-#endif  // DTACT_HPP
+#endif // DTACT_HPP

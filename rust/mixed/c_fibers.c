@@ -3,10 +3,10 @@
 #include "dtact.h"
 
 typedef struct c_job_t {
-    uint64_t n;      /* in: sum 1..n                         */
-    uint64_t sum;    /* out                                   */
-    int yields_ok;   /* out: dtact_yield returned DTACT_OK    */
-    int on_fiber;    /* out: dtact_self() was a valid handle  */
+    uint64_t n;    /* in: sum 1..n                         */
+    uint64_t sum;  /* out                                   */
+    int yields_ok; /* out: dtact_yield returned DTACT_OK    */
+    int on_fiber;  /* out: dtact_self() was a valid handle  */
 } c_job_t;
 
 /* Sums 1..n, yielding every 100 steps. */

@@ -20,13 +20,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);            \
-            std::fflush(stderr);                                                                    \
-            std::abort();                                                                           \
-        }                                                                                           \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                              \
+            std::fflush(stderr);                                                                                       \
+            std::abort();                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 // ------------------------------------------------------------------ compile-time properties
@@ -39,16 +39,17 @@ static_assert(std::is_move_constructible<dtact::Runtime>::value && std::is_move_
               "Runtime is movable");
 static_assert(!std::is_copy_constructible<dtact::Fiber>::value && std::is_move_constructible<dtact::Fiber>::value,
               "Fiber: move-only");
-static_assert(!std::is_copy_constructible<dtact::Task<int>>::value && std::is_move_constructible<dtact::Task<int>>::value,
+static_assert(!std::is_copy_constructible<dtact::Task<int>>::value &&
+                  std::is_move_constructible<dtact::Task<int>>::value,
               "Task: move-only");
-static_assert(sizeof(dtact::Config) == sizeof(dtact_config_t) && sizeof(dtact::SpawnOptions) == sizeof(dtact_spawn_options_t),
+static_assert(sizeof(dtact::Config) == sizeof(dtact_config_t) &&
+                  sizeof(dtact::SpawnOptions) == sizeof(dtact_spawn_options_t),
               "the option structs add no data");
 
 // ------------------------------------------------------------------ helpers
 // Runs body in a child process (before this process has any threads) and returns its wait
 // status; the child's stderr is captured into *err.
-template <class F>
-static int in_child(F body, std::string *err) {
+template <class F> static int in_child(F body, std::string *err) {
     int fds[2];
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
@@ -62,7 +63,8 @@ static int in_child(F body, std::string *err) {
     close(fds[1]);
     char buf[512];
     ssize_t n;
-    while ((n = read(fds[0], buf, sizeof buf)) > 0) err->append(buf, static_cast<size_t>(n));
+    while ((n = read(fds[0], buf, sizeof buf)) > 0)
+        err->append(buf, static_cast<size_t>(n));
     close(fds[0]);
     int st = 0;
     CHECK(waitpid(pid, &st, 0) == pid);
@@ -70,7 +72,7 @@ static int in_child(F body, std::string *err) {
 }
 
 static bool wait_for(const std::atomic<int> &v, int want) {
-    for (int i = 0; i < 5000; i++) {  // 5 s
+    for (int i = 0; i < 5000; i++) { // 5 s
         if (v.load() == want) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -104,8 +106,8 @@ int *heap_arg;
 void master(void *arg) {
     CHECK(arg == &results);
     dtact::dtact_spawn_options_t opts = dtact::dtact_default_spawn_options();
-    opts.mKind = 1;      // IO
-    opts.mSwitcher = 1;  // CrossThreadNoFloat
+    opts.mKind = 1;     // IO
+    opts.mSwitcher = 1; // CrossThreadNoFloat
     static Job jobs[4] = {{1, &results[0]}, {2, &results[1]}, {3, &results[2]}, {4, &results[3]}};
     dtact::dtact_handle_t h[5];
     h[0] = dtact::dtact_fiber_launch(worker, &jobs[0]);
@@ -117,16 +119,17 @@ void master(void *arg) {
     h[4] = dtact::dtact_fiber_launch(heap_worker, heap_arg);
     for (int i = 0; i < 5; i++) {
         CHECK(h[i] != DTACT_INVALID_HANDLE);
-        CHECK(h[i] == h[i]);  // operator== on handles
+        CHECK(h[i] == h[i]); // operator== on handles
         if (i) CHECK(h[i] != h[i - 1]);
     }
-    for (int i = 0; i < 5; i++) dtact::dtact_await(h[i]);  // suspends this fiber only
+    for (int i = 0; i < 5; i++)
+        dtact::dtact_await(h[i]); // suspends this fiber only
     CHECK(*heap_arg == 42);
     dtact::dtact_free_arg(heap_arg);
     dtact::dtact_free_arg(nullptr);
-    dtact::dtact_shutdown();  // makes dtact_run return in main
+    dtact::dtact_shutdown(); // makes dtact_run return in main
 }
-}  // namespace orig
+} // namespace orig
 
 static void test_original_names() {
     dtact::dtact_config_t cfg = dtact::dtact_default_config();
@@ -135,11 +138,12 @@ static void test_original_names() {
     cfg.mStackSize = 64 * 1024;
     void *rt = dtact::dtact_init(&cfg);
     CHECK(rt != nullptr);
-    CHECK(dtact::dtact_fiber_launch(orig::master, &orig::results) != DTACT_INVALID_HANDLE);  // queued until run
-    dtact::dtact_run(rt);  // blocks until the master's dtact_shutdown
+    CHECK(dtact::dtact_fiber_launch(orig::master, &orig::results) != DTACT_INVALID_HANDLE); // queued until run
+    dtact::dtact_run(rt); // blocks until the master's dtact_shutdown
     CHECK(orig::ran == 5);
     CHECK(orig::cleaned == 2);
-    for (int i = 0; i < 4; i++) CHECK(orig::results[i] == (i + 1) * (i + 1));
+    for (int i = 0; i < 4; i++)
+        CHECK(orig::results[i] == (i + 1) * (i + 1));
     CHECK(dtact::dtact_destroy(rt) == DTACT_OK);
     std::printf("ok: original names (namespace dtact), dtact_run/dtact_shutdown from a fiber\n");
 }
@@ -157,7 +161,11 @@ static void test_options() {
     dtact::Config c2(4, 1024, 128 * 1024);
     CHECK(c2.mWorkers == 4 && c2.mFiberCapacity == 1024 && c2.mStackSize == 128 * 1024);
     CHECK(c2.mSafetyLevel == dtact::dtact_default_config().mSafetyLevel);
-    dc.workers(3).capacity(512).stack_size(65536).safety(dtact::SafetyLevel::Safety2).topology(dtact::TopologyMode::Global);
+    dc.workers(3)
+        .capacity(512)
+        .stack_size(65536)
+        .safety(dtact::SafetyLevel::Safety2)
+        .topology(dtact::TopologyMode::Global);
     CHECK(dc.mWorkers == 3 && dc.mFiberCapacity == 512 && dc.mStackSize == 65536 && dc.mSafetyLevel == 2 &&
           dc.mTopologyMode == 1);
     dtact::Config from_c(c);
@@ -170,11 +178,14 @@ static void test_options() {
           o.mSwitcher == DTACT_SWITCHER_SAME_THREAD_NO_FLOAT);
     CHECK(o != dtact::dtact_default_spawn_options());
     dtact::SpawnOptions p;
-    p.priority(dtact::Priority::Critical).affinity(dtact::Affinity::SameCCX).kind(dtact::WorkloadKind::Memory)
+    p.priority(dtact::Priority::Critical)
+        .affinity(dtact::Affinity::SameCCX)
+        .kind(dtact::WorkloadKind::Memory)
         .switcher(dtact::Switcher::CrossThreadNoFloat);
     CHECK(p.mPriority == 3 && p.mAffinity == 1 && p.mKind == 2 && p.mSwitcher == 1);
     CHECK(static_cast<int>(dtact::Priority::Low) == 0 && static_cast<int>(dtact::Affinity::SameCore) == 0 &&
-          static_cast<int>(dtact::WorkloadKind::System) == 3 && static_cast<int>(dtact::Switcher::SameThreadFloat) == 2);
+          static_cast<int>(dtact::WorkloadKind::System) == 3 &&
+          static_cast<int>(dtact::Switcher::SameThreadFloat) == 2);
     std::printf("ok: operator==/!=, Config, SpawnOptions, enums\n");
 }
 
@@ -198,7 +209,9 @@ static void test_unreceived_exceptions() {
     st = in_child(
         [] {
             dtact::Runtime rt(dtact::Config().workers(1));
-            { dtact::Fiber f([] { throw std::logic_error("unjoined boom"); }); }  // destructor joins
+            {
+                dtact::Fiber f([] { throw std::logic_error("unjoined boom"); });
+            } // destructor joins
             std::fprintf(stderr, "not terminated\n");
         },
         &err);
@@ -213,7 +226,7 @@ static long fib(long n) {
     if (n < 2) return n;
     dtact::Task<long> a = dtact::spawn([n] { return fib(n - 1); });
     long b = fib(n - 2);
-    return a.join() + b;  // on a fiber: only this fiber waits
+    return a.join() + b; // on a fiber: only this fiber waits
 }
 
 struct MoveOnlyBody {
@@ -281,7 +294,7 @@ static void test_runtime_and_fibers() {
         mo2.join();
         CHECK(m == 5);
         CHECK(dtact::spawn(&free_function_result).join() == 7);
-        dtact::Fiber discards([] { return 3; });  // a result a Fiber drops
+        dtact::Fiber discards([] { return 3; }); // a result a Fiber drops
         discards.join();
 
         // Task<R>: results, including from fibers spawning fibers
@@ -314,7 +327,8 @@ static void test_runtime_and_fibers() {
                 int w = dtact::this_fiber::worker();
                 CHECK(w >= 0);
                 CHECK(dtact::this_fiber::handle() != DTACT_INVALID_HANDLE);
-                for (int i = 0; i < 10; i++) dtact::this_fiber::yield();
+                for (int i = 0; i < 10; i++)
+                    dtact::this_fiber::yield();
                 return dtact::this_fiber::worker() == w;
             },
             dtact::SpawnOptions().switcher(dtact::Switcher::SameThreadFloat), 64 * 1024);
@@ -322,14 +336,16 @@ static void test_runtime_and_fibers() {
 
         // many fibers, joined in order
         std::vector<dtact::Task<int>> ts;
-        for (int i = 0; i < 200; i++) ts.push_back(dtact::spawn([i] { return i * 2; }));
+        for (int i = 0; i < 200; i++)
+            ts.push_back(dtact::spawn([i] { return i * 2; }));
         long sum = 0;
-        for (size_t i = 0; i < ts.size(); i++) sum += ts[i].join();
+        for (size_t i = 0; i < ts.size(); i++)
+            sum += ts[i].join();
         CHECK(sum == 199 * 200);
 
         dtact_stats_t s = moved.stats();
         CHECK(s.workers == 2 && s.spawned >= 200);
-    }  // shutdown + destroy
+    } // shutdown + destroy
 
     // a new runtime after the guard destroyed the first; run() blocks until shutdown
     {
@@ -367,7 +383,7 @@ static void test_runtime_and_fibers() {
 int main() {
     std::printf("dtact.hpp test, C++ %ld, library %s\n", static_cast<long>(__cplusplus), dtact::dtact_version_string());
     test_options();
-    test_unreceived_exceptions();  // forks: before this process starts any thread
+    test_unreceived_exceptions(); // forks: before this process starts any thread
     test_original_names();
     test_runtime_and_fibers();
     std::printf("all dtact.hpp checks passed\n");

@@ -41,7 +41,8 @@ static void master(void *arg) {
         jobs[i].id = i;
         hs[i] = dtact_fiber_launch_ext(work, &jobs[i], &opts);
     }
-    for (int i = 0; i < N; i++) dtact_await(hs[i]); /* suspends the master only */
+    for (int i = 0; i < N; i++)
+        dtact_await(hs[i]); /* suspends the master only */
     free(hs);
     dtact_shutdown(); /* makes dtact_run return in main */
 }
@@ -56,7 +57,8 @@ int main(void) {
     dtact_fiber_launch(master, jobs);
     dtact_run(rt);
     bool ok = true;
-    for (int i = 0; i < N; i++) ok = ok && jobs[i].result == (long)i * i;
+    for (int i = 0; i < N; i++)
+        ok = ok && jobs[i].result == (long)i * i;
     dtact_free_arg(jobs);
     say("consumer (C): %d fibers, %s, library %s\n", N, ok ? "ok" : "WRONG RESULTS", dtact_version_string());
     return ok ? 0 : 1;
