@@ -13,16 +13,6 @@
 #include "child_capture.h"
 #include "rt_util.h"
 
-static void *rt_plain(uint32_t workers) {
-    dtact_config_t cfg = dtact_default_config();
-    cfg.mWorkers = workers;
-    cfg.mFiberCapacity = 256;
-    cfg.mStackSize = 64 * 1024;
-    void *rt = dtact_init(&cfg);
-    cr_assert_not_null(rt, "dtact_init: %s", dtact_strerror(dtact_last_error()));
-    return rt;
-}
-
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -62,7 +52,7 @@ static void *host_joiner(void *p) {
 
 Test(hostile, destroy_waits_for_host_threads_inside_join_and_await, .timeout = 60) {
     for (int round = 0; round < 60; round++) {
-        void *rt = rt_plain(2);
+        void *rt = rt_new(2, 256);
         cr_assert_eq(dtact_start(rt), DTACT_OK);
         dtact_spawn_attr_t a;
         dtact_spawn_attr_init(&a);
@@ -99,7 +89,7 @@ Test(hostile, destroy_waits_for_host_threads_inside_join_and_await, .timeout = 6
 /* ---- 2. a handle with generation 0 was never issued */
 
 Test(hostile, generation_zero_is_an_invalid_handle) {
-    void *rt = rt_plain(1);
+    void *rt = rt_new(1, 256);
     dtact_handle_t h0 = (1ull << 63) | 0u; /* valid bit, generation 0, slot 0 */
     dtact_spawn_attr_t a;
     dtact_spawn_attr_init(&a);
@@ -119,7 +109,7 @@ Test(hostile, generation_zero_is_an_invalid_handle) {
 static void *answer(void *arg) { return arg; }
 
 Test(hostile, handles_of_a_destroyed_runtime_stay_invalid_in_the_next, .timeout = 30) {
-    void *rt = rt_plain(1);
+    void *rt = rt_new(1, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     dtact_spawn_attr_t a;
     dtact_spawn_attr_init(&a);
@@ -130,7 +120,7 @@ Test(hostile, handles_of_a_destroyed_runtime_stay_invalid_in_the_next, .timeout 
         sched_yield();
     rt_down(rt); /* `old` is never joined */
 
-    rt = rt_plain(1);
+    rt = rt_new(1, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     dtact_handle_t mine;
     cr_assert_eq(dtact_spawn(&mine, answer, (void *)42, &a), DTACT_OK);
@@ -155,7 +145,7 @@ static void long_sleeper(void *arg) {
 }
 
 Test(hostile, a_sleep_of_uint64_max_waits_until_shutdown, .timeout = 30) {
-    void *rt = rt_plain(1);
+    void *rt = rt_new(1, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     atomic_store(&sleep_rc, 1);
     dtact_handle_t h = dtact_fiber_launch(long_sleeper, NULL);
@@ -194,7 +184,7 @@ static void master(void *arg) {
 }
 
 Test(hostile, a_cleanup_that_awaits_during_shutdown_does_not_hang, .timeout = 30) {
-    void *rt = rt_plain(1);
+    void *rt = rt_new(1, 256);
     atomic_store(&cleanups, 0);
     cr_assert_neq(dtact_fiber_launch(master, NULL), DTACT_INVALID_HANDLE);
     cr_assert_eq(dtact_run(rt), DTACT_OK);
@@ -235,7 +225,7 @@ static void *read_payload(void *arg) {
 }
 
 Test(hostile, recycled_stacks_carry_no_sanitizer_poison, .timeout = 60) {
-    void *rt = rt_plain(1);
+    void *rt = rt_new(1, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     big_payload_t pl;
     memset(pl.bytes, 1, sizeof pl.bytes);

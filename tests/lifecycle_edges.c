@@ -12,16 +12,6 @@
 #include "child_capture.h"
 #include "rt_util.h"
 
-static void *rt_make(uint32_t workers) {
-    dtact_config_t cfg = dtact_default_config();
-    cfg.mWorkers = workers;
-    cfg.mFiberCapacity = 256;
-    cfg.mStackSize = 64 * 1024;
-    void *rt = dtact_init(&cfg);
-    cr_assert_not_null(rt, "dtact_init: %s", dtact_strerror(dtact_last_error()));
-    return rt;
-}
-
 /* ---- fork */
 
 static atomic_int child_ran;
@@ -48,7 +38,7 @@ static void in_forked_child(void *arg) {
 }
 
 Test(lifecycle_edges, a_forked_child_forgets_the_parents_runtime_and_may_start_its_own, .timeout = 60) {
-    void *rt = rt_make(2);
+    void *rt = rt_new(2, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     atomic_store(&child_ran, 0);
     char buf[256];
@@ -70,7 +60,7 @@ static void exits_its_thread(void *arg) {
 
 static void pthread_exit_on_fiber(void *arg) {
     (void)arg;
-    void *rt = rt_make(2);
+    void *rt = rt_new(2, 256);
     dtact_handle_t h = dtact_fiber_launch(exits_its_thread, NULL);
     fprintf(stderr, "fiber=0x%llx\n", (unsigned long long)h);
     dtact_start(rt);
@@ -100,7 +90,7 @@ static void app_handler(int sig, siginfo_t *si, void *uc) {
 }
 
 Test(lifecycle_edges, destroy_keeps_a_sigsegv_handler_installed_after_init) {
-    void *rt = rt_make(1);
+    void *rt = rt_new(1, 256);
     struct sigaction sa, old, now;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = app_handler;
@@ -123,7 +113,7 @@ static void read_rounding(void *arg) {
 
 Test(lifecycle_edges, no_float_fibers_start_from_the_default_fp_state) {
     cr_assert_eq(fesetround(FE_TOWARDZERO), 0);
-    void *rt = rt_make(1);
+    void *rt = rt_new(1, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK); /* workers are created by this thread */
     cr_assert_eq(fesetround(FE_TONEAREST), 0);
     dtact_spawn_options_t o = dtact_default_spawn_options();

@@ -12,13 +12,20 @@
 #include "dtact.h"
 #include "test_scale.h"
 
-static inline void *rt_up(uint32_t workers, uint32_t capacity) {
+/* A runtime of `workers` workers, `capacity` records and 64 KiB stacks, not started. */
+static inline void *rt_new(uint32_t workers, uint32_t capacity) {
     dtact_config_t cfg = dtact_default_config();
     cfg.mWorkers = workers;
     cfg.mFiberCapacity = capacity;
     cfg.mStackSize = 64 * 1024;
     void *rt = dtact_init(&cfg);
     cr_assert_not_null(rt, "dtact_init: %s", dtact_strerror(dtact_last_error()));
+    return rt;
+}
+
+/* The same, started. */
+static inline void *rt_up(uint32_t workers, uint32_t capacity) {
+    void *rt = rt_new(workers, capacity);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     return rt;
 }
