@@ -325,11 +325,12 @@ void dtact__thread_join(dtact__thread_t *t) { pthread_join((pthread_t)t->id, NUL
 
 static pthread_key_t dtact__exit_key;
 static pthread_once_t dtact__exit_once = PTHREAD_ONCE_INIT;
-static void (*dtact__exit_fn)(void *);
+static _Atomic(void (*)(void *)) dtact__exit_fn; /* one watcher function for the process (the loop's) */
 static int dtact__exit_key_ok;
 
 static void dtact__exit_destructor(void *arg) {
-    if (arg && dtact__exit_fn) dtact__exit_fn(arg);
+    void (*fn)(void *) = dtact__load_relaxed(&dtact__exit_fn); // relaxed: stored earlier by this same thread
+    if (arg && fn) fn(arg);
 }
 static void dtact__exit_key_init(void) {
     dtact__exit_key_ok = pthread_key_create(&dtact__exit_key, dtact__exit_destructor) == 0;
@@ -338,7 +339,7 @@ static void dtact__exit_key_init(void) {
 int dtact__thread_exit_watch(void (*fn)(void *), void *arg) {
     pthread_once(&dtact__exit_once, dtact__exit_key_init);
     if (!dtact__exit_key_ok) return -1;
-    dtact__exit_fn = fn; /* one watcher function for the process (the loop's) */
+    dtact__store_relaxed(&dtact__exit_fn, fn); // relaxed: every watcher stores the same function; read back by its own thread
     return pthread_setspecific(dtact__exit_key, arg) == 0 ? 0 : -1;
 }
 

@@ -280,7 +280,7 @@ static void under_4gib(void *arg) {
 
 Test(hostile, a_small_runtime_fits_under_a_4_gib_address_space_limit, .timeout = 60) {
 #if defined(DTACT_ASAN) || defined(DTACT_TSAN)
-    cr_skip("sanitizer runtimes reserve more than 4 GiB of address space themselves");
+    cr_skip_test("sanitizer runtimes reserve more than 4 GiB of address space themselves");
 #endif
     char buf[256];
     int st = run_child(under_4gib, NULL, buf, sizeof buf);

@@ -56,7 +56,7 @@ static void overflow_through_neighbour(void *arg) {
 
 Test(stack_overflow_blame, the_report_names_the_fiber_that_ran_past_its_stack, .timeout = 60) {
 #if defined(DTACT_ASAN) || defined(DTACT_TSAN)
-    cr_skip("sanitizers check stacks themselves");
+    cr_skip_test("sanitizers check stacks themselves");
 #endif
     char buf[1024];
     int st = run_child(overflow_through_neighbour, NULL, buf, sizeof buf);
@@ -111,7 +111,7 @@ static void sp_below_base(void *arg) {
 
 Test(stack_overflow_blame, a_frame_that_jumps_the_guard_is_caught_at_the_next_switch, .timeout = 60) {
 #if defined(DTACT_ASAN) || defined(DTACT_TSAN)
-    cr_skip("sanitizers check stacks themselves");
+    cr_skip_test("sanitizers check stacks themselves");
 #endif
     char buf[1024];
     int st = run_child(sp_below_base, NULL, buf, sizeof buf);
