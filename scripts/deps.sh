@@ -12,7 +12,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   want clang libcriterion-dev libclang-rt-14-dev valgrind
 fi
 if [ "$what" = test ]; then
-  want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+  want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static abigail-tools
   command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || want cargo rustc
   want librust-cc-dev librust-syn-dev librust-quote-dev librust-proc-macro2-dev librust-tokio-dev bindgen
 fi
