@@ -15,7 +15,7 @@ if [ "$what" = test ]; then
   want libfuzzer-14-dev # fuzz/api_fuzz (scripts/fuzz.sh): clang -fsanitize=fuzzer
 fi
 if [ "$what" = test ]; then
-  want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+  want gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static abigail-tools
   # Debian's own cargo 0.66 / rustc 1.63 (/usr/bin), always: the crates are tested with it, and with
   # rustup's toolchain (~/.cargo/bin, ahead on PATH) when present; the two coexist.
   want cargo rustc

@@ -1,19 +1,57 @@
 #!/usr/bin/env bash
 # scripts/test.sh -- builds Dtact and runs every test: the Criterion suites
-# (ctest, with the C++ tests of dtact.hpp) in a normal gcc build, a clang
-# AddressSanitizer build and a clang ThreadSanitizer build; the aarch64 switcher
-# tests cross-built and run under qemu; the examples; the installed package
-# (scripts/test-install.sh); fault injection (tests/fault_injection.c); a 60 s
-# libFuzzer run (fuzz/api_fuzz.c); and the Rust crates (scripts/test-rust.sh:
-# cargo test, example, cargo package, with Debian's Rust 1.63 and with
-# rustup's). Installs what it needs
-# on a fresh Debian machine. Exits non-zero on the first failure.
+# (ctest, with the C++ tests of dtact.hpp) in a normal gcc build, again with
+# the run-queue checker on, a clang AddressSanitizer+UndefinedBehaviorSanitizer
+# build and a clang ThreadSanitizer build; the whole C suite cross-built for
+# aarch64 and run under qemu; the ABI gate (abidiff against abi/); the
+# examples; the installed package (scripts/test-install.sh); fault injection
+# (tests/fault_injection.c); a 60 s libFuzzer run (fuzz/api_fuzz.c); and the
+# Rust crates (scripts/test-rust.sh: cargo test, example, cargo package, with
+# Debian's Rust 1.63 and with rustup's; also under ASan when rustup has a
+# nightly). Installs what it needs on a fresh Debian machine. Exits non-zero
+# on the first failure. Each stage prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
 
-stage() { echo; echo "==== $*"; }
+t_start=$(date +%s)
+t_stage=$t_start
+stage() { # prints the previous stage's time, then the new stage's title
+  local now
+  now=$(date +%s)
+  [ -n "${stage_name:-}" ] && echo "==== ($stage_name: $((now - t_stage)) s)"
+  stage_name=$1
+  t_stage=$now
+  echo; echo "==== $*"
+}
+
+# Test counts of a ctest run: Criterion's "Synthesis" lines, or the shim's
+# "N passed, N failed[, N skipped]" lines, summed over the programs.
+counts() { # build dir
+  awk '/Synthesis: Tested:/ { n++; t += $4; p += $7; f += $10 + $13 }
+       /^[0-9]+ passed, [0-9]+ failed/ { n++; p += $1; f += $3; t += $1 + $3; k += $5 }
+       END { printf "%d programs, %d tests: %d passed, %d failed", n, t, p, f;
+             if (k) printf ", %d skipped", k; printf "\n" }' "$1/Testing/Temporary/LastTest.log"
+}
+
+# ctest under a sanitizer, with every report written to a file
+# (log_path) as well as failing its test: a report from a process whose
+# stderr a test captures (tests/child_capture.h), or one in a death test that
+# expects an abort, still fails the stage. No suppressions anywhere.
+san_ctest() { # build dir, then VAR=value settings for the environment
+  local dir=$1 rc=0; shift
+  local rep="$PWD/$dir/sanitizer-reports"
+  rm -rf "$rep"; mkdir -p "$rep"
+  env "${@//@REP@/$rep}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" || rc=$?
+  if [ -n "$(ls -A "$rep")" ]; then
+    for f in "$rep"/*; do echo "---- sanitizer report $f"; cat "$f"; done
+    echo "test.sh: sanitizer reports in $rep" >&2
+    rc=1
+  fi
+  counts "$dir"
+  return $rc
+}
 
 build() { # dir, extra cmake args...
   local dir=$1; shift
@@ -30,6 +68,7 @@ scripts/format-check.sh
 stage "gcc build + ctest"
 build build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+counts build/gcc
 
 stage "examples"
 build/gcc/example_c_async >/dev/null
@@ -38,13 +77,17 @@ build/gcc/example_cpp_pipeline
 stage "gcc build with the run-queue checker (DTACT_CHECK_QUEUES) + ctest"
 build build/chk -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_CHECK_QUEUES=ON -DDTACT_BUILD_BENCHES=OFF
 ctest --test-dir build/chk --output-on-failure -j"$jobs"
+counts build/chk
 
 stage "install to a prefix; consumers via find_package, pkg-config (shared, --static), add_subdirectory"
 JOBS=$jobs scripts/test-install.sh build/gcc
 
-stage "clang AddressSanitizer build + ctest"
-build build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=address -DDTACT_BUILD_BENCHES=OFF
-DTACT_TEST_SCALE=10 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -j"$jobs"
+stage "clang AddressSanitizer + UndefinedBehaviorSanitizer build + ctest"
+# -fsanitize=address,undefined -fno-sanitize-recover=undefined (CMakeLists.txt):
+# every UBSan report is fatal; the fiber switches carry ASan's annotations.
+build build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=address,undefined -DDTACT_BUILD_BENCHES=OFF
+san_ctest build/asan DTACT_TEST_SCALE=10 ASAN_OPTIONS=detect_leaks=1:log_path=@REP@/asan \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=@REP@/ubsan
 
 stage "clang ThreadSanitizer build + ctest"
 # Criterion's runner cannot start under TSan ("Could not initialize inheritable
@@ -53,7 +96,7 @@ stage "clang ThreadSanitizer build + ctest"
 libm=$(cc -print-file-name=libm.so)
 build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDTACT_SANITIZE=thread -DDTACT_BUILD_BENCHES=OFF \
   -DCMAKE_C_FLAGS="-isystem $PWD/tests/crit_shim" -DCRITERION_LIB="$libm"
-DTACT_TEST_SCALE=20 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build/tsan --output-on-failure -j"$jobs"
+san_ctest build/tsan DTACT_TEST_SCALE=20 "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 log_path=@REP@/tsan"
 
 stage "fault injection (DTACT_FAULT_INJECTION): every map/reserve/commit/thread/heap failure of init, start and spawn"
 cmake -S . -B build/fi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_FAULT_INJECTION=ON \
@@ -69,14 +112,18 @@ ASAN_OPTIONS=detect_leaks=1 build/fi-asan/test_fault_injection --jobs 1
 stage "libFuzzer over the C ABI (fuzz/api_fuzz, ASan + UBSan + LeakSanitizer), 60 s from fuzz/corpus"
 scripts/fuzz.sh 60
 
-if [ -x scripts/test-aarch64.sh ]; then
-  stage "aarch64 cross build, switcher tests under qemu"
-  scripts/test-aarch64.sh
-fi
+stage "aarch64 cross build, the whole C suite under qemu-aarch64-static"
+JOBS=$jobs scripts/test-aarch64.sh
+
+stage "ABI gate: abidiff of libdtact_core.so against abi/libdtact_core.abi"
+scripts/abi-check.sh --lib build/gcc/libdtact_core.so
 
 if [ -x scripts/test-rust.sh ]; then
   stage "Rust crates: cargo test, examples, cargo package (Debian's cargo/rustc 1.63, and rustup's)"
   scripts/test-rust.sh
 fi
-echo
-echo "all test stages passed"
+
+stage "Rust crates under AddressSanitizer (only with a rustup nightly; says SKIPPED otherwise)"
+scripts/test-rust-asan.sh
+stage "done"
+echo "all test stages passed ($(($(date +%s) - t_start)) s)"

@@ -4,12 +4,19 @@
  * arm64 one removes the amd64 one).
  *
  * Supported: Test(suite, name, .signal=, .exit_code=, .timeout=, .init=,
- * .fini=, .disabled=, .description=), cr_assert, cr_assert_not, cr_assert_eq,
- * _neq, _lt, _leq, _gt, _geq, _str_eq, _str_neq, cr_skip_test, cr_log_info.
+ * .fini=, .disabled=, .description=), TestSuite(suite, .init=, .fini=,
+ * .timeout=, .disabled=, .description=) (as in Criterion, the suite's init
+ * runs before the test's and its fini after the test's; a test's own timeout
+ * wins over the suite's), cr_assert, cr_assert_not, cr_assert_eq, _neq, _lt,
+ * _leq, _gt, _geq, _str_eq, _str_neq, cr_skip_test, cr_log_info.
  * Every test runs in its own forked process (like Criterion), so .signal and
  * .timeout work; the program prints one line per test and a closing
  * "N passed, N failed" line, and exits non-zero if any test failed.
  * Command-line arguments (e.g. "--jobs 1") are accepted and ignored.
+ * DTACT_TEST_SKIP (environment): whitespace-separated suite::name list of
+ * tests not to run; each prints "[SKIP] suite::name (DTACT_TEST_SKIP)" and
+ * counts as skipped. scripts/test-aarch64.sh uses it for the few tests that
+ * cannot work under qemu-user, and prints why.
  *
  * Define exactly one translation unit per program (each tests/<name>.c is
  * one), because this header defines main().
@@ -47,6 +54,33 @@ static void crs_register(struct crs_test *t) {
     static struct crs_test crs_desc_##S##_##N = {.suite = #S, .name = #N, .fn = crs_fn_##S##_##N, __VA_ARGS__};        \
     __attribute__((constructor)) static void crs_reg_##S##_##N(void) { crs_register(&crs_desc_##S##_##N); }            \
     static void crs_fn_##S##_##N(void)
+
+struct crs_suite {
+    const char *name, *description;
+    void (*init)(void);
+    void (*fini)(void);
+    int disabled;
+    double timeout;
+};
+
+#define CRS_MAX_SUITES 64
+static struct crs_suite *crs_suites[CRS_MAX_SUITES];
+static int crs_nsuites;
+
+__attribute__((unused)) static void crs_register_suite(struct crs_suite *s) {
+    if (crs_nsuites < CRS_MAX_SUITES) crs_suites[crs_nsuites++] = s;
+}
+
+static const struct crs_suite *crs_find_suite(const char *name) {
+    for (int i = 0; i < crs_nsuites; i++)
+        if (strcmp(crs_suites[i]->name, name) == 0) return crs_suites[i];
+    return NULL;
+}
+
+#define TestSuite(S, ...)                                                                                              \
+    static struct crs_suite crs_suite_##S = {.name = #S, __VA_ARGS__};                                                 \
+    __attribute__((constructor)) static void crs_reg_suite_##S(void) { crs_register_suite(&crs_suite_##S); }           \
+    extern int crs_test_suite_unused
 
 #define CRS_EXIT_SKIP 77
 
@@ -108,10 +142,25 @@ static void crs_log(const char *fmt, ...) {
 #define cr_assert_not_null(...) CRS_NNULL_(__VA_ARGS__, "")
 #define CRS_FEQ_(a, b, eps, ...) CRS_ASSERT_(((a) - (b) <= (eps)) && ((b) - (a) <= (eps)), #a " ~= " #b, __VA_ARGS__)
 #define cr_assert_float_eq(...) CRS_FEQ_(__VA_ARGS__, "")
-/* Suite-wide options are not modelled: every test gets the defaults. */
-#define TestSuite(...) extern int crs_test_suite_unused
 #define cr_skip_test(...) crs_skip(__VA_ARGS__)
 #define cr_log_info(...) crs_log(__VA_ARGS__)
+
+/* Whether "suite::name" is a whole word of the DTACT_TEST_SKIP list. */
+static int crs_skip_listed(const struct crs_test *t) {
+    const char *list = getenv("DTACT_TEST_SKIP");
+    if (!list) return 0;
+    size_t ls = strlen(t->suite), ln = strlen(t->name);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == ',') p++;
+        const char *e = p;
+        while (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != ',') e++;
+        if ((size_t)(e - p) == ls + 2 + ln && strncmp(p, t->suite, ls) == 0 && strncmp(p + ls, "::", 2) == 0 &&
+            strncmp(p + ls + 2, t->name, ln) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -119,7 +168,13 @@ int main(int argc, char **argv) {
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < crs_ntests; i++) {
         struct crs_test *t = crs_tests[i];
-        if (t->disabled) {
+        const struct crs_suite *su = crs_find_suite(t->suite);
+        if (t->disabled || (su && su->disabled)) {
+            skipped++;
+            continue;
+        }
+        if (crs_skip_listed(t)) {
+            printf("[SKIP] %s::%s (DTACT_TEST_SKIP)\n", t->suite, t->name);
             skipped++;
             continue;
         }
@@ -131,10 +186,13 @@ int main(int argc, char **argv) {
         }
         if (pid == 0) {
             signal(SIGALRM, SIG_DFL);
-            alarm((unsigned)(t->timeout > 0 ? t->timeout + 0.999 : 600));
+            double to = t->timeout > 0 ? t->timeout : su && su->timeout > 0 ? su->timeout : 600;
+            alarm((unsigned)(to + 0.999));
+            if (su && su->init) su->init();
             if (t->init) t->init();
             t->fn();
             if (t->fini) t->fini();
+            if (su && su->fini) su->fini();
             fflush(NULL);
             _exit(0);
         }
