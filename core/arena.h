@@ -64,9 +64,12 @@ struct dtact__stack_s {
     uint32_t cls;          /* size class                                     */
     uint32_t id;           /* index within its class                         */
     uint8_t guarded;       /* 1 if a guard page protects it                  */
-    void *asan_low;        /* ASan builds: lowest saved stack pointer since it was bound
-                             * (frames below it returned, so only [asan_low, top) can hold
-                             * a finished fiber's poison); NULL: none yet                  */
+#if defined(DTACT_ASAN)
+    void *asan_low; /* lowest saved stack pointer since it was bound (frames below it
+                     * returned, so only [asan_low, top) can hold a finished fiber's
+                     * poison); NULL: none yet. ASan builds only: it would take the
+                     * descriptor past one cache line */
+#endif
 };
 
 typedef struct dtact__arena_stats_s {

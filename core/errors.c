@@ -17,7 +17,7 @@
 #include "atomic.h"
 #include "dtact.h"
 
-static _Thread_local int last_error;
+static _Thread_local int last_error __attribute__((tls_model("initial-exec"))); /* as tls_worker (worker.c) */
 
 int dtact__set_error(int code) {
     last_error = code;

@@ -116,27 +116,27 @@ static inline dtact__rt_t *dtact__rt_get(void) {
 extern _Atomic uint64_t dtact__rt_pins;
 
 dtact__worker_t *dtact__tls_worker(void);
+/* The variable behind dtact__tls_worker (worker.c). Read it directly only
+ * where no switch can intervene between the read and the use (a fiber may
+ * resume on another thread, and a compiler may cache a thread-local address
+ * across the switch): at the entry of a public call, as dtact__rt_enter does. */
+extern _Thread_local dtact__worker_t *dtact__tls_worker_var __attribute__((tls_model("initial-exec")));
 
 /* The runtime for a public call, pinned when the caller is not one of its
  * workers; NULL when there is none. Pair with dtact__rt_leave(pinned). */
+dtact__rt_t *dtact__rt_pin_slow(int *pinned); /* worker.c: the host thread's path */
+void dtact__rt_unpin(void);
 static inline dtact__rt_t *dtact__rt_enter(int *pinned) {
-    *pinned = 0;
+    dtact__worker_t *w = dtact__tls_worker_var; /* call entry: no switch before the use */
     dtact__rt_t *rt = dtact__rt_get();
-    if (!rt) return NULL;
-    dtact__worker_t *w = dtact__tls_worker();
-    if (w && w->rt == rt) return rt;
-    dtact__fetch_add_seq_cst(&dtact__rt_pins, 1u); // seq_cst: Dekker with destroy (unpublish, then read the pins)
-    rt = dtact__load_seq_cst(&dtact__global_rt);   // seq_cst: the other half; NULL means destroy has begun
-    if (!rt) {
-        dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: nothing was touched
-        return NULL;
-    }
-    *pinned = 1;
-    return rt;
+    *pinned = 0;
+    /* A worker thread's runtime is the published one (destroy joins the
+     * workers before it unpublishes), so a worker needs no pin. */
+    if (DTACT_LIKELY(w && rt)) return rt;
+    return dtact__rt_pin_slow(pinned);
 }
 static inline void dtact__rt_leave(int pinned) {
-    // release: our accesses to rt happen before destroy's acquire of 0
-    if (pinned) dtact__fetch_sub_release(&dtact__rt_pins, 1u);
+    if (DTACT_UNLIKELY(pinned)) dtact__rt_unpin();
 }
 
 /* The layers, bottom up (docs/architecture.md): a file calls only files of

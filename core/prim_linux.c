@@ -339,7 +339,8 @@ static void dtact__exit_key_init(void) {
 int dtact__thread_exit_watch(void (*fn)(void *), void *arg) {
     pthread_once(&dtact__exit_once, dtact__exit_key_init);
     if (!dtact__exit_key_ok) return -1;
-    dtact__store_relaxed(&dtact__exit_fn, fn); // relaxed: every watcher stores the same function; read back by its own thread
+    dtact__store_relaxed(&dtact__exit_fn,
+                         fn); // relaxed: every watcher stores the same function; read back by its own thread
     return pthread_setspecific(dtact__exit_key, arg) == 0 ? 0 : -1;
 }
 

@@ -202,7 +202,11 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
     s->cls = (uint32_t)(c - a->cls);
     s->id = id;
     s->guarded = (uint8_t)guarded;
+#if defined(DTACT_ASAN)
     s->asan_low = NULL;
+#else
+    _Static_assert(sizeof(dtact__stack_t) == 64, "a stack descriptor is one cache line");
+#endif
     s->owner = NULL;
     s->next = NULL;
     if (guarded) {

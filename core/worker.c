@@ -34,16 +34,37 @@
 _Atomic(dtact__rt_t *) dtact__global_rt;
 _Atomic uint64_t dtact__rt_pins;
 
-static _Thread_local dtact__worker_t *tls_worker;
+/* initial-exec: one %fs-relative load, where the default model of position-
+ * independent code calls __tls_get_addr on every access (spawn, join and
+ * yield each read it). The library is linked at start-up or dlopen'ed into
+ * glibc's surplus static TLS, which has room for one pointer. */
+_Thread_local dtact__worker_t *dtact__tls_worker_var __attribute__((tls_model("initial-exec")));
 
 __attribute__((noinline)) dtact__worker_t *dtact__tls_worker(void) {
-    dtact__worker_t *w = tls_worker;
+    dtact__worker_t *w = dtact__tls_worker_var;
     __asm__ __volatile__("" ::: "memory");
     return w;
 }
 
+__attribute__((noinline, cold)) dtact__rt_t *dtact__rt_pin_slow(int *pinned) {
+    *pinned = 0;
+    if (!dtact__rt_get()) return NULL;
+    dtact__fetch_add_seq_cst(&dtact__rt_pins, 1u); // seq_cst: Dekker with destroy (unpublish, then read the pins)
+    dtact__rt_t *rt = dtact__load_seq_cst(&dtact__global_rt); // seq_cst: the other half; NULL means destroy has begun
+    if (!rt) {
+        dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: nothing was touched
+        return NULL;
+    }
+    *pinned = 1;
+    return rt;
+}
+
+__attribute__((noinline, cold)) void dtact__rt_unpin(void) {
+    dtact__fetch_sub_release(&dtact__rt_pins, 1u); // release: our accesses to rt happen before destroy's acquire of 0
+}
+
 void dtact__tls_worker_set(dtact__worker_t *w) {
-    tls_worker = w;
+    dtact__tls_worker_var = w;
 #if defined(DTACT_TSAN)
     if (w) w->tsan_fiber = __tsan_get_current_fiber();
 #endif

@@ -151,9 +151,11 @@ static int crs_skip_listed(const struct crs_test *t) {
     if (!list) return 0;
     size_t ls = strlen(t->suite), ln = strlen(t->name);
     for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == ',') p++;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == ',')
+            p++;
         const char *e = p;
-        while (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != ',') e++;
+        while (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != ',')
+            e++;
         if ((size_t)(e - p) == ls + 2 + ln && strncmp(p, t->suite, ls) == 0 && strncmp(p + ls, "::", 2) == 0 &&
             strncmp(p + ls + 2, t->name, ln) == 0)
             return 1;
