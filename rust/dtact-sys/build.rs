@@ -13,7 +13,8 @@
 //! Flags: the same as the CMake build (CMakeLists.txt, target dtact_objects): C11 without
 //! extensions, -fvisibility=hidden, _GNU_SOURCE, BUILDING_DTACT_SHARED, the warnings
 //! -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes, and the CET/BTI flags the
-//! asm declares (-fcf-protection=branch on x86_64, -mbranch-protection=standard on aarch64).
+//! asm declares (-fcf-protection=branch on x86_64, -mbranch-protection=standard on aarch64),
+//! and -fstack-clash-protection.
 //! Warnings are errors (CMake's DTACT_WERROR, ON there) when building from the repository;
 //! from a package they are only warnings, so a newer compiler cannot break a user's build.
 //! `DTACT_WERROR=1` / `DTACT_WERROR=0` forces either. The optimisation level follows the Cargo
@@ -114,6 +115,8 @@ fn main() {
     } else {
         b.flag(cet_flag);
     }
+    // As CMake: frames larger than a page probe every page, so they hit a fiber's guard page.
+    b.flag_if_supported("-fstack-clash-protection");
     b.compile("dtact_c");
     println!("cargo:rustc-link-lib=pthread");
     // DEP_DTACT_INCLUDE / DEP_DTACT_ROOT for build scripts of crates that depend on this one.
