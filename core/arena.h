@@ -49,10 +49,15 @@ typedef struct dtact__arena_config_s {
                              * runtime gives each instance its own range, so a
                              * handle of a destroyed runtime never names a fiber
                              * of the next one (lookup: DTACT_EHANDLE)          */
+    size_t guard_gap;     /* bytes of inaccessible address space below every
+                             * stack (0: one page); rounded up to pages          */
 } dtact__arena_config_t;
 
+/* The largest guard gap a configuration may ask for. */
+#define DTACT__GUARD_GAP_MAX (1u << 20)
+
 /* A stack. The record lives outside the stack memory (an overflow cannot
- * corrupt it). [base, top) is usable; a guard page (or the canary word at
+ * corrupt it). [base, top) is usable; a guard gap (or the canary word at
  * `base`) lies below base. top is 16-byte aligned and staggered. */
 struct dtact__stack_s {
     void *base;            /* lowest usable byte (canary word lives here)   */

@@ -183,6 +183,7 @@ struct dtact__arena_s {
     int default_cls;
     uint64_t secret;                              /* canary secret */
     int64_t guard_budget;                         /* guarded stacks this arena may create */
+    size_t guard_gap;                             /* inaccessible bytes below every stack slot's usable part */
     const dtact__fiber_t *(*current_fiber)(void); /* the faulting thread's fiber (overflow.c), or NULL */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
 

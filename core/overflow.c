@@ -154,7 +154,7 @@ static void dtact__overflow_hook(void *fault) {
     size_t off = addr - (uintptr_t)dtact__load_acquire(&c->region); // acquire: as in registry_find
     uint32_t id = (uint32_t)(off / c->slot_size);
     // acquire: pairs with the carving CAS in dtact__stack_carve (stack.c)
-    if (off % c->slot_size < a->page && id < dtact__load_acquire(&c->carved)) {
+    if (off % c->slot_size < a->guard_gap && id < dtact__load_acquire(&c->carved)) {
         dtact__stack_t *s = &c->desc[id];
         if (s->base && s->guarded) {
             dtact__fetch_add_relaxed(&a->overflows, 1); // relaxed: statistic

@@ -34,6 +34,15 @@ static void forked_child(void) {
     dtact__store_relaxed(&lifecycle_word, 0u);     // relaxed: a lock held by a thread that does not exist here
 }
 
+/* dtact_set_stack_guard_size: the guard gap of the runtimes created next. */
+static _Atomic size_t guard_gap_bytes;
+
+DTACT_API int dtact_set_stack_guard_size(size_t bytes) {
+    if (bytes > DTACT__GUARD_GAP_MAX) return dtact__set_error(DTACT_EINVAL);
+    dtact__store_relaxed(&guard_gap_bytes, bytes); // relaxed: read by the next dtact_init (a setting, no data)
+    return DTACT_OK;
+}
+
 /* Runtime instances created so far (handle generation ranges, rt_create). */
 static _Atomic uint64_t instances;
 #define DTACT__GEN_INSTANCE_SHIFT 24
@@ -145,8 +154,12 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
      * never names a fiber of this one (lookup: DTACT_EHANDLE). */
     // relaxed: a counter, under the lifecycle lock anyway
     uint64_t instance = dtact__fetch_add_relaxed(&instances, 1u) % DTACT__GEN_INSTANCES;
-    dtact__arena_config_t ac = {c->mFiberCapacity, c->mStackSize, rt->nworkers, c->mSafetyLevel > 0,
-                                1 + (instance << DTACT__GEN_INSTANCE_SHIFT)};
+    dtact__arena_config_t ac = {c->mFiberCapacity,
+                                c->mStackSize,
+                                rt->nworkers,
+                                c->mSafetyLevel > 0,
+                                1 + (instance << DTACT__GEN_INSTANCE_SHIFT),
+                                dtact__load_relaxed(&guard_gap_bytes)}; // relaxed: a setting read once per init
     int rc = dtact__arena_create(&rt->arena, &ac);
     if (rc != DTACT_OK) {
         rt->arena = NULL;

@@ -125,12 +125,14 @@ int dtact__stack_class_reserve(dtact__arena_t *a, int cls) {
 int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
     a->default_cls = dtact__stack_class_of(cfg->default_stack ? cfg->default_stack : DTACT__STACK_DEFAULT);
     a->guard_pages = cfg->guard_pages != 0;
+    a->guard_gap = cfg->guard_gap ? (cfg->guard_gap + a->page - 1) & ~(a->page - 1) : a->page;
+    if (a->guard_gap > DTACT__GUARD_GAP_MAX) a->guard_gap = DTACT__GUARD_GAP_MAX;
     a->secret = dtact__random_secret(a);
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *c = &a->cls[k];
         dtact__store_relaxed(&c->head, DTACT__TS_EMPTY); // relaxed: published by create's hand-off
         c->size = dtact__class_size[k];
-        c->slot_size = c->size + a->page;
+        c->slot_size = c->size + a->guard_gap;
         uint64_t by_budget = DTACT__STACK_CLASS_BUDGET / c->slot_size;
         if (by_budget < DTACT__STACK_MIN_SLOTS) by_budget = DTACT__STACK_MIN_SLOTS;
         c->slots = a->capacity < by_budget ? a->capacity : (uint32_t)by_budget;
@@ -192,11 +194,11 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
     int guarded = 0;
     // relaxed: a budget counter, no ordering
     if (a->guard_pages && dtact__fetch_add_relaxed(&a->guards_used, 1) < a->guard_budget) {
-        if (dtact__mem_commit(slot + a->page, c->size) == 0) guarded = 1;
+        if (dtact__mem_commit(slot + a->guard_gap, c->size) == 0) guarded = 1;
         else a->guard_budget = 0; /* out of maps: stop trying (racy write of a hint) */
     }
     if (!guarded && dtact__mem_commit(slot, c->slot_size) != 0) return -1;
-    s->base = slot + a->page;
+    s->base = slot + a->guard_gap;
     s->size = c->size;
     s->top = (void *)(((uintptr_t)(slot + c->slot_size) - 128u * (id % 8u)) & ~(uintptr_t)15);
     s->cls = (uint32_t)(c - a->cls);

@@ -216,6 +216,13 @@ DTACT_API int dtact_shutdown(void);
  * rt may be NULL, meaning the runtime. */
 DTACT_API int dtact_destroy(void *rt);
 
+/* dtact_set_stack_guard_size() sets the inaccessible gap below every guarded
+ * stack of the runtimes created after the call (default 0: one page, 4 KiB),
+ * rounded up to pages. The gap is reserved address space, not memory: a
+ * larger gap also catches frames of code built without -fstack-clash-
+ * protection that jump a single page. Errors: EINVAL above 1 MiB. */
+DTACT_API int dtact_set_stack_guard_size(size_t bytes);
+
 /* dtact_set_deflection_threshold() tunes one worker: above `queued` queued
  * fibers (default 256, at least 32) it hands chunks of its work to a less
  * loaded peer (docs/scheduler.md). Callable from any thread, any time after

@@ -118,6 +118,9 @@ extern "C" {
     pub fn dtact_destroy(rt: *mut ::std::os::raw::c_void) -> ::std::os::raw::c_int;
 }
 extern "C" {
+    pub fn dtact_set_stack_guard_size(bytes: usize) -> ::std::os::raw::c_int;
+}
+extern "C" {
     pub fn dtact_set_deflection_threshold(worker: u32, queued: u32) -> ::std::os::raw::c_int;
 }
 extern "C" {
