@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena_internal.h" /* DTACT__REC_CACHE */
 #include "internal.h"
 #include "switch.h"
 
@@ -154,7 +155,12 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
      * never names a fiber of this one (lookup: DTACT_EHANDLE). */
     // relaxed: a counter, under the lifecycle lock anyway
     uint64_t instance = dtact__fetch_add_relaxed(&instances, 1u) % DTACT__GEN_INSTANCES;
-    dtact__arena_config_t ac = {c->mFiberCapacity,
+    /* Records: mFiberCapacity, plus what worker caches may hold (each keeps
+     * up to DTACT__REC_CACHE free records that other workers cannot take), so
+     * that mFiberCapacity fibers can always be live at once. */
+    uint64_t records = (uint64_t)c->mFiberCapacity + (uint64_t)rt->nworkers * DTACT__REC_CACHE;
+    if (records > DTACT__MAX_CAPACITY) records = DTACT__MAX_CAPACITY;
+    dtact__arena_config_t ac = {(uint32_t)records,
                                 c->mStackSize,
                                 rt->nworkers,
                                 c->mSafetyLevel > 0,
@@ -168,7 +174,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     }
     rt->default_stack_class = dtact__stack_class(rt->arena, c->mStackSize);
     /* Side slots for small inline payloads: reserved, touched only when used. */
-    rt->side_len = (size_t)c->mFiberCapacity * DTACT__SIDE_SLOT;
+    rt->side_len = (size_t)records * DTACT__SIDE_SLOT;
     void *side = dtact__mem_map(rt->side_len);
     if (!side) {
         rt->side_len = 0;
@@ -177,7 +183,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     }
     rt->side = side;
 #if defined(DTACT_TSAN)
-    rt->tsan_fibers = dtact__heap_calloc(c->mFiberCapacity, sizeof(void *));
+    rt->tsan_fibers = dtact__heap_calloc(records, sizeof(void *));
     if (!rt->tsan_fibers) {
         rt_free(rt);
         return DTACT_ENOMEM;

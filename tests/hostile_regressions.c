@@ -286,3 +286,43 @@ Test(hostile, a_small_runtime_fits_under_a_4_gib_address_space_limit, .timeout =
     int st = run_child(under_4gib, NULL, buf, sizeof buf);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit code = failed step), stderr: %s", st, buf);
 }
+
+/* ---- after a spawn storm, mFiberCapacity fibers can still be live at once */
+
+static void short_one(void *arg) { (void)arg; }
+static void storm(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 40; round++) {
+        dtact_handle_t h[512];
+        for (int i = 0; i < 512; i++)
+            h[i] = dtact_fiber_launch(short_one, NULL);
+        for (int i = 0; i < 512; i++)
+            if (h[i]) dtact_await(h[i]);
+    }
+}
+static atomic_int hold = 1;
+static void *holder(void *arg) {
+    while (atomic_load(&hold))
+        dtact_sleep_ns(1000000);
+    return arg;
+}
+
+Test(hostile, a_full_capacity_is_reachable_after_a_spawn_storm, .timeout = 120) {
+    enum { CAP = 2048 };
+    void *rt = rt_up(2, CAP);
+    dtact_handle_t s = dtact_fiber_launch(storm, NULL); /* fills both workers' record caches */
+    cr_assert_neq(s, DTACT_INVALID_HANDLE);
+    cr_assert_eq(dtact_await(s), DTACT_OK);
+    atomic_store(&hold, 1);
+    static dtact_handle_t live[CAP];
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    for (int i = 0; i < CAP; i++)
+        cr_assert_eq(dtact_spawn(&live[i], holder, NULL, &a), DTACT_OK, "spawn %d of %d: %s", i, CAP,
+                     dtact_strerror(dtact_last_error()));
+    atomic_store(&hold, 0);
+    for (int i = 0; i < CAP; i++)
+        cr_assert_eq(dtact_join(live[i], -1, NULL), DTACT_OK);
+    rt_down(rt);
+}

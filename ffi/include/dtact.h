@@ -128,7 +128,9 @@ typedef struct dtact_config_t {
                                 above 1: 0 (warning), as in the original */
     uint8_t mNuma;         /* NUMA node for the arena in the original; not supported: ignored (warning) */
     /* one padding byte, implicit as in the original, so positional initialisers keep their meaning */
-    uint32_t mFiberCapacity; /* maximum live fiber records; 0 = 65536; above 16777215: clamped (warning) */
+    uint32_t mFiberCapacity; /* fibers that can be live at once (at least; records idle in worker
+                                caches, up to 64 per worker, are added); 0 = 65536; above 16777215:
+                                clamped (warning) */
     uint32_t mStackSize;     /* default stack bytes; 0 = 262144; 16 KiB .. 64 MiB, rounded up to a size
                                 class (16, 64, 256 KiB, 1, 8, 64 MiB); below 16 KiB: 16 KiB (warning);
                                 above 64 MiB: ECONFIG */
