@@ -117,7 +117,7 @@ static void count_end(dtact__rt_t *rt, dtact__worker_t *w, int status) {
 void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, int status) {
     uint32_t cache = w ? w->id : DTACT__NO_CACHE;
     dtact__fiber_release_stack(rt, cache, f);
-    void *result = f->result;
+    void *result = dtact__load_relaxed(&f->result); // relaxed: written by this fiber (or cancel) on this thread
     uint64_t gen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg)); // relaxed: only this thread changes the generation now
     /* Close the record (internal.h): one CAS, once no joiner holds the lock.
      * From here the waiter list and `joinable` are ours alone. */
@@ -132,7 +132,7 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         }
     }
     int detached = !f->joinable;
-    f->status = status;
+    dtact__store_relaxed(&f->status, status); // relaxed: published by the release store of sg below
     dtact__waiter_t *list = f->waiters;
     f->waiters = NULL;
     /* release: publishes result/status to late joiners, which acquire-load sg. */
@@ -163,7 +163,7 @@ void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f)
     /* Never started. The cleanup runs here exactly once (for an inline
      * payload, while the stack holding it is still bound). */
     if (f->cleanup) f->cleanup(f->arg);
-    f->result = NULL;
+    dtact__store_relaxed(&f->result, NULL); // relaxed: read back by retire on this thread
     dtact__fiber_retire(rt, w, f, DTACT_ECANCELED);
 }
 
@@ -182,9 +182,10 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
 void dtact__fiber_entry(void *arg) {
     dtact__fiber_t *f = arg;
     dtact__switch_first_entry();
-    if (f->flags & DTACT__F_RESULT_FN) f->result = f->fn.rfn(f->arg);
+    /* relaxed: read back by retire on this thread, published by its release store of sg */
+    if (f->flags & DTACT__F_RESULT_FN) dtact__store_relaxed(&f->result, f->fn.rfn(f->arg));
     else {
-        f->result = NULL;
+        dtact__store_relaxed(&f->result, NULL);
         f->fn.vfn(f->arg);
     }
     if (f->cleanup) f->cleanup(f->arg);

@@ -29,9 +29,13 @@ static int look(dtact__fiber_t *f, uint64_t hgen, uint64_t *gen, void **res, int
         unsigned st = DTACT__SG_STATE(sg);
         if (st == DTACT__ST_FREE) return T_RELEASED;
         if (st != DTACT__ST_FINISHED) return T_LIVE;
-        void *r = f->result;
-        int s = f->status;
-        if (dtact__load_acquire(&f->sg) != sg) continue; // acquire: the record was reaped meanwhile: look again
+        /* A sequence lock's read: the record can be reaped and reused while
+         * we read, so read relaxed, then re-check sg behind an acquire fence
+         * (pairs with the release fence spawn puts before its stores). */
+        void *r = dtact__load_relaxed(&f->result); // relaxed: validated below
+        int s = dtact__load_relaxed(&f->status);   // relaxed: validated below
+        dtact__fence_acquire();
+        if (dtact__load_relaxed(&f->sg) != sg) continue; // relaxed: after the fence; reaped meanwhile: look again
         *res = r;
         *status = s;
         return T_FINISHED;

@@ -186,8 +186,8 @@ static void overflow_seal(dtact__runq_t *q) {
     dtact__fiber_t *head = q->ob_head;
     head->chunk_len = (uint16_t)q->ob_n;
     head->chunk_tail = q->ob_tail;
-    head->prev = NULL; /* newer chunk: none */
-    head->chunk_older = q->ovf_new;
+    head->prev = NULL;                                    /* newer chunk: none */
+    dtact__store_relaxed(&head->chunk_older, q->ovf_new); // relaxed: owner-only link (atomic for join.c's look())
     if (q->ovf_new) q->ovf_new->prev = head;
     else q->ovf_old = head;
     q->ovf_new = head;
@@ -212,12 +212,12 @@ static dtact__fiber_t *overflow_take(dtact__runq_t *q, int newest) {
     if (q->ob_n && (newest || !q->ovf_old)) overflow_seal(q);
     dtact__fiber_t *head = newest ? q->ovf_new : q->ovf_old;
     if (!head) return NULL;
-    dtact__fiber_t *older = head->chunk_older, *newer = head->prev;
+    dtact__fiber_t *older = dtact__load_relaxed(&head->chunk_older), *newer = head->prev; // relaxed: owner-only
     if (older) older->prev = newer;
     else q->ovf_old = newer;
-    if (newer) newer->chunk_older = older;
+    if (newer) dtact__store_relaxed(&newer->chunk_older, older); // relaxed: owner-only
     else q->ovf_new = older;
-    head->chunk_older = NULL;
+    dtact__store_relaxed(&head->chunk_older, NULL); // relaxed: owner-only
     head->prev = NULL;
     q->ovf_n -= head->chunk_len;
     return head;
@@ -353,7 +353,7 @@ int dtact__runq_check(const dtact__runq_t *q, const char **why) {
     }
     uint32_t ovf = 0;
     const dtact__fiber_t *newer = NULL;
-    for (const dtact__fiber_t *h = q->ovf_new; h; h = h->chunk_older) {
+    for (const dtact__fiber_t *h = q->ovf_new; h; h = dtact__load_relaxed(&h->chunk_older)) {
         if (h->prev != newer) {
             *why = "I5: an overflow chunk's newer link does not match";
             return 0;

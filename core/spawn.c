@@ -104,9 +104,14 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
     f->joinable = (flags & DTACT_SPAWN_JOINABLE) ? 1 : 0;
     f->stack_class = (uint8_t)cls;
     f->cleanup = cleanup;
-    f->result = NULL;
+    /* release fence: orders the generation change of the free that gave us
+     * this record before the relaxed stores below, for a late joiner of the
+     * previous generation that reads result/status and then re-checks sg
+     * (join.c, look(): the writer's half of a sequence lock). */
+    dtact__fence_release();
+    dtact__store_relaxed(&f->result, NULL); // relaxed: see the fence above
     f->waiters = NULL;
-    f->status = DTACT_OK;
+    dtact__store_relaxed(&f->status, DTACT_OK); // relaxed: see the fence above
     f->chunk_len = 0;
     f->started = 0;
     f->user = NULL;

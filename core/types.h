@@ -111,13 +111,16 @@ struct dtact__fiber_s {
     /* line 1: lifecycle */
     void (*cleanup)(void *);
     union {
-        void *result;                /* set when it finishes                      */
-        dtact__fiber_t *chunk_older; /* while queued in an overflow (mesh.c)     */
+        /* Atomic (relaxed) because a late joiner reads result/status
+         * optimistically and re-checks `sg` (join.c, look()): a record can be
+         * reaped and reused between the two reads. */
+        _Atomic(void *) result;                /* set when it finishes                  */
+        _Atomic(dtact__fiber_t *) chunk_older; /* while queued in an overflow (runq.c)  */
     };
     dtact__waiter_t *waiters;   /* joiners; guarded by `lock`, then the finisher's */
     dtact__fiber_t *chunk_tail; /* last fiber of the chunk this one heads (mesh) */
     _Atomic uint32_t lock;      /* closed generation << 1 | locked (internal.h) */
-    int32_t status;             /* DTACT_OK or DTACT_ECANCELED once finished */
+    _Atomic int32_t status;     /* DTACT_OK or DTACT_ECANCELED once finished */
     uint32_t index;             /* slot index, constant                      */
     uint32_t free_next;         /* arena: IDX_NONE (reserved; free lists are magazines) */
     _Atomic uint32_t wait_seq;  /* bumped when a timed wait ends (timers)    */
