@@ -84,13 +84,15 @@ DTACT_API const char *dtact_strerror(int code) {
     case DTACT_EEXHAUSTED: return "fiber or stack pool exhausted";
     case DTACT_ESHUTDOWN: return "runtime is shutting down or shut down";
     case DTACT_ETIMEDOUT: return "timed out";
-    case DTACT_EDEADLK: return "a fiber cannot await or join itself";
+    case DTACT_EDEADLK: return "deadlock: the caller would wait for itself (a fiber joining itself, a once calling itself)";
     case DTACT_ECANCELED: return "fiber was cancelled before it ran";
     case DTACT_ENOMEM: return "out of memory (mapping or allocation failed)";
     case DTACT_ESTALE: return "fiber finished and its record was already released";
     case DTACT_EPERM: return "operation not allowed from this context (fiber or host thread)";
     case DTACT_ESYS: return "system call failed";
     case DTACT_ENOTRUNNING: return "workers are not running: the wait could never end";
+    case DTACT_EBUSY: return "busy: a try-call would have to wait, or the object still has waiters";
+    case DTACT_ECLOSED: return "the channel is closed";
     default: return "unknown dtact error code";
     }
 }

@@ -84,7 +84,9 @@ DTACT_API const char *dtact_version_string(void);
 #define DTACT_EPERM (-14)       /* not allowed from this context (fiber vs host thread)  */
 #define DTACT_ESYS (-15)        /* a system call failed (thread creation, ...)           */
 #define DTACT_ENOTRUNNING (-16) /* the workers are not running and the call would block forever */
-#define DTACT_ERR_MIN (-16)
+#define DTACT_EBUSY (-17)       /* a try-call would have to wait; an object still has waiters */
+#define DTACT_ECLOSED (-18)     /* the channel is closed                                 */
+#define DTACT_ERR_MIN (-18)
 
 /* dtact_strerror() returns a static, never-NULL English message for any code. */
 DTACT_API const char *dtact_strerror(int code);
@@ -328,6 +330,17 @@ DTACT_API int dtact_park(int64_t timeout_ns);
 /* dtact_unpark() gives the fiber a wake-up token. Never blocks or switches.
  * A finished or recycled target is ignored (returns OK). EHANDLE on bad handles. */
 DTACT_API int dtact_unpark(dtact_handle_t handle);
+/* dtact_now_ns() -- the monotonic clock (CLOCK_MONOTONIC, ns) that every
+ * absolute deadline (the *_until calls) is measured on. */
+DTACT_API uint64_t dtact_now_ns(void);
+/* dtact_sleep_until() suspends the calling fiber (or sleeps the thread) until
+ * dtact_now_ns() >= deadline_ns (at once if it has passed). UINT64_MAX waits
+ * until shutdown on a fiber, forever on a thread. OK or ESHUTDOWN. */
+DTACT_API int dtact_sleep_until(uint64_t deadline_ns);
+/* dtact_park_until() is dtact_park() with an absolute deadline (UINT64_MAX: none). */
+DTACT_API int dtact_park_until(uint64_t deadline_ns);
+/* dtact_join_until() is dtact_join() with an absolute deadline (UINT64_MAX: none). */
+DTACT_API int dtact_join_until(dtact_handle_t handle, uint64_t deadline_ns, void **result);
 /* dtact_current_worker() returns the index of the worker running the caller, or -1 on a host thread. */
 DTACT_API int dtact_current_worker(void);
 
@@ -369,5 +382,9 @@ DTACT_API int dtact_get_worker_stats(void *rt, uint32_t w, dtact_stats_t *out);
 #ifdef __cplusplus
 }
 #endif
+
+/* Fiber-aware mutex, rwlock, condition variable, semaphore, event, wait
+ * group, barrier, once, channel and select, and intervals. */
+#include "dtact_sync.h"
 
 #endif /* DTACT_H */
