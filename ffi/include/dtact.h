@@ -345,6 +345,28 @@ DTACT_API int dtact_join_until(dtact_handle_t handle, uint64_t deadline_ns, void
 DTACT_API int dtact_current_worker(void);
 
 /* ------------------------------------------------------------------ misc */
+/* ------------------------------------------------------------------ blocking offload */
+/* dtact_blocking() runs fn(arg) on a helper thread and waits for it: a fiber is
+ * suspended (its worker runs other fibers meanwhile), a plain thread blocks.
+ * For calls that cannot be made asynchronous: getaddrinfo, a slow file
+ * system, a foreign library that blocks. *result (if not NULL) receives fn's
+ * return value.
+ * The helpers are one process-wide pool, started on first use, grown on
+ * demand up to dtact_blocking_set_max_threads() threads (default 64) and
+ * shrunk when idle; calls beyond that wait in FIFO order for a helper.
+ * timeout_ns < 0 waits for fn. Otherwise DTACT_ETIMEDOUT is returned when fn
+ * has not returned in time; a call that had not started yet is withdrawn (fn
+ * never runs), one that had started keeps running on its helper and its result
+ * is dropped, so `arg` must stay valid until fn returns (let fn own it). The
+ * same holds for DTACT_ESHUTDOWN (a fiber's runtime shut down meanwhile).
+ * Returns DTACT_OK, ENULLFN, ETIMEDOUT, ESHUTDOWN, EPERM (a worker thread
+ * outside any fiber), ENOMEM or ESYS (no helper could be started and none will
+ * become free: fn was not run). */
+DTACT_API int dtact_blocking(void *(*fn)(void *), void *arg, int64_t timeout_ns, void **result);
+/* dtact_blocking_set_max_threads() sets the pool's limit (1 .. 4096; EINVAL
+ * otherwise); lowering it retires surplus helpers as they become idle. */
+DTACT_API int dtact_blocking_set_max_threads(uint32_t n);
+
 /* dtact_free_arg() calls free(arg) if arg is not NULL (for malloc'd arguments). */
 DTACT_API void dtact_free_arg(void *arg);
 /* dtact_abort() prints that a fiber returned past its entry point and aborts. Not a user call. */
