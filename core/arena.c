@@ -534,13 +534,18 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *sc = &a->cls[k];
         c.stk_carved[k] = dtact__load_relaxed(&sc->carved); // relaxed: quiescent
-        uint64_t sh = dtact__load_relaxed(&sc->head);       // relaxed: quiescent
-        while (DTACT__TS_IDX(sh) != DTACT__IDX_NONE && ok) {
-            uint64_t link = dtact__load_relaxed(&sc->blink[DTACT__TS_IDX(sh)]); // relaxed: quiescent
-            c.stk_shared_free[k] += DTACT__TS_LINK_LEN(link);
-            if (c.stk_shared_free[k] > c.stk_carved[k]) ok = 0;
-            sh = DTACT__TS_LINK_NEXT(link);
+        uint64_t dirty = 0;
+        for (int list = 0; list < 2; list++) {                                /* head (warm), then clean (purged) */
+            uint64_t sh = dtact__load_relaxed(list ? &sc->clean : &sc->head); // relaxed: quiescent
+            while (DTACT__TS_IDX(sh) != DTACT__IDX_NONE && ok) {
+                uint64_t link = dtact__load_relaxed(&sc->blink[DTACT__TS_IDX(sh)]); // relaxed: quiescent
+                c.stk_shared_free[k] += DTACT__TS_LINK_LEN(link);
+                if (!list) dirty += DTACT__TS_LINK_LEN(link);
+                if (c.stk_shared_free[k] > c.stk_carved[k]) ok = 0;
+                sh = DTACT__TS_LINK_NEXT(link);
+            }
         }
+        if ((int64_t)dirty != dtact__load_relaxed(&sc->ndirty)) ok = 0; // relaxed: quiescent
         for (uint32_t w = 0; w < a->ncaches; w++)
             c.stk_cached[k] += a->caches[w].stk[k].n;
         if ((int64_t)c.stk_shared_free[k] != dtact__load_relaxed(&sc->nfree)) // relaxed: quiescent

@@ -131,6 +131,12 @@ int dtact__stack_class_reserve(dtact__arena_t *a, int cls);
 /* Moves every stack in cache `cache` to the shared lists (owner thread only),
  * so that fibers waiting for a stack on another worker can take them. */
 void dtact__stack_cache_flush(dtact__arena_t *a, uint32_t cache);
+/* Idle-time purge (stack.c): moves up to max_batches batches per class from
+ * the warm free list to the purged one, when a class holds more than the
+ * resident mark of free stacks and has seen no refill for a second. Returns
+ * 0 when nothing is left to purge, else the time (dtact__now_ns) at which
+ * to call again. Any thread. */
+uint64_t dtact__stack_trim(dtact__arena_t *a, uint64_t now, uint32_t max_batches);
 /* Returns a stack; pages above the high-water mark are released to the OS. */
 void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
 

@@ -47,6 +47,8 @@
 #define DTACT__STACK_NCLASSES 6                 /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */
 #define DTACT__STACK_DEFAULT (256u * 1024u)     /* cfg->default_stack == 0          */
 #define DTACT__STACK_HWM 4096                   /* free stacks per class kept resident        */
+#define DTACT__STACK_QUIET_NS 1000000000ull     /* no refill for this long before purging      */
+#define DTACT__STACK_TRIM_STEP_NS 1000000ull    /* between idle purge rounds                  */
 #define DTACT__STACK_CLASS_BUDGET (64ull << 30) /* virtual bytes per class     */
 #define DTACT__STACK_MIN_SLOTS 64u
 #define DTACT__MAP_MARGIN 1024 /* maps left for the rest of the process     */
@@ -136,8 +138,11 @@ typedef struct dtact__wcache_s {
  * nfree: stacks on the shared list, relaxed RMW by pusher/popper (heuristic
  * for the purge high-water mark, exact when quiescent). */
 typedef struct dtact__stack_class_s {
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head;
-    _Atomic int64_t nfree;
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t head; /* free batches, pages resident (dirty) */
+    _Atomic int64_t nfree;                            /* stacks on head + clean             */
+    _Atomic int64_t ndirty;                           /* stacks on head                     */
+    _Atomic uint64_t demand_ns;                       /* last refill from the shared lists  */
+    _Atomic uint64_t clean;                           /* free batches whose pages were purged */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t carved;
     _Atomic(char *) region; /* slots * slot_size bytes, inaccessible until carved; reserved on first use (CAS) */
     size_t region_len;

@@ -361,6 +361,10 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         }
         if (has_news(w) || (deadline && dtact__now_ns() >= deadline)) return;
     }
+    /* Idle time returns the pages of surplus free stacks (stack.c: purging
+     * is deferred until a second without demand), a few batches at a time. */
+    uint64_t trim_at = dtact__stack_trim(rt->arena, dtact__now_ns(), 4);
+    if (trim_at && (!deadline || trim_at < deadline)) deadline = trim_at;
     /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. */
     dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
     dtact__store_relaxed(&w->sleep, 1u);         // relaxed: ordered by the fence below

@@ -42,13 +42,20 @@
  * touch two pages). The usable depth is therefore size - up to 896 bytes; `size` reports the class size.
  *
  * Free lists and invariant (per class, quiescent):
- *     nfree + in_use + cached + (slots - carved) == slots
+ *     nfree + in_use + cached + (slots - carved) == slots,
+ *     nfree == stacks on head + stacks on clean, ndirty == stacks on head
  * Per-worker LIFO caches of 32 (owner only), spilling/refilling 16 at a time
  * through a tagged batch stack of stack ids (arena_internal.h); batches are
- * linked through stack->next while owned. A spilled batch whose class already
- * has >= 4096 free stacks on the shared list is purged first (a low mark made
- * fork-join code purge and re-fault the same stacks, each purge a TLB shootdown):
- * dtact__mem_purge of [base page, top page), the top page stays.
+ * linked through stack->next while owned. Freed batches go to the class's
+ * `head` list with their pages resident. Purging (dtact__mem_purge of [base
+ * page, top]: the whole stack) is deferred and demand-aware: an idle
+ * worker (dtact__stack_trim, from mesh.c) moves batches from `head` to the
+ * `clean` list, purging them, only while `head` holds more than 4096 stacks
+ * and no refill has taken stacks from the shared lists for a second. A
+ * purge on the free path, as before, made a burst of 100k sleeping fibers
+ * (W12) spend most of its time in madvise (a TLB shootdown each) only to
+ * re-fault the same stacks in the next burst. Refills take `head` first
+ * (warm), then `clean`, then carve.
  *
  * Who writes what: descriptors (desc[id]) by the creator, then by whoever owns
  * the stack (owner, next); carved by CAS (acq_rel: the overflow hook reads it
@@ -130,7 +137,8 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
     a->secret = dtact__random_secret(a);
     for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
         dtact__stack_class_t *c = &a->cls[k];
-        dtact__store_relaxed(&c->head, DTACT__TS_EMPTY); // relaxed: published by create's hand-off
+        dtact__store_relaxed(&c->head, DTACT__TS_EMPTY);  // relaxed: published by create's hand-off
+        dtact__store_relaxed(&c->clean, DTACT__TS_EMPTY); // relaxed: as above
         c->size = dtact__class_size[k];
         c->slot_size = c->size + a->guard_gap;
         uint64_t by_budget = DTACT__STACK_CLASS_BUDGET / c->slot_size;
@@ -238,23 +246,64 @@ static dtact__stack_t *dtact__stack_carve(dtact__arena_t *a, dtact__stack_class_
     return s;
 }
 
-/* Drops the pages of a stack whose class has enough free ones. */
+/* Drops every page of a free stack (the trim runs after a quiet second, so
+ * the stack is not expected back soon; the canary is rewritten when it is). */
 static void dtact__stack_purge(dtact__arena_t *a, dtact__stack_t *s) {
     uintptr_t lo = (uintptr_t)s->base & ~(uintptr_t)(a->page - 1);
-    uintptr_t hi = ((uintptr_t)s->top - 1) & ~(uintptr_t)(a->page - 1);
+    uintptr_t hi = ((uintptr_t)s->top + a->page - 1) & ~(uintptr_t)(a->page - 1);
     if (hi > lo) dtact__mem_purge((void *)lo, hi - lo);
 }
 
-/* Pushes a chain of n owned stacks (v[0..n-1]) as one batch. */
+/* Pushes a chain of n owned stacks (v[0..n-1]) as one batch (pages resident). */
 static void dtact__stack_push(dtact__arena_t *a, dtact__stack_class_t *c, dtact__stack_t **v, uint32_t n) {
-    // relaxed: a heuristic (purge high-water); exactness not needed
-    int purge = dtact__load_relaxed(&c->nfree) >= DTACT__STACK_HWM;
-    for (uint32_t k = 0; k < n; k++) {
-        if (purge && v[k]->base) dtact__stack_purge(a, v[k]);
+    (void)a;
+    for (uint32_t k = 0; k < n; k++)
         v[k]->next = k + 1 < n ? v[k + 1] : NULL;
-    }
-    dtact__fetch_add_relaxed(&c->nfree, (int64_t)n); // relaxed: statistic/heuristic
+    dtact__fetch_add_relaxed(&c->ndirty, (int64_t)n); // relaxed: the trim heuristic
+    dtact__fetch_add_relaxed(&c->nfree, (int64_t)n);  // relaxed: statistic
     dtact__ts_push(&c->head, c->blink, v[0]->id, n);
+}
+
+/* Pops a batch for a refill: warm stacks first, then purged ones. Notes the
+ * demand (the trim waits for a second without any). */
+static uint32_t dtact__stack_pop_shared(dtact__stack_class_t *c, uint32_t *len, int *from_clean) {
+    dtact__store_relaxed(&c->demand_ns, dtact__now_ns()); // relaxed: a heuristic timestamp
+    uint32_t id = dtact__ts_pop(&c->head, c->blink, len);
+    *from_clean = 0;
+    if (id != DTACT__IDX_NONE) {
+        dtact__fetch_sub_relaxed(&c->ndirty, (int64_t)*len); // relaxed: the trim heuristic
+    } else {
+        id = dtact__ts_pop(&c->clean, c->blink, len);
+        if (id == DTACT__IDX_NONE) return id;
+        *from_clean = 1;
+    }
+    dtact__fetch_sub_relaxed(&c->nfree, (int64_t)*len); // relaxed: statistic
+    return id;
+}
+
+uint64_t dtact__stack_trim(dtact__arena_t *a, uint64_t now, uint32_t max_batches) {
+    uint64_t again = 0;
+    for (int k = 0; k < DTACT__STACK_NCLASSES; k++) {
+        dtact__stack_class_t *c = &a->cls[k];
+        for (uint32_t b = 0;; b++) {
+            // relaxed: heuristics; a wrong guess purges a batch early or late
+            if (dtact__load_relaxed(&c->ndirty) <= DTACT__STACK_HWM) break;
+            uint64_t quiet_at = dtact__load_relaxed(&c->demand_ns) + DTACT__STACK_QUIET_NS; // relaxed: as above
+            uint64_t at = now < quiet_at ? quiet_at : (b == max_batches ? now + DTACT__STACK_TRIM_STEP_NS : 0);
+            if (at) {
+                if (!again || at < again) again = at;
+                break;
+            }
+            uint32_t len, id = dtact__ts_pop(&c->head, c->blink, &len);
+            if (id == DTACT__IDX_NONE) break;
+            dtact__fetch_sub_relaxed(&c->ndirty, (int64_t)len); // relaxed: the trim heuristic
+            dtact__stack_t *t = &c->desc[id];
+            for (uint32_t i = 0; i < len; i++, t = t->next)
+                if (t->base) dtact__stack_purge(a, t);
+            dtact__ts_push(&c->clean, c->blink, id, len);
+        }
+    }
+    return again;
 }
 
 /* Makes a stack taken from a list ready: creates it if needed, rewrites an
@@ -281,9 +330,9 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
         } else {
             // relaxed load + store: owner-only counter, read racily by get_stats
             dtact__store_relaxed(&wc->misses, dtact__load_relaxed(&wc->misses) + 1);
-            uint32_t len, id = dtact__ts_pop(&c->head, c->blink, &len);
+            int from_clean;
+            uint32_t len, id = dtact__stack_pop_shared(c, &len, &from_clean);
             if (id != DTACT__IDX_NONE) {
-                dtact__fetch_sub_relaxed(&c->nfree, (int64_t)len); // relaxed: statistic
                 dtact__stack_t *t = &c->desc[id];
                 for (uint32_t k = 0; k < len; k++, t = t->next)
                     sc->s[len - 1 - k] = t;
@@ -309,11 +358,15 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
         return s;
     }
     dtact__fetch_add_relaxed(&a->nc_misses, 1); // relaxed: statistic
-    uint32_t len, id = dtact__ts_pop(&c->head, c->blink, &len);
+    int from_clean;
+    uint32_t len, id = dtact__stack_pop_shared(c, &len, &from_clean);
     if (id != DTACT__IDX_NONE) {
         s = &c->desc[id];
-        if (len > 1) dtact__ts_push(&c->head, c->blink, s->next->id, len - 1);
-        dtact__fetch_sub_relaxed(&c->nfree, 1); // relaxed: statistic
+        if (len > 1) { /* the rest of the batch goes back where it came from */
+            dtact__fetch_add_relaxed(&c->nfree, (int64_t)len - 1);                   // relaxed: statistic
+            if (!from_clean) dtact__fetch_add_relaxed(&c->ndirty, (int64_t)len - 1); // relaxed: heuristic
+            dtact__ts_push(from_clean ? &c->clean : &c->head, c->blink, s->next->id, len - 1);
+        }
     } else {
         s = dtact__stack_carve(a, c);
         if (s == NULL) return NULL;
