@@ -86,7 +86,7 @@ static struct {
 static void pool_lock(void) {
     uint32_t c = 0;
     if (dtact__cas_strong_acq_rel(&pool.lock, &c, 1u)) return; // acq_rel: acquires the previous holder's writes
-    if (c != 2u) c = dtact__xchg_acq_rel(&pool.lock, 2u); // acq_rel: announce a waiter; 0 back means we took it
+    if (c != 2u) c = dtact__xchg_acq_rel(&pool.lock, 2u);      // acq_rel: announce a waiter; 0 back means we took it
     while (c != 0u) {
         dtact__futex_wait(&pool.lock, 2u, -1);
         c = dtact__xchg_acq_rel(&pool.lock, 2u); // acq_rel: as above (stays 2: others may sleep too)
@@ -181,7 +181,7 @@ static void *helper_main(void *unused) {
             pool_lock();
             continue;
         }
-        if (pool.threads > pool.max) break; /* surplus after a lower limit */
+        if (pool.threads > pool.max) break;       /* surplus after a lower limit */
         dtact__store_relaxed(&self.word, H_IDLE); // relaxed: read by claimers under the lock we hold
         idle_push(&self);
         uint64_t deadline = dtact__now_ns() + pool.idle_ns;
