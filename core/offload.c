@@ -184,7 +184,8 @@ static void *helper_main(void *unused) {
         if (pool.threads > pool.max) break;       /* surplus after a lower limit */
         dtact__store_relaxed(&self.word, H_IDLE); // relaxed: read by claimers under the lock we hold
         idle_push(&self);
-        uint64_t deadline = dtact__now_ns() + pool.idle_ns;
+        uint64_t now = dtact__now_ns(), deadline = now + pool.idle_ns;
+        if (deadline < now) deadline = UINT64_MAX;
         pool_unlock();
         idle_wait(&self, deadline);
         pool_lock();

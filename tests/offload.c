@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dtact.h"
+#include "internal.h"
 #include "offload.h"
 #include "rt_util.h"
 #include "test_scale.h"
@@ -390,6 +391,30 @@ Test(offload, worker_outside_a_fiber) {
         cr_assert(rc == DTACT_EPERM || rc == DTACT_ESHUTDOWN, "%s", dtact_strerror(rc));
     else cr_assert_eq(rc, DTACT_OK); /* run by a host thread: a plain blocking call */
     cr_assert_eq(atomic_load(&never_ran), rc == DTACT_OK ? 1 : 0);
+}
+
+/* The same on a worker thread of a running runtime (no shutdown): EPERM. A
+ * worker runs user code outside a fiber only in rare paths, so this thread
+ * poses as one (core/internal.h). */
+static void *pose_as_worker(void *arg) {
+    (void)arg;
+    static dtact__rt_t fake_rt;
+    static dtact__worker_t fake_w;
+    fake_w.rt = &fake_rt;
+    fake_w.current = NULL;
+    dtact__tls_worker_set(&fake_w);
+    intptr_t rc = dtact_blocking(never, NULL, -1, NULL);
+    dtact__tls_worker_set(NULL);
+    return (void *)rc;
+}
+
+Test(offload, worker_thread_outside_a_fiber_is_eperm) {
+    pthread_t t;
+    void *rv;
+    cr_assert_eq(pthread_create(&t, NULL, pose_as_worker, NULL), 0);
+    pthread_join(t, &rv);
+    cr_assert_eq((intptr_t)rv, DTACT_EPERM);
+    cr_assert_eq(atomic_load(&never_ran), 0);
 }
 
 /* ------------------------------------------------------------ growth and shrinking */
