@@ -110,6 +110,12 @@ typedef struct dtact__thread_s {
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name);
 /* Waits for a thread started by dtact__thread_start to end. */
 void dtact__thread_join(dtact__thread_t *t);
+/* Starts fn(arg) on a new detached thread (nobody joins it; its resources go
+ * back when fn returns) with a stack of stack_size bytes. 0 or an errno value
+ * (fault injection: DTACT__FAULT_THREAD). */
+int dtact__thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size);
+/* Names the calling thread (at most 15 characters are kept). */
+void dtact__thread_set_name(const char *name);
 /* Thread-exit watch: after dtact__thread_exit_watch(fn, arg), fn(arg) runs if
  * the calling thread ends (pthread_exit, cancellation) before it calls
  * dtact__thread_exit_unwatch(). 0 or -1. */

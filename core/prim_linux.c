@@ -331,6 +331,20 @@ int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, cons
 
 void dtact__thread_join(dtact__thread_t *t) { pthread_join((pthread_t)t->id, NULL); }
 
+int dtact__thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size) {
+    if (FI_FAIL(THREAD)) return EAGAIN;
+    pthread_t th;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) return EAGAIN;
+    pthread_attr_setstacksize(&attr, stack_size);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int r = pthread_create(&th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return r;
+}
+
+void dtact__thread_set_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
 static pthread_key_t dtact__exit_key;
 static pthread_once_t dtact__exit_once = PTHREAD_ONCE_INIT;
 static _Atomic(void (*)(void *)) dtact__exit_fn; /* one watcher function for the process (the loop's) */
