@@ -261,7 +261,8 @@ DTACT_API int dtact_blocking(void *(*fn)(void *), void *arg, int64_t timeout_ns,
          * job if no helper took it yet. */
         uint32_t exp = JOB_QUEUED;
         // acq_rel: against the helper's QUEUED -> RUNNING; a failure acquires DONE's release (the result)
-        if (!dtact__cas_strong_acq_rel(&j->state, &exp, JOB_CANCELLED) && exp == JOB_DONE) rc = DTACT_OK;
+        if (dtact__cas_strong_acq_rel(&j->state, &exp, JOB_CANCELLED)) rc = DTACT_ECANCELED; /* fn never runs */
+        else if (exp == JOB_DONE) rc = DTACT_OK;
     }
     if (rc == DTACT_OK && result) *result = j->result;
     job_release(j);

@@ -113,8 +113,9 @@ san_ctest build/tsan DTACT_TEST_SCALE=20 "TSAN_OPTIONS=halt_on_error=1 second_de
 stage "fault injection (DTACT_FAULT_INJECTION): every map/reserve/commit/thread/heap failure of init, start and spawn"
 cmake -S . -B build/fi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DDTACT_FAULT_INJECTION=ON \
   -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build build/fi -j"$jobs" --target test_fault_injection >/dev/null
+cmake --build build/fi -j"$jobs" --target test_fault_injection test_offload >/dev/null
 build/fi/test_fault_injection --jobs 1
+build/fi/test_offload --jobs 1 # its fault-injection cases: a helper thread that cannot be started
 # the same under ASan + LeakSanitizer: the error paths free what they took, and touch nothing freed
 cmake -S . -B build/fi-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DDTACT_SANITIZE=address -DDTACT_FAULT_INJECTION=ON \
   -DDTACT_BUILD_BENCHES=OFF -DDTACT_BUILD_EXAMPLES=OFF >/dev/null

@@ -73,7 +73,7 @@ Test(stack_trim, surplus_free_stacks_are_purged_after_a_quiet_second) {
                 after_second, now);
     cr_assert_gt(after_burst - before, 40 * 1024, "the burst's stacks were not resident (%ld KiB)",
                  after_burst - before);
-    cr_assert_lt(now, after_second - 24 * 1024, "idle did not return the surplus stacks: %ld -> %ld KiB",
-                 after_second, now);
+    cr_assert_lt(now, after_second - 24 * 1024, "idle did not return the surplus stacks: %ld -> %ld KiB", after_second,
+                 now);
     rt_down(rt);
 }

@@ -354,14 +354,15 @@ DTACT_API int dtact_current_worker(void);
  * The helpers are one process-wide pool, started on first use, grown on
  * demand up to dtact_blocking_set_max_threads() threads (default 64) and
  * shrunk when idle; calls beyond that wait in FIFO order for a helper.
- * timeout_ns < 0 waits for fn. Otherwise DTACT_ETIMEDOUT is returned when fn
- * has not returned in time; a call that had not started yet is withdrawn (fn
- * never runs), one that had started keeps running on its helper and its result
- * is dropped, so `arg` must stay valid until fn returns (let fn own it). The
- * same holds for DTACT_ESHUTDOWN (a fiber's runtime shut down meanwhile).
- * Returns DTACT_OK, ENULLFN, ETIMEDOUT, ESHUTDOWN, EPERM (a worker thread
- * outside any fiber), ENOMEM or ESYS (no helper could be started and none will
- * become free: fn was not run). */
+ * timeout_ns < 0 waits for fn. When the wait ends first (the timeout, or
+ * the shutdown of a fiber's runtime): a call that had not started is
+ * withdrawn and DTACT_ECANCELED says fn never ran and never will (the caller
+ * still owns arg); a call that had started keeps running on its helper and
+ * DTACT_ETIMEDOUT / DTACT_ESHUTDOWN say so: its result is dropped and `arg`
+ * must stay valid until fn returns (let fn own it).
+ * Returns DTACT_OK, ENULLFN, ETIMEDOUT, ESHUTDOWN, ECANCELED, EPERM (a worker
+ * thread outside any fiber), ENOMEM or ESYS (no helper could be started and
+ * none will become free: fn was not run). */
 DTACT_API int dtact_blocking(void *(*fn)(void *), void *arg, int64_t timeout_ns, void **result);
 /* dtact_blocking_set_max_threads() sets the pool's limit (1 .. 4096; EINVAL
  * otherwise); lowering it retires surplus helpers as they become idle. */
