@@ -58,13 +58,21 @@ typedef struct dtact__worker_s {
     void *tsan_fiber; /* TSan's id of the loop's context           */
     dtact__thread_t thread;
     dtact__wstats_t st;
+    /* I/O readiness (reactor.c): the worker's epoll set and its wake eventfd,
+     * created by the worker's own thread on the first fd it watches (-1
+     * before); other threads read them to unwatch an fd or to wake it. */
+    _Atomic int ioset, wakefd;
+    uint32_t io_nev, io_pos; /* events read by the idle sleep, not yet handled */
+    dtact__io_event_t io_ev[64];
 
     /* ---- shared: each on its own cache line */
     /* MPSC stack of chunks; any thread pushes, owner drains */
     _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox;
     /* owner stores its queued count (relaxed); peers read it as a hint */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load;
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep; /* futex word: 1 while parked; owner sets, wakers clear */
+    /* 1 while parked on the futex, 2 while parked in the I/O set (wakers write
+     * the eventfd); owner sets, wakers clear */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;
     /* 1 while idle and asking for work; owner sets, feeders clear */
     _Atomic uint32_t hungry;
     /* queued fibers above which it deflects; any thread sets (relaxed tuning knob) */
@@ -97,6 +105,8 @@ struct dtact__rt_s {
      * count of stacks freed while any did (their wake-up epoch). */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_starving;
     _Atomic uint64_t stack_frees;
+    /* I/O readiness: the fd table (reactor.c), created on first use */
+    _Atomic(struct dtact__io_s *) io;
 };
 
 /* The runtime of this process (one at a time), published by dtact_init.
@@ -165,6 +175,11 @@ void dtact__balance(dtact__worker_t *w);
  * Returns when there may be work. */
 void dtact__idle(dtact__worker_t *w, uint64_t deadline);
 void dtact__wake_all_workers(dtact__rt_t *rt);
+
+/* reactor.c -- I/O readiness: handles the events the idle sleep read and polls
+ * the worker's set without waiting; frees the fd table and sets at destroy */
+void dtact__reactor_poll(dtact__worker_t *w);
+void dtact__reactor_free(dtact__rt_t *rt);
 
 /* fiber.c -- the lifecycle: wake-ups, parking, the fiber's body, retirement */
 void dtact__fiber_entry(void *arg);

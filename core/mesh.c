@@ -125,11 +125,14 @@ static int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to)
 /* ------------------------------------------------------------ inbox */
 
 static void wake_worker(dtact__rt_t *rt, dtact__worker_t *to) {
-    if (dtact__load_relaxed(&to->sleep) && dtact__xchg_acq_rel(&to->sleep, 0u) == 1u) {
-        /* relaxed pre-check then acq_rel exchange: exactly one waker wins the 1 -> 0
-         * transition and owns the n_parked decrement (pairs with idle()'s CAS). */
-        dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: a hint counter (see balance)
-        dtact__futex_wake(&to->sleep, 1);
+    uint32_t how;
+    if (dtact__load_relaxed(&to->sleep) && (how = dtact__xchg_acq_rel(&to->sleep, 0u)) != 0u) {
+        /* relaxed pre-check then acq_rel exchange: exactly one waker wins the
+         * parked -> 0 transition and owns the n_parked decrement (pairs with
+         * idle()'s CAS); the old value says where the worker sleeps. */
+        dtact__fetch_sub_relaxed(&rt->n_parked, 1u);                           // relaxed: a hint counter (see balance)
+        if (how == 2u) dtact__wakefd_signal(dtact__load_relaxed(&to->wakefd)); // relaxed: set before it slept there
+        else dtact__futex_wake(&to->sleep, 1);
         dtact__worker_t *self = dtact__tls_worker();
         if (self && self->rt == rt) dtact__stat_inc(&self->st.wakes);
     }
@@ -331,6 +334,24 @@ static int has_news(dtact__worker_t *w) {
            (dtact__runq_starved(&w->rq) && dtact__load_relaxed(&w->rt->stack_frees) != w->starve_epoch);
 }
 
+/* The I/O set of a worker that watches fds (reactor.c handles what is read
+ * here: loop.c calls dtact__reactor_dispatch after idle). */
+static int io_peek(dtact__worker_t *w) {
+    int set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    if (set < 0) return 0;
+    if (w->io_pos < w->io_nev) return 1;
+    int n = dtact__ioset_wait(set, w->io_ev, 64, 0);
+    w->io_pos = 0;
+    w->io_nev = n > 0 ? (uint32_t)n : 0;
+    return n > 0;
+}
+
+static void io_sleep(dtact__worker_t *w, int set, int64_t timeout) {
+    int n = dtact__ioset_wait(set, w->io_ev, 64, timeout);
+    w->io_pos = 0;
+    w->io_nev = n > 0 ? (uint32_t)n : 0;
+}
+
 void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     dtact__rt_t *rt = w->rt;
     if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
@@ -343,6 +364,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         while (!has_news(w)) {
             dtact__cpu_relax();
             if ((++spins & 255u) == 0) {
+                if (io_peek(w)) break; /* I/O is ready: the loop handles it */
                 uint64_t now = dtact__now_ns();
                 /* Stop at the spin budget, or at once when the next timer is due. */
                 if (now - t0 > DTACT__SPIN_NS || (deadline && now >= deadline)) break;
@@ -365,10 +387,16 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
      * is deferred until a second without demand), a few batches at a time. */
     uint64_t trim_at = dtact__stack_trim(rt->arena, dtact__now_ns(), 4);
     if (trim_at && (!deadline || trim_at < deadline)) deadline = trim_at;
-    /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. */
-    dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
-    dtact__store_relaxed(&w->sleep, 1u);         // relaxed: ordered by the fence below
-    dtact__fence_seq_cst();                      // StoreLoad: pairs with the fence in inbox_push
+    /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. A
+     * worker that watches fds sleeps in its I/O set instead of the futex
+     * (mark 2): readiness, a waker's eventfd write and its next timer all end
+     * that one sleep. */
+    int ioset = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    uint32_t mark = ioset >= 0 ? 2u : 1u;
+    if (ioset >= 0 && w->io_pos < w->io_nev) return; /* events not handled yet */
+    dtact__fetch_add_relaxed(&rt->n_parked, 1u);     // relaxed: hint counter; the sleep flag is the truth
+    dtact__store_release(&w->sleep, mark);           // release: publishes wakefd to a waker that reads 2
+    dtact__fence_seq_cst();                          // StoreLoad: pairs with the fence in inbox_push
     if (!has_news(w)) {
         int64_t timeout = -1;
         if (deadline) {
@@ -377,9 +405,10 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             timeout = left > (uint64_t)INT64_MAX ? -1 : (int64_t)left; /* a deadline centuries away: no timeout */
         }
         dtact__stat_inc(&w->st.parks);
-        if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
+        if (ioset >= 0) io_sleep(w, ioset, timeout);
+        else if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
     }
-    uint32_t one = 1;
+    uint32_t one = mark;
     // acq_rel: we woke by ourselves (news, timeout, spurious): undo our own count; pairs with wake_worker's exchange
     if (dtact__cas_strong_acq_rel(&w->sleep, &one, 0u))
         dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: hint counter

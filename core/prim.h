@@ -86,6 +86,36 @@ void dtact__altstack_clear(void);
 /* Writes len bytes to stderr, retrying short writes. Async-signal-safe. */
 void dtact__write_stderr(const char *buf, size_t len);
 
+/* ---------------------------------------------------------------- readiness (reactor.c) */
+/* Event bits, the values of poll(2)'s POLLIN/POLLOUT/POLLERR/POLLHUP (dtact.h's DTACT_IO_*). */
+#define DTACT__IO_IN 0x001u
+#define DTACT__IO_OUT 0x004u
+#define DTACT__IO_ERR 0x008u
+#define DTACT__IO_HUP 0x010u
+typedef struct dtact__io_event_s {
+    uint64_t data;   /* what was registered with the fd */
+    uint32_t events; /* DTACT__IO_* */
+} dtact__io_event_t;
+/* An edge-triggered readiness set (epoll): a descriptor >= 0, or -errno. */
+int dtact__ioset_create(void);
+void dtact__ioset_close(int set);
+/* Watches fd for IN|OUT (edge-triggered, read hang-up included): 0, or
+ * -errno (-EPERM: fd cannot be watched, a regular file; -EEXIST: already). */
+int dtact__ioset_add(int set, int fd, uint64_t data);
+int dtact__ioset_del(int set, int fd);
+/* Waits up to timeout_ns (< 0: forever, 0: poll) for events: their count
+ * (0 on timeout or EINTR), or -errno. Nanosecond timeouts where the kernel
+ * has epoll_pwait2, else rounded up to milliseconds. */
+int dtact__ioset_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns);
+/* An eventfd to interrupt a wait: create (>= 0 or -errno), signal, drain. */
+int dtact__wakefd_create(void);
+void dtact__wakefd_signal(int fd);
+void dtact__wakefd_drain(int fd);
+/* close(2): 0 or -errno. */
+int dtact__fd_close(int fd);
+/* poll(2) on one descriptor: the ready DTACT__IO_* bits, 0 on timeout, -errno. */
+int dtact__poll_one(int fd, uint32_t events, int64_t timeout_ns);
+
 /* ---------------------------------------------------------------- futexes */
 /* Sleeps while *addr == expected, at most timeout_ns (< 0: forever). Returns 0
  * when woken or the value differed, -1 on timeout. Spurious returns happen. */

@@ -36,6 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -312,6 +315,119 @@ void dtact__sleep_until_ns(uint64_t deadline) {
     while ((r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR) {
     }
     (void)r;
+}
+
+/* ---------------------------------------------------------------- readiness */
+int dtact__ioset_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+void dtact__ioset_close(int set) {
+    if (set >= 0) close(set);
+}
+
+int dtact__ioset_add(int set, int fd, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = data;
+    if (epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+    if (errno != EEXIST) return -errno;
+    /* Still watched from before (its earlier owner did not unwatch it): renew. */
+    return epoll_ctl(set, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int dtact__ioset_del(int set, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    return epoll_ctl(set, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static uint32_t io_bits(uint32_t e) {
+    uint32_t r = 0;
+    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) r |= DTACT__IO_IN;
+    if (e & EPOLLOUT) r |= DTACT__IO_OUT;
+    if (e & EPOLLERR) r |= DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT; /* wake both sides: the call reports */
+    if (e & EPOLLHUP) r |= DTACT__IO_HUP | DTACT__IO_IN | DTACT__IO_OUT;
+    return r;
+}
+
+#ifndef SYS_epoll_pwait2
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SYS_epoll_pwait2 441
+#endif
+#endif
+
+int dtact__ioset_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = -1;
+#ifdef SYS_epoll_pwait2
+    static _Atomic int no_pwait2;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) { // relaxed: a cached capability probe
+        struct timespec ts, *tp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+            ts.tv_nsec = (long)(timeout_ns % 1000000000);
+            tp = &ts;
+        }
+        n = (int)syscall(SYS_epoll_pwait2, set, evs, max, tp, NULL, 0);
+        if (n < 0 && errno == ENOSYS) atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed); // relaxed: probe
+    }
+    if (n < 0 && atomic_load_explicit(&no_pwait2, memory_order_relaxed)) // relaxed: probe
+#endif
+    {
+        int ms = timeout_ns < 0 ? -1
+                                : (int)((timeout_ns + 999999) / 1000000 > 0x7fffffff ? 0x7fffffff
+                                                                                     : (timeout_ns + 999999) / 1000000);
+        n = epoll_wait(set, evs, max, ms);
+    }
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        out[i].data = evs[i].data.u64;
+        out[i].events = io_bits(evs[i].events);
+    }
+    return n;
+}
+
+int dtact__wakefd_create(void) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return fd >= 0 ? fd : -errno;
+}
+
+void dtact__wakefd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t r = write(fd, &one, sizeof one); /* EAGAIN: the counter is already non-zero, as good */
+    (void)r;
+}
+
+void dtact__wakefd_drain(int fd) {
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof v);
+    (void)r;
+}
+
+int dtact__fd_close(int fd) { return close(fd) == 0 ? 0 : -errno; }
+
+int dtact__poll_one(int fd, uint32_t events, int64_t timeout_ns) {
+    struct pollfd p = {fd, (short)(events & (DTACT__IO_IN | DTACT__IO_OUT)), 0};
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000);
+        tp = &ts;
+    }
+    int n = ppoll(&p, 1, tp, NULL);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    if (n == 0) return 0;
+    uint32_t r = 0;
+    if (p.revents & POLLIN) r |= DTACT__IO_IN;
+    if (p.revents & POLLOUT) r |= DTACT__IO_OUT;
+    if (p.revents & POLLERR) r |= DTACT__IO_ERR;
+    if (p.revents & POLLHUP) r |= DTACT__IO_HUP;
+    if (p.revents & POLLNVAL) return -EBADF;
+    return (int)r;
 }
 
 /* ---------------------------------------------------------------- threads */

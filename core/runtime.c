@@ -73,6 +73,7 @@ DTACT_API dtact_config_t dtact_default_config(void) {
 
 static void rt_free(dtact__rt_t *rt) {
     if (rt->workers) {
+        dtact__reactor_free(rt);
         for (uint32_t i = 0; i < rt->nworkers; i++)
             dtact__timers_free(&rt->workers[i].timers);
         dtact__heap_free(rt->workers);
@@ -150,6 +151,10 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         return DTACT_ENOMEM;
     }
     memset(rt->workers, 0, wbytes);
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        dtact__store_relaxed(&rt->workers[i].ioset, -1);  // relaxed: before the workers start
+        dtact__store_relaxed(&rt->workers[i].wakefd, -1); // relaxed: before the workers start
+    }
     /* Each runtime instance of the process issues handles from its own range
      * of 2^24 generations per slot, so a handle kept from a destroyed runtime
      * never names a fiber of this one (lookup: DTACT_EHANDLE). */

@@ -108,21 +108,25 @@ void dtact__wnode_wake(dtact__wnode_t *n, int status) {
     if (dtact__xchg_acq_rel(&n->state, DTACT__WN_WOKEN) == DTACT__WN_SLEEPING) dtact__futex_wake(&n->state, 1);
 }
 
-/* The waiter gives up: unlink if still queued (nothing happened), else the
- * waker owns the outcome and we wait for its publication. */
-static int give_up(dtact__waitq_t *q, dtact__wnode_t *n, int why) {
+int dtact__wnode_cancel(dtact__waitq_t *q, dtact__wnode_t *n) {
     dtact__waitq_lock(q);
     int linked = n->linked;
     if (linked) dtact__waitq_remove(q, n);
     dtact__waitq_unlock(q);
-    if (linked) return why;
+    if (linked) return 1;
     unsigned spins = 0;
     // acquire: pairs with the release of WOKEN in dtact__wnode_wake
     while (dtact__load_acquire(&n->state) != DTACT__WN_WOKEN) {
         if (++spins > 1000) dtact__thread_yield();
         else dtact__cpu_relax();
     }
-    return n->status;
+    return 0;
+}
+
+/* The waiter gives up: unlink if still queued (nothing happened), else the
+ * waker owns the outcome and we wait for its publication. */
+static int give_up(dtact__waitq_t *q, dtact__wnode_t *n, int why) {
+    return dtact__wnode_cancel(q, n) ? why : n->status;
 }
 
 static int wait_fiber(dtact__waitq_t *q, dtact__wnode_t *n, uint64_t deadline) {

@@ -95,6 +95,11 @@ void dtact__wnode_wake(dtact__wnode_t *n, int status);
  * node was unlinked (nothing happened). */
 int dtact__wnode_wait(dtact__waitq_t *q, dtact__wnode_t *n, uint64_t deadline);
 
+/* Takes a queued node back: 1 if it was still queued (now unlinked), 0 if a
+ * waker had taken it (returns once its wake is published: n->status holds
+ * the verdict). */
+int dtact__wnode_cancel(dtact__waitq_t *q, dtact__wnode_t *n);
+
 /* A relative timeout (< 0 forever, 0 now) as an absolute deadline. */
 uint64_t dtact__deadline_in(int64_t timeout_ns);
 

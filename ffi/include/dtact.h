@@ -345,6 +345,34 @@ DTACT_API int dtact_join_until(dtact_handle_t handle, uint64_t deadline_ns, void
 DTACT_API int dtact_current_worker(void);
 
 /* ------------------------------------------------------------------ misc */
+/* ------------------------------------------------------------------ I/O readiness */
+/* Event bits (the values of poll(2)'s POLLIN, POLLOUT, POLLERR, POLLHUP). */
+#define DTACT_IO_READ 0x001u
+#define DTACT_IO_WRITE 0x004u
+#define DTACT_IO_ERROR 0x008u
+#define DTACT_IO_HUP 0x010u
+/* dtact_wait_fd() waits until fd is ready for `events` (DTACT_IO_READ and/or
+ * DTACT_IO_WRITE): use it after a non-blocking read/write/accept/connect
+ * returned EAGAIN, then retry the call (readiness is a hint: a retry may see
+ * EAGAIN again). On a fiber only the fiber waits: the fd is watched by its
+ * worker's reactor (epoll, edge-triggered, watched once and kept until
+ * dtact_fd_cancel/dtact_fd_close). On a plain thread it is poll(2).
+ * Returns the ready bits (> 0; DTACT_IO_ERROR/HUP come with the side they
+ * end), or DTACT_ETIMEDOUT, DTACT_ESHUTDOWN (fiber), DTACT_ECLOSED
+ * (dtact_fd_cancel ended the wait), DTACT_EINVAL (fd < 0 or not open, no
+ * event bit), DTACT_EPERM (a worker thread outside any fiber), DTACT_ENOMEM.
+ * A file that epoll cannot watch (a regular file) is always ready.
+ * Contract: an fd that a fiber has waited for must be closed with
+ * dtact_fd_close() (or dtact_fd_cancel() before close()): a reused fd number
+ * would otherwise inherit a watch whose file is gone. */
+DTACT_API int dtact_wait_fd(int fd, uint32_t events, int64_t timeout_ns);
+DTACT_API int dtact_wait_fd_until(int fd, uint32_t events, uint64_t deadline_ns);
+/* dtact_fd_cancel() wakes every fiber or thread waiting for fd with
+ * DTACT_ECLOSED (threads within 20 ms) and stops watching it. OK or EINVAL. */
+DTACT_API int dtact_fd_cancel(int fd);
+/* dtact_fd_close() is dtact_fd_cancel() then close(2): OK, EINVAL, ESYS. */
+DTACT_API int dtact_fd_close(int fd);
+
 /* ------------------------------------------------------------------ blocking offload */
 /* dtact_blocking() runs fn(arg) on a helper thread and waits for it: a fiber is
  * suspended (its worker runs other fibers meanwhile), a plain thread blocks.
