@@ -30,7 +30,7 @@
 # Method: each run starts the server on a free loopback port (`SERVER MODE PORT W`, or the Dtact binary with
 # `PORT W`), waits for its "ready", runs build/bench/loadgen against it (bounded by `timeout`), then stops the
 # server. W13/W15: closed loop, one request in flight per connection, req/s and p50/p99 latency over the
-# measured window. W14: 10k connections each confirmed by a 1-byte echo, then (server VmRSS after - before) /
+# measured window, and the server's CPU time (utime + stime) per request over that window. W14: 10k connections each confirmed by a 1-byte echo, then (server VmRSS after - before) /
 # connections. The generator verifies every answer; a mismatch, a dropped connection, a server that died or
 # did not get ready shows FAIL and makes the script exit 1. Raw lines and tables go to build/bench/results/.
 set -uo pipefail
@@ -259,7 +259,7 @@ record() {
         return
     fi
     line=$(grep -m1 ' errors=' <<<"$out")
-    for f in rps p50_us p99_us bytes_per_conn rss_after_kb connect_s; do
+    for f in rps p50_us p99_us server_cpu_us_per_req bytes_per_conn rss_after_kb connect_s; do
         sed -n "s/.* $f=\([0-9.eE+-]*\).*/\1/p" <<<"$line" >>"$VALS/$key.$p.$f"
     done
 }
@@ -279,7 +279,7 @@ run_cell() { # key runtime mode conns
         out=$(timeout 180 "${gen[@]}" 2>&1)
     else
         gen=("$LOADGEN" "$mode" "127.0.0.1:$PORT" "conns=$conns" "threads=$GEN_THREADS" "duration=$DURATION" "warmup=$WARMUP"
-            "${labels[@]}")
+            "server_pid=$SRV_PID" "${labels[@]}")
         out=$(timeout "$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 60 }')" "${gen[@]}" 2>&1)
     fi
     rc=$?
@@ -379,12 +379,14 @@ table() { # key mode title metric-lines ("field|label|scale")...
         read -r key mode conns <<<"$cell"
         case $key in
             W13-*) table "$key" "$mode" "W13 echo, $conns connections, 64-byte requests" \
-                "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" ;;
+                "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" \
+                "server_cpu_us_per_req|server CPU per request (us)|1" ;;
             W14) table "$key" "$mode" "W14 idle connections, $conns connections" \
                 "bytes_per_conn|bytes/connection|1" "rss_after_kb|server RSS with all open (MiB)|1024" \
                 "connect_s|open + confirm all (s)|1" ;;
             W15) table "$key" "$mode" "W15 HTTP/1.1 keep-alive, $conns connections, 13-byte body" \
-                "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" ;;
+                "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" \
+                "server_cpu_us_per_req|server CPU per request (us)|1" ;;
         esac
     done
 } | tee "$TABLE"

@@ -526,6 +526,36 @@ static long vmrss_kb(long pid)
     return kb;
 }
 
+/* utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15), -1 if unreadable */
+static double cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    if (!p)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    /* after ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void sleep_until(uint64_t t)
+{
+    for (uint64_t n = now_ns(); n < t; n = now_ns()) {
+        uint64_t d = t - n;
+        struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void on_signal(int s)
 {
     g_signal = s;
@@ -681,7 +711,7 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&g_bar); /* all connected (idle: and pinged) */
     uint64_t t_ready = now_ns();
     long rss_after = -1;
-    double held = 0;
+    double held = 0, srv_cpu0 = -1, srv_cpu1 = -1, gen_cpu0 = -1, gen_cpu1 = -1;
     if (g_mode == M_IDLE) {
         long ok = 0;
         for (int t = 0; t < g_threads; t++)
@@ -702,6 +732,13 @@ int main(int argc, char **argv)
         atomic_store(&g_t_measure, s + (uint64_t)(g_warmup * 1e9));
         atomic_store(&g_t_end, s + (uint64_t)((g_warmup + g_duration) * 1e9));
         pthread_barrier_wait(&g_bar);
+        /* CPU time of the server and of the generator over the measured window */
+        sleep_until(atomic_load(&g_t_measure));
+        srv_cpu0 = g_server_pid ? cpu_s(g_server_pid) : -1;
+        gen_cpu0 = cpu_s((long)getpid());
+        sleep_until(atomic_load(&g_t_end));
+        srv_cpu1 = g_server_pid ? cpu_s(g_server_pid) : -1;
+        gen_cpu1 = cpu_s((long)getpid());
     }
     for (int t = 0; t < g_threads; t++)
         pthread_join(g_w[t].th, NULL);
@@ -744,14 +781,18 @@ int main(int argc, char **argv)
             while (k < 3 && counted && (double)acc >= pct[k] * (double)counted)
                 val[k++] = bucket_mid(b);
         }
+        double srv = srv_cpu0 >= 0 && srv_cpu1 >= 0 ? srv_cpu1 - srv_cpu0 : -1;
+        double gen = gen_cpu0 >= 0 && gen_cpu1 >= 0 ? gen_cpu1 - gen_cpu0 : -1;
         printf("%smode=%s conns=%ld threads=%d duration_s=%.2f warmup_s=%.2f %s%ld requests=%llu rps=%.0f "
-               "p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f max_us=%.1f errors=%llu mismatches=%llu "
+               "p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f max_us=%.1f server_cpu_s=%.2f "
+               "server_cpu_us_per_req=%.2f gen_cpu_s=%.2f gen_cpu_us_per_req=%.2f errors=%llu mismatches=%llu "
                "closed=%llu connect_fail=%llu\n",
                g_labels, g_mode == M_ECHO ? "echo" : "http", g_conns, g_threads, g_duration, g_warmup,
                g_mode == M_ECHO ? "size=" : "body_bytes=", g_mode == M_ECHO ? g_size : (long)strlen(g_body),
                (unsigned long long)counted, (double)counted / g_duration, val[0] / 1e3, val[1] / 1e3,
                val[2] / 1e3, counted ? (double)lat_sum / (double)counted / 1e3 : 0.0, (double)lat_max / 1e3,
-               (unsigned long long)errors, (unsigned long long)mism, (unsigned long long)closed,
+               srv, srv >= 0 && counted ? srv * 1e6 / (double)counted : -1, gen,
+               gen >= 0 && counted ? gen * 1e6 / (double)counted : -1, (unsigned long long)errors, (unsigned long long)mism, (unsigned long long)closed,
                (unsigned long long)cfail);
     }
     fflush(stdout);
