@@ -259,7 +259,7 @@ record() {
         return
     fi
     line=$(grep -m1 ' errors=' <<<"$out")
-    for f in rps p50_us p99_us server_cpu_us_per_req bytes_per_conn rss_after_kb connect_s; do
+    for f in rps p50_us p99_us server_cpu_us_per_req server_cpu_s bytes_per_conn rss_after_kb connect_s; do
         sed -n "s/.* $f=\([0-9.eE+-]*\).*/\1/p" <<<"$line" >>"$VALS/$key.$p.$f"
     done
 }
@@ -380,13 +380,13 @@ table() { # key mode title metric-lines ("field|label|scale")...
         case $key in
             W13-*) table "$key" "$mode" "W13 echo, $conns connections, 64-byte requests" \
                 "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" \
-                "server_cpu_us_per_req|server CPU per request (us)|1" ;;
+                "server_cpu_us_per_req|server CPU per request (us)|1" "server_cpu_s|server CPU used (cores)|$DURATION" ;;
             W14) table "$key" "$mode" "W14 idle connections, $conns connections" \
                 "bytes_per_conn|bytes/connection|1" "rss_after_kb|server RSS with all open (MiB)|1024" \
                 "connect_s|open + confirm all (s)|1" ;;
             W15) table "$key" "$mode" "W15 HTTP/1.1 keep-alive, $conns connections, 13-byte body" \
                 "rps|requests/s|1" "p50_us|p50 latency (us)|1" "p99_us|p99 latency (us)|1" \
-                "server_cpu_us_per_req|server CPU per request (us)|1" ;;
+                "server_cpu_us_per_req|server CPU per request (us)|1" "server_cpu_s|server CPU used (cores)|$DURATION" ;;
         esac
     done
 } | tee "$TABLE"
