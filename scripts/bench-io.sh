@@ -3,15 +3,16 @@
 # docs/benchmarks.md: every server beside the others, driven by the same load generator, in one run on loopback.
 #
 # usage: scripts/bench-io.sh [--workers W] [--gen-threads G] [--duration S] [--warmup S] [--rows LIST]
-#                            [--peers LIST] [--reps R] [--idle-conns N] [--quick] [--no-build]
+#                            [--peers LIST] [--reps R] [--w13-conns LIST] [--idle-conns N] [--quick] [--no-build]
 #   --workers W       worker threads of every server runtime (default 2; thread-per-connection ignores it)
 #   --gen-threads G   threads of the load generator (default 1); it shares the machine with the server
 #   --duration S      measured seconds per W13/W15 run (default 5; --quick: 2), after --warmup S (default 1;
 #                     --quick: 0.5)
-#   --rows LIST       subset of W13,W14,W15 (default all; W13 runs C = 100 and C = 1000)
+#   --rows LIST       subset of W13,W14,W15 (default all)
 #   --peers LIST      subset of dtact,threads,go,tokio,hyper (default all; hyper serves W15 only)
 #   --reps R          separate server+generator runs per cell, interleaved across the columns; the table shows
 #                     the median (default 3; --quick: 1)
+#   --w13-conns LIST  connection counts of W13 (default 100,1000)
 #   --idle-conns N    connections of W14 (default 10000)
 #   --quick           smoke run: --duration 2 --warmup 0.5 --reps 1 unless given
 #   --no-build        use the binaries already built
@@ -46,6 +47,7 @@ ROWS="W13 W14 W15"
 PEERS="dtact threads go tokio hyper"
 REPS=""
 IDLE_CONNS=10000
+W13_CONNS="100 1000"
 QUICK=0
 BUILD=1
 while [ $# -gt 0 ]; do
@@ -58,9 +60,10 @@ while [ $# -gt 0 ]; do
         --peers) PEERS=${2//,/ }; shift ;;
         --reps) REPS=$2; shift ;;
         --idle-conns) IDLE_CONNS=$2; shift ;;
+        --w13-conns) W13_CONNS=${2//,/ }; shift ;;
         --quick) QUICK=1 ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "bench-io.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -297,7 +300,7 @@ run_cell() { # key runtime mode conns
 CELLS=()
 for row in $ROWS; do
     case $row in
-        W13) CELLS+=("W13-100 echo 100" "W13-1000 echo 1000") ;;
+        W13) for c in $W13_CONNS; do CELLS+=("W13-$c echo $c"); done ;;
         W14) CELLS+=("W14 idle $IDLE_CONNS") ;;
         W15) CELLS+=("W15 http 100") ;;
     esac
