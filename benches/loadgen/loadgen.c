@@ -8,8 +8,8 @@
  * Every thread owns connections i with i % threads == t and drives them with its own epoll instance over
  * nonblocking sockets. echo/http are closed loops: each connection has exactly one request in flight; when its
  * answer is complete and verified, the next request goes out at once. Requests answered in the first `warmup`
- * seconds are not counted; then `duration` seconds are measured; latency (send of the first byte to the
- * arrival of the last byte of the answer) goes into a per-thread log-linear histogram (32 sub-buckets per power
+ * seconds are not counted; then `duration` seconds are measured: every answer completed in that window is
+ * counted, and its latency (send of the first byte to the arrival of the last byte of the answer) goes into a per-thread log-linear histogram (32 sub-buckets per power
  * of two: <= 3.2% error) from which p50/p99/p99.9 are read. After the measured window no new requests are sent
  * and the ones in flight get up to 2 s to finish (their answers are verified too, not counted).
  *
@@ -313,7 +313,7 @@ static void on_readable(struct worker *w, struct conn *c)
         /* complete */
         uint64_t t = now_ns();
         w->all_done++;
-        if (g_mode != M_IDLE && c->t_sent >= atomic_load_explicit(&g_t_measure, memory_order_relaxed) &&
+        if (g_mode != M_IDLE && t >= atomic_load_explicit(&g_t_measure, memory_order_relaxed) &&
             t < atomic_load_explicit(&g_t_end, memory_order_relaxed)) {
             uint64_t lat = t - c->t_sent;
             w->hist[bucket_of(lat)]++;
