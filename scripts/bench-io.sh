@@ -334,11 +334,12 @@ cell_text() { # key mode runtime field scale
     if [ -z "${HAVE[$p]:-}" ]; then echo "not built"; return; fi
     if [ -z "$(server_cmd "$p" "$mode")" ]; then echo "-"; return; fi
     if [ -s "$file" ]; then
-        local m
-        m=$(median "$file")
-        m=$(awk -v x="$m" -v s="$scale" 'BEGIN { print x / s }')
-        local t
+        local m lo hi t
+        m=$(awk -v x="$(median "$file")" -v s="$scale" 'BEGIN { print x / s }')
+        lo=$(sort -g "$file" | head -1 | awk -v s="$scale" '{ print $1 / s }')
+        hi=$(sort -g "$file" | tail -1 | awk -v s="$scale" '{ print $1 / s }')
         t=$(fmt "$m")
+        [ "$(wc -l <"$file")" -gt 1 ] && t="$t ($(fmt "$lo")-$(fmt "$hi"))"
         [ -s "$st" ] && t="$t ($(sort -u "$st" | tr '\n' ' ' | sed 's/ $//') in some runs)"
         echo "$t"
     elif [ -s "$st" ]; then
@@ -371,7 +372,7 @@ table() { # key mode title metric-lines ("field|label|scale")...
     echo "### I/O workloads, W = $WORKERS ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r))"
     echo
     echo "Load average (1/5/15 min) before the run: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "Medians of $REPS runs per cell (separate server processes, interleaved across the columns). Generator:"
+    echo "Median (min-max) of $REPS runs per cell (separate server processes, interleaved across the columns). Generator:"
     echo "build/bench/loadgen with $GEN_THREADS thread(s), closed loop (one request in flight per connection), on the"
     echo "same machine as the server; W13/W15: ${DURATION} s measured after ${WARMUP} s warm-up. Columns: dtact"
     echo "(build/bench/dtact_*_server), threads (thread per connection, blocking sockets), go (goroutine per"
