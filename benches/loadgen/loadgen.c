@@ -27,7 +27,7 @@
  *   peer=... workload=... mode=echo conns=100 threads=1 ... rps=... p50_us=... p99_us=... errors=0
  * where every key=value argument the program does not know (peer=, workload=, workers=) is copied to the
  * front of the line as a label. RLIMIT_NOFILE is raised to what the connections need (as far as the hard
- * limit allows; root may raise the hard limit too); the program says so on stderr when it cannot.
+ * limit allows, and the hard limit too where permitted); the program says so on stderr when it cannot.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
