@@ -46,12 +46,27 @@ void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
             // acq_rel: the token; pairs with park_self's CAS that consumes it
             if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_NOTIFIED))) return;
             break;
-        default: /* READY, NOTIFIED: it will run anyway; FINISHED, FREE: terminal */ return;
+        case DTACT__ST_READY:
+        case DTACT__ST_NOTIFIED: {
+            /* It will run (or consume its token) anyway, but it must see what
+             * the caller stored before this wake-up (a WOKEN flag, a done word):
+             * the fiber may be consuming that token or starting to run right now,
+             * then re-reading the caller's flag. Both sides store, fence, load
+             * (park_self ends with the other fence), so one sees the other's
+             * store: without it each can miss the other (store buffering) and
+             * the fiber parks again for good (found by tests/sync_stress.c). */
+            dtact__fence_seq_cst();
+            uint64_t again = dtact__load_acquire(&f->sg); // acquire: as the first load
+            if (again == sg) return;
+            sg = again;
+            break;
+        }
+        default: /* FINISHED, FREE: terminal */ return;
         }
     }
 }
 
-void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) {
+static void park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) {
     uint64_t sg = dtact__load_acquire(&f->sg); // acquire: pairs with a waker's CAS to NOTIFIED
     uint64_t gen = DTACT__SG_GEN(sg);
     if (DTACT__SG_STATE(sg) == DTACT__ST_NOTIFIED) {
@@ -87,6 +102,16 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
     // relaxed: a late view by the entry's owner keeps a stale entry a little longer
     dtact__store_relaxed(&f->wait_seq, seq + 1u);
     if (dtact__tls_worker() == owner) dtact__timers_cancel(&owner->timers, f, seq);
+}
+
+/* Every return is followed by a seq_cst fence: the fiber-side half of the
+ * Dekker pair with dtact__unpark's READY/NOTIFIED path (see there): the state
+ * store that made this fiber RUNNING again (the token's consumption, or the
+ * loop's dispatch on this thread) is ordered before the caller's re-read of
+ * its wake-up flag. */
+void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) {
+    park_self(w, f, deadline);
+    dtact__fence_seq_cst(); // seq_cst: pairs with the fence in dtact__unpark's READY/NOTIFIED path
 }
 
 /* ------------------------------------------------------------ the end */

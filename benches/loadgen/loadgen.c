@@ -67,15 +67,13 @@ static const char *g_path = "/";
 static const char *g_body = "Hello, world!";
 static char g_labels[1024];
 
-static uint64_t now_ns(void)
-{
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what)
-{
+static void die(const char *what) {
     fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
     exit(2);
 }
@@ -86,20 +84,16 @@ static void die(const char *what)
 #define SUB (1u << SUB_BITS)
 #define NBUCKETS ((64 - SUB_BITS) * SUB + SUB)
 
-static unsigned bucket_of(uint64_t v)
-{
-    if (v < SUB)
-        return (unsigned)v;
+static unsigned bucket_of(uint64_t v) {
+    if (v < SUB) return (unsigned)v;
     unsigned msb = 63u - (unsigned)__builtin_clzll(v);
     unsigned shift = msb - SUB_BITS;
     return (shift + 1) * SUB + (unsigned)((v >> shift) & (SUB - 1));
 }
 
 /* the middle of the bucket's value range */
-static double bucket_mid(unsigned b)
-{
-    if (b < SUB)
-        return b;
+static double bucket_mid(unsigned b) {
+    if (b < SUB) return b;
     unsigned shift = b / SUB - 1;
     uint64_t lo = ((uint64_t)SUB + (b % SUB)) << shift;
     return (double)lo + (double)((1ull << shift) - 1) / 2.0;
@@ -140,31 +134,24 @@ static volatile sig_atomic_t g_signal;
 static char g_http_req[512];
 static size_t g_http_req_len;
 
-static void note_error(struct worker *w, const struct conn *c, const char *what)
-{
-    if (!w->err_example[0])
-        snprintf(w->err_example, sizeof w->err_example, "conn %u: %s", c->id, what);
+static void note_error(struct worker *w, const struct conn *c, const char *what) {
+    if (!w->err_example[0]) snprintf(w->err_example, sizeof w->err_example, "conn %u: %s", c->id, what);
 }
 
-static void set_events(struct worker *w, struct conn *c, uint32_t ev)
-{
+static void set_events(struct worker *w, struct conn *c, uint32_t ev) {
     struct epoll_event e = {.events = ev, .data.ptr = c};
-    if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e) != 0)
-        die("epoll_ctl MOD");
+    if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e) != 0) die("epoll_ctl MOD");
 }
 
-static void kill_conn(struct worker *w, struct conn *c)
-{
-    if (c->state == 4)
-        return;
+static void kill_conn(struct worker *w, struct conn *c) {
+    if (c->state == 4) return;
     epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->state = 4;
 }
 
 /* fill the next request of c into wbuf */
-static void make_request(struct conn *c)
-{
+static void make_request(struct conn *c) {
     if (g_mode == M_ECHO) {
         uint64_t x = ((uint64_t)c->id << 32) ^ c->seq ^ 0x9e3779b97f4a7c15ull;
         for (long i = 0; i < g_size; i++) {
@@ -187,16 +174,14 @@ static void make_request(struct conn *c)
 }
 
 /* returns 0 on progress/wait, -1 when the connection died */
-static int do_send(struct worker *w, struct conn *c)
-{
+static int do_send(struct worker *w, struct conn *c) {
     while (c->wpos < c->wlen) {
         ssize_t k = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
         if (k > 0) {
             c->wpos += (size_t)k;
             continue;
         }
-        if (k < 0 && errno == EINTR)
-            continue;
+        if (k < 0 && errno == EINTR) continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!c->want_out) {
                 c->want_out = 1;
@@ -217,8 +202,7 @@ static int do_send(struct worker *w, struct conn *c)
     return 0;
 }
 
-static void start_request(struct worker *w, struct conn *c)
-{
+static void start_request(struct worker *w, struct conn *c) {
     make_request(c);
     c->state = 1;
     c->t_sent = now_ns();
@@ -227,49 +211,38 @@ static void start_request(struct worker *w, struct conn *c)
 
 /* Checks the bytes received so far. Returns 1 when the answer is complete and correct, 0 when more is
  * needed, -1 on a mismatch. */
-static int check_answer(struct conn *c)
-{
+static int check_answer(struct conn *c) {
     if (g_mode == M_ECHO || g_mode == M_IDLE) {
-        if (c->rpos < c->wlen)
-            return memcmp(c->rbuf, c->wbuf, c->rpos) == 0 ? 0 : -1;
-        if (c->rpos > c->wlen)
-            return -1;
+        if (c->rpos < c->wlen) return memcmp(c->rbuf, c->wbuf, c->rpos) == 0 ? 0 : -1;
+        if (c->rpos > c->wlen) return -1;
         return memcmp(c->rbuf, c->wbuf, c->wlen) == 0 ? 1 : -1;
     }
     /* http */
     c->rbuf[c->rpos] = 0;
     char *end = memmem(c->rbuf, c->rpos, "\r\n\r\n", 4);
-    if (!end)
-        return c->rpos + 1 >= c->rcap ? -1 : 0;
+    if (!end) return c->rpos + 1 >= c->rcap ? -1 : 0;
     size_t hlen = (size_t)(end - c->rbuf) + 4;
-    if (strncmp(c->rbuf, "HTTP/1.", 7) != 0 || strncmp(c->rbuf + 8, " 200", 4) != 0)
-        return -1;
+    if (strncmp(c->rbuf, "HTTP/1.", 7) != 0 || strncmp(c->rbuf + 8, " 200", 4) != 0) return -1;
     long clen = -1;
     for (char *p = strstr(c->rbuf, "\r\n"); p && p < end; p = strstr(p + 2, "\r\n")) {
         char *h = p + 2;
-        if (strncasecmp(h, "content-length:", 15) == 0)
-            clen = strtol(h + 15, NULL, 10);
+        if (strncasecmp(h, "content-length:", 15) == 0) clen = strtol(h + 15, NULL, 10);
         else if (strncasecmp(h, "connection:", 11) == 0) {
             const char *v = h + 11;
             while (*v == ' ')
                 v++;
-            if (strncasecmp(v, "close", 5) == 0)
-                return -1;
+            if (strncasecmp(v, "close", 5) == 0) return -1;
         } else if (strncasecmp(h, "transfer-encoding:", 18) == 0)
             return -1; /* the static response must carry a Content-Length */
     }
     size_t blen = strlen(g_body);
-    if (clen < 0 || (size_t)clen != blen)
-        return -1;
-    if (c->rpos < hlen + blen)
-        return 0;
-    if (c->rpos > hlen + blen)
-        return -1;
+    if (clen < 0 || (size_t)clen != blen) return -1;
+    if (c->rpos < hlen + blen) return 0;
+    if (c->rpos > hlen + blen) return -1;
     return memcmp(c->rbuf + hlen, g_body, blen) == 0 ? 1 : -1;
 }
 
-static void on_readable(struct worker *w, struct conn *c)
-{
+static void on_readable(struct worker *w, struct conn *c) {
     for (;;) {
         size_t room = c->rcap - 1 - c->rpos;
         if (room == 0) {
@@ -279,10 +252,8 @@ static void on_readable(struct worker *w, struct conn *c)
             return;
         }
         ssize_t k = recv(c->fd, c->rbuf + c->rpos, room, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (k <= 0) {
             if (k == 0) {
                 w->closed++;
@@ -308,8 +279,7 @@ static void on_readable(struct worker *w, struct conn *c)
             kill_conn(w, c);
             return;
         }
-        if (r == 0)
-            continue;
+        if (r == 0) continue;
         /* complete */
         uint64_t t = now_ns();
         w->all_done++;
@@ -319,12 +289,10 @@ static void on_readable(struct worker *w, struct conn *c)
             w->hist[bucket_of(lat)]++;
             w->counted++;
             w->lat_sum += lat;
-            if (lat > w->lat_max)
-                w->lat_max = lat;
+            if (lat > w->lat_max) w->lat_max = lat;
         }
         c->state = 3;
-        if (g_mode == M_IDLE)
-            return;
+        if (g_mode == M_IDLE) return;
         if (atomic_load_explicit(&g_stop_sending, memory_order_relaxed)) {
             w->inflight_left--;
             return;
@@ -334,10 +302,8 @@ static void on_readable(struct worker *w, struct conn *c)
     }
 }
 
-static void on_event(struct worker *w, struct conn *c, uint32_t ev)
-{
-    if (c->state == 4)
-        return;
+static void on_event(struct worker *w, struct conn *c, uint32_t ev) {
+    if (c->state == 4) return;
     if (c->state == 0) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -355,17 +321,13 @@ static void on_event(struct worker *w, struct conn *c, uint32_t ev)
             start_request(w, c);
         return;
     }
-    if ((ev & EPOLLOUT) && c->state == 1)
-        do_send(w, c);
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        on_readable(w, c);
+    if ((ev & EPOLLOUT) && c->state == 1) do_send(w, c);
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(w, c);
 }
 
-static int open_conn(struct worker *w, struct conn *c)
-{
+static int open_conn(struct worker *w, struct conn *c) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        die("socket");
+    if (c->fd < 0) die("socket");
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->state = 0;
@@ -379,30 +341,25 @@ static int open_conn(struct worker *w, struct conn *c)
         return -1;
     }
     struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
-    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &e) != 0)
-        die("epoll_ctl ADD");
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &e) != 0) die("epoll_ctl ADD");
     if (r == 0) { /* connected at once */
         c->state = 3;
         set_events(w, c, EPOLLIN);
-        if (g_mode == M_IDLE)
-            start_request(w, c);
+        if (g_mode == M_IDLE) start_request(w, c);
     }
     return 0;
 }
 
-static int poll_once(struct worker *w, int timeout_ms)
-{
+static int poll_once(struct worker *w, int timeout_ms) {
     struct epoll_event ev[256];
     int k = epoll_wait(w->ep, ev, 256, timeout_ms);
-    if (k < 0 && errno != EINTR)
-        die("epoll_wait");
+    if (k < 0 && errno != EINTR) die("epoll_wait");
     for (int i = 0; i < k; i++)
         on_event(w, ev[i].data.ptr, ev[i].events);
     return k < 0 ? 0 : k;
 }
 
-static long count_state(struct worker *w, int state)
-{
+static long count_state(struct worker *w, int state) {
     long k = 0;
     for (long i = 0; i < w->n; i++)
         k += w->c[i].state == state;
@@ -411,14 +368,12 @@ static long count_state(struct worker *w, int state)
 
 /* connects every connection of w, at most `window` not yet established at a time (idle: not yet established
  * or not yet echoed, so that the server's accept queue stays short) */
-static void connect_all(struct worker *w)
-{
+static void connect_all(struct worker *w) {
     long next = 0, pending = 0;
     uint64_t deadline = now_ns() + 30ull * 1000000000u;
     while (next < w->n || pending > 0) {
         while (next < w->n && pending < g_window) {
-            if (open_conn(w, &w->c[next]) == 0)
-                pending++;
+            if (open_conn(w, &w->c[next]) == 0) pending++;
             next++;
         }
         poll_once(w, 10);
@@ -436,8 +391,7 @@ static void connect_all(struct worker *w)
 }
 
 /* idle mode: one byte per connection and its echo, at most `window` outstanding */
-static void ping_all(struct worker *w)
-{
+static void ping_all(struct worker *w) {
     long next = 0;
     uint64_t deadline = now_ns() + 60ull * 1000000000u;
     for (;;) {
@@ -449,8 +403,7 @@ static void ping_all(struct worker *w)
                 outstanding++;
             }
         }
-        if (next >= w->n && outstanding == 0)
-            break;
+        if (next >= w->n && outstanding == 0) break;
         poll_once(w, 10);
         if (now_ns() > deadline) {
             for (long i = 0; i < w->n; i++)
@@ -464,12 +417,10 @@ static void ping_all(struct worker *w)
     }
 }
 
-static void *worker_main(void *arg)
-{
+static void *worker_main(void *arg) {
     struct worker *w = arg;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (w->ep < 0)
-        die("epoll_create1");
+    if (w->ep < 0) die("epoll_create1");
     connect_all(w);
     if (g_mode == M_IDLE) {
         pthread_barrier_wait(&g_bar); /* main: ready, RSS, hold */
@@ -482,13 +433,11 @@ static void *worker_main(void *arg)
     pthread_barrier_wait(&g_bar); /* all connected; main sets the clock */
     pthread_barrier_wait(&g_bar);
     for (long i = 0; i < w->n; i++)
-        if (w->c[i].state == 3)
-            start_request(w, &w->c[i]);
+        if (w->c[i].state == 3) start_request(w, &w->c[i]);
     uint64_t end = atomic_load(&g_t_end);
     for (;;) {
         uint64_t t = now_ns();
-        if (t >= end)
-            break;
+        if (t >= end) break;
         uint64_t left_ms = (end - t) / 1000000u + 1;
         poll_once(w, left_ms > 100 ? 100 : (int)left_ms);
     }
@@ -501,8 +450,7 @@ static void *worker_main(void *arg)
     }
     if (w->inflight_left > 0) {
         w->errors += (uint64_t)w->inflight_left;
-        snprintf(w->err_example, sizeof w->err_example, "%ld requests unanswered 2 s after the end",
-                 w->inflight_left);
+        snprintf(w->err_example, sizeof w->err_example, "%ld requests unanswered 2 s after the end", w->inflight_left);
     }
     for (long i = 0; i < w->n; i++)
         kill_conn(w, &w->c[i]);
@@ -511,44 +459,36 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------------------------------- main */
 
-static long vmrss_kb(long pid)
-{
+static long vmrss_kb(long pid) {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%ld/status", pid);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     long kb = -1;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = strtol(line + 6, NULL, 10);
     fclose(f);
     return kb;
 }
 
 /* utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15), -1 if unreadable */
-static double cpu_s(long pid)
-{
+static double cpu_s(long pid) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* the command name may contain spaces */
-    if (!p)
-        return -1;
+    if (!p) return -1;
     unsigned long long ut = 0, st = 0;
     /* after ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void sleep_until(uint64_t t)
-{
+static void sleep_until(uint64_t t) {
     for (uint64_t n = now_ns(); n < t; n = now_ns()) {
         uint64_t d = t - n;
         struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
@@ -556,19 +496,13 @@ static void sleep_until(uint64_t t)
     }
 }
 
-static void on_signal(int s)
-{
-    g_signal = s;
-}
+static void on_signal(int s) { g_signal = s; }
 
-static void raise_nofile(long need)
-{
+static void raise_nofile(long need) {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        die("getrlimit");
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) die("getrlimit");
     rlim_t want = (rlim_t)need;
-    if (rl.rlim_cur >= want)
-        return;
+    if (rl.rlim_cur >= want) return;
     if (rl.rlim_max < want) {
         struct rlimit r2 = {want, want};
         if (setrlimit(RLIMIT_NOFILE, &r2) == 0) {
@@ -584,34 +518,25 @@ static void raise_nofile(long need)
         exit(2);
     }
     rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        die("setrlimit");
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) die("setrlimit");
 }
 
-static void usage(void)
-{
+static void usage(void) {
     fprintf(stderr, "usage: loadgen echo|http|idle HOST:PORT [conns=N] [threads=T] [duration=S] [warmup=S]\n"
                     "               [size=B] [path=/] [body=TEXT] [hold=S] [server_pid=PID] [window=N]\n"
                     "               [label=value ...]   (see the comment at the top of loadgen.c)\n");
     exit(2);
 }
 
-int main(int argc, char **argv)
-{
-    if (argc < 3)
-        usage();
-    if (!strcmp(argv[1], "echo"))
-        g_mode = M_ECHO;
-    else if (!strcmp(argv[1], "http"))
-        g_mode = M_HTTP;
-    else if (!strcmp(argv[1], "idle"))
-        g_mode = M_IDLE;
-    else
-        usage();
+int main(int argc, char **argv) {
+    if (argc < 3) usage();
+    if (!strcmp(argv[1], "echo")) g_mode = M_ECHO;
+    else if (!strcmp(argv[1], "http")) g_mode = M_HTTP;
+    else if (!strcmp(argv[1], "idle")) g_mode = M_IDLE;
+    else usage();
     snprintf(g_hostport, sizeof g_hostport, "%s", argv[2]);
     char *colon = strrchr(g_hostport, ':');
-    if (!colon)
-        usage();
+    if (!colon) usage();
     *colon = 0;
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
     if (getaddrinfo(g_hostport, colon + 1, &hints, &ai) != 0) {
@@ -624,43 +549,28 @@ int main(int argc, char **argv)
 
     for (int i = 3; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
-        if (!eq)
-            usage();
+        if (!eq) usage();
         size_t kl = (size_t)(eq - argv[i]);
         const char *v = eq + 1;
 #define KEY(s) (kl == strlen(s) && !strncmp(argv[i], s, kl))
-        if (KEY("conns"))
-            g_conns = atol(v);
-        else if (KEY("threads"))
-            g_threads = atoi(v);
-        else if (KEY("duration"))
-            g_duration = atof(v);
-        else if (KEY("warmup"))
-            g_warmup = atof(v);
-        else if (KEY("hold"))
-            g_hold = atof(v);
-        else if (KEY("size"))
-            g_size = atol(v);
-        else if (KEY("window"))
-            g_window = atol(v);
-        else if (KEY("server_pid"))
-            g_server_pid = atol(v);
-        else if (KEY("path"))
-            g_path = v;
-        else if (KEY("body"))
-            g_body = v;
-        else { /* a label, copied to the output line */
-            size_t l = strlen(g_labels);
+        if (KEY("conns")) g_conns = atol(v);
+        else if (KEY("threads")) g_threads = atoi(v);
+        else if (KEY("duration")) g_duration = atof(v);
+        else if (KEY("warmup")) g_warmup = atof(v);
+        else if (KEY("hold")) g_hold = atof(v);
+        else if (KEY("size")) g_size = atol(v);
+        else if (KEY("window")) g_window = atol(v);
+        else if (KEY("server_pid")) g_server_pid = atol(v);
+        else if (KEY("path")) g_path = v;
+        else if (KEY("body")) g_body = v;
+        else { /* a label, copied to the output line */ size_t l = strlen(g_labels);
             snprintf(g_labels + l, sizeof g_labels - l, "%s ", argv[i]);
         }
 #undef KEY
     }
-    if (g_conns < 0)
-        g_conns = g_mode == M_IDLE ? 10000 : 100;
-    if (g_conns < 1 || g_threads < 1 || g_size < 1 || g_window < 1 || g_duration <= 0 || g_warmup < 0)
-        usage();
-    if (g_threads > g_conns)
-        g_threads = (int)g_conns;
+    if (g_conns < 0) g_conns = g_mode == M_IDLE ? 10000 : 100;
+    if (g_conns < 1 || g_threads < 1 || g_size < 1 || g_window < 1 || g_duration <= 0 || g_warmup < 0) usage();
+    if (g_threads > g_conns) g_threads = (int)g_conns;
     raise_nofile(g_conns + 64);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
@@ -669,16 +579,15 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
 
     if (g_mode == M_HTTP)
-        g_http_req_len = (size_t)snprintf(g_http_req, sizeof g_http_req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
-                                          g_path, g_hostport);
+        g_http_req_len =
+            (size_t)snprintf(g_http_req, sizeof g_http_req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", g_path, g_hostport);
     size_t wcap = g_mode == M_ECHO ? (size_t)g_size : g_mode == M_HTTP ? g_http_req_len : 1;
     size_t rcap = g_mode == M_ECHO ? (size_t)g_size + 1 : g_mode == M_HTTP ? 4096 : 2;
 
     g_w = calloc((size_t)g_threads, sizeof *g_w);
     struct conn *all = calloc((size_t)g_conns, sizeof *all);
     char *bufs = malloc((size_t)g_conns * (wcap + rcap));
-    if (!g_w || !all || !bufs)
-        die("malloc");
+    if (!g_w || !all || !bufs) die("malloc");
     long base = 0;
     for (int t = 0; t < g_threads; t++) {
         struct worker *w = &g_w[t];
@@ -706,8 +615,7 @@ int main(int argc, char **argv)
     uint64_t t0 = now_ns();
     atomic_store(&g_t_start, t0);
     for (int t = 0; t < g_threads; t++)
-        if (pthread_create(&g_w[t].th, NULL, worker_main, &g_w[t]) != 0)
-            die("pthread_create");
+        if (pthread_create(&g_w[t].th, NULL, worker_main, &g_w[t]) != 0) die("pthread_create");
     pthread_barrier_wait(&g_bar); /* all connected (idle: and pinged) */
     uint64_t t_ready = now_ns();
     long rss_after = -1;
@@ -716,8 +624,7 @@ int main(int argc, char **argv)
         long ok = 0;
         for (int t = 0; t < g_threads; t++)
             ok += count_state(&g_w[t], 3);
-        if (g_server_pid)
-            rss_after = vmrss_kb(g_server_pid);
+        if (g_server_pid) rss_after = vmrss_kb(g_server_pid);
         fprintf(stderr, "loadgen: ready: %ld of %ld connections open and answered in %.2f s\n", ok, g_conns,
                 (double)(t_ready - t0) / 1e9);
         uint64_t until = g_hold > 0 ? t_ready + (uint64_t)(g_hold * 1e9) : UINT64_MAX;
@@ -755,18 +662,16 @@ int main(int argc, char **argv)
         closed += w->closed;
         cfail += w->connect_fail;
         lat_sum += w->lat_sum;
-        if (w->lat_max > lat_max)
-            lat_max = w->lat_max;
+        if (w->lat_max > lat_max) lat_max = w->lat_max;
         for (unsigned b = 0; b < NBUCKETS; b++)
             hist[b] += w->hist[b];
-        if (!example && w->err_example[0])
-            example = w->err_example;
+        if (!example && w->err_example[0]) example = w->err_example;
     }
     uint64_t bad = errors + mism + closed + cfail;
 
     if (g_mode == M_IDLE) {
-        double bpc = rss_before >= 0 && rss_after >= 0 ? (double)(rss_after - rss_before) * 1024.0 / (double)g_conns
-                                                       : -1;
+        double bpc =
+            rss_before >= 0 && rss_after >= 0 ? (double)(rss_after - rss_before) * 1024.0 / (double)g_conns : -1;
         printf("%smode=idle conns=%ld threads=%d connect_s=%.3f held_s=%.2f rss_before_kb=%ld rss_after_kb=%ld "
                "bytes_per_conn=%.0f echoes=%llu errors=%llu mismatches=%llu closed=%llu connect_fail=%llu\n",
                g_labels, g_conns, g_threads, (double)(t_ready - t0) / 1e9, held, rss_before, rss_after, bpc,
@@ -789,11 +694,11 @@ int main(int argc, char **argv)
                "closed=%llu connect_fail=%llu\n",
                g_labels, g_mode == M_ECHO ? "echo" : "http", g_conns, g_threads, g_duration, g_warmup,
                g_mode == M_ECHO ? "size=" : "body_bytes=", g_mode == M_ECHO ? g_size : (long)strlen(g_body),
-               (unsigned long long)counted, (double)counted / g_duration, val[0] / 1e3, val[1] / 1e3,
-               val[2] / 1e3, counted ? (double)lat_sum / (double)counted / 1e3 : 0.0, (double)lat_max / 1e3,
-               srv, srv >= 0 && counted ? srv * 1e6 / (double)counted : -1, gen,
-               gen >= 0 && counted ? gen * 1e6 / (double)counted : -1, (unsigned long long)errors, (unsigned long long)mism, (unsigned long long)closed,
-               (unsigned long long)cfail);
+               (unsigned long long)counted, (double)counted / g_duration, val[0] / 1e3, val[1] / 1e3, val[2] / 1e3,
+               counted ? (double)lat_sum / (double)counted / 1e3 : 0.0, (double)lat_max / 1e3, srv,
+               srv >= 0 && counted ? srv * 1e6 / (double)counted : -1, gen,
+               gen >= 0 && counted ? gen * 1e6 / (double)counted : -1, (unsigned long long)errors,
+               (unsigned long long)mism, (unsigned long long)closed, (unsigned long long)cfail);
     }
     fflush(stdout);
     if (bad || (g_mode != M_IDLE && counted == 0)) {

@@ -28,50 +28,39 @@ static int g_http;
 
 static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!";
 
-static int write_all(int fd, const char *p, size_t n)
-{
+static int write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
         p += k;
         n -= (size_t)k;
     }
     return 0;
 }
 
-static void serve_echo(int fd)
-{
+static void serve_echo(int fd) {
     char buf[1024];
     for (;;) {
         ssize_t k = recv(fd, buf, sizeof buf, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0 || write_all(fd, buf, (size_t)k) != 0)
-            return;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0 || write_all(fd, buf, (size_t)k) != 0) return;
     }
 }
 
-static void serve_http(int fd)
-{
+static void serve_http(int fd) {
     char buf[4096];
     size_t len = 0;
     for (;;) {
-        if (len == sizeof buf)
-            return; /* request head too large */
+        if (len == sizeof buf) return; /* request head too large */
         ssize_t k = recv(fd, buf + len, sizeof buf - len, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return;
         len += (size_t)k;
         size_t start = 0;
         char *end;
         while ((end = memmem(buf + start, len - start, "\r\n\r\n", 4)) != NULL) {
-            if (write_all(fd, RESPONSE, sizeof RESPONSE - 1) != 0)
-                return;
+            if (write_all(fd, RESPONSE, sizeof RESPONSE - 1) != 0) return;
             start = (size_t)(end - buf) + 4;
         }
         memmove(buf, buf + start, len - start);
@@ -79,19 +68,15 @@ static void serve_http(int fd)
     }
 }
 
-static void *conn_main(void *arg)
-{
+static void *conn_main(void *arg) {
     int fd = (int)(long)arg;
-    if (g_http)
-        serve_http(fd);
-    else
-        serve_echo(fd);
+    if (g_http) serve_http(fd);
+    else serve_echo(fd);
     close(fd);
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 4 || (strcmp(argv[1], "echo") && strcmp(argv[1], "idle") && strcmp(argv[1], "http"))) {
         fprintf(stderr, "usage: thread_server echo|idle|http PORT WORKERS [stack=BYTES]\n");
         return 2;
@@ -99,8 +84,7 @@ int main(int argc, char **argv)
     g_http = !strcmp(argv[1], "http");
     size_t stack = 65536;
     for (int i = 4; i < argc; i++)
-        if (!strncmp(argv[i], "stack=", 6))
-            stack = (size_t)atol(argv[i] + 6);
+        if (!strncmp(argv[i], "stack=", 6)) stack = (size_t)atol(argv[i] + 6);
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -111,8 +95,8 @@ int main(int argc, char **argv)
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 4096) != 0) {
         perror("thread_server: listen");
         return 1;
@@ -126,8 +110,7 @@ int main(int argc, char **argv)
     for (;;) {
         int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
             perror("thread_server: accept");
             if (errno == EMFILE || errno == ENFILE) {
                 sleep(1);
