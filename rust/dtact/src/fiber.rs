@@ -121,55 +121,147 @@ pub(crate) enum Driven<T> {
     Stopped,
 }
 
-// A yield inside a task returns `Pending` to the runner below, which yields the fiber itself and
-// can therefore check for abort and shutdown at every yield (a yield that switched inside `poll`
-// and returned `Ready` would let a yield-looping task run forever). The request travels in a
-// thread-local flag that is set in `poll` and read by the runner right after `poll` returns, on
-// the same thread with no suspension in between. Both accessors are `#[inline(never)]` so that
-// the compiler never keeps a thread-local address across a suspension of a cross-thread fiber
-// (the fiber may resume on another thread).
+// Requests from a future to the runner that polls it. A yield inside a task returns `Pending`
+// to the runner below, which yields the fiber itself and can therefore check for abort and
+// shutdown at every yield (a yield that switched inside `poll` and returned `Ready` would let a
+// yield-looping task run forever). A timer (`time::Sleep`) polled by the runner asks it to park
+// the fiber with a timeout (`dtact_park(ns)`) instead of forever, so a sleeping task needs no
+// timer thread. The requests travel in a thread-local that is set in `poll` and read by the
+// runner right after `poll` returns. A poll may itself suspend the fiber (a nested `wait`, an
+// in-place yield) and a cross-thread fiber may then resume on another thread: those suspension
+// points take the requests made so far before they suspend and put them back on the thread they
+// resume on (`suspend_preserving`), and a nested runner does the same, so a request is never
+// left behind on the wrong thread. `DRIVER` says which fiber's runner is polling on this thread
+// (only a future polled by its own runner, with the fiber's waker, may make a park request). The
+// accessors are `#[inline(never)]` so that the compiler never keeps a thread-local address
+// across a suspension of a cross-thread fiber.
+#[derive(Clone, Copy, Default)]
+struct Requests {
+    yield_now: bool,
+    deadline: Option<std::time::Instant>,
+}
+
 thread_local! {
-    static YIELD_REQUEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static REQUESTS: std::cell::Cell<Requests> = const { std::cell::Cell::new(Requests { yield_now: false, deadline: None }) };
+    static DRIVER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Tells the runner polling the current future to yield the fiber when `poll` returns.
 #[inline(never)]
 fn request_yield() {
-    YIELD_REQUEST.with(|r| r.set(true));
+    REQUESTS.with(|r| {
+        let mut v = r.get();
+        v.yield_now = true;
+        r.set(v)
+    });
 }
 
-/// Reads and clears the yield request of this thread.
+/// Tells the runner polling the current future to park the fiber no later than `deadline`
+/// (the earliest of the requests made during one poll wins). Only meaningful when
+/// [`polled_by_runner`] is true.
 #[inline(never)]
-fn take_yield_request() -> bool {
-    YIELD_REQUEST.with(|r| r.replace(false))
+pub(crate) fn request_park_deadline(deadline: std::time::Instant) {
+    REQUESTS.with(|r| {
+        let mut v = r.get();
+        v.deadline = Some(match v.deadline {
+            Some(d) if d <= deadline => d,
+            _ => deadline,
+        });
+        r.set(v)
+    });
+}
+
+/// Reads and clears the requests of this thread.
+#[inline(never)]
+fn take_requests() -> Requests {
+    REQUESTS.with(|r| r.replace(Requests::default()))
+}
+
+/// Puts requests back (after a suspension inside a poll, on the thread the fiber resumed on).
+#[inline(never)]
+fn put_requests(v: Requests) {
+    REQUESTS.with(|r| r.set(v));
+}
+
+#[inline(never)]
+fn driver() -> u64 {
+    DRIVER.with(|d| d.get())
+}
+
+#[inline(never)]
+fn set_driver(h: u64) {
+    DRIVER.with(|d| d.set(h));
+}
+
+/// Whether the future being polled with `cx` is polled by the runner of the current fiber
+/// ([`drive_on_fiber`]: a task's runner or [`wait`]) with the fiber's own waker, so that a
+/// park request ([`request_park_deadline`]) will be honoured when `poll` returns.
+pub(crate) fn polled_by_runner(cx: &Context<'_>) -> bool {
+    // SAFETY: dtact_self has no preconditions (it returns 0 on a host thread).
+    let me = unsafe { sys::dtact_self() };
+    me != 0 && driver() == me && cx.waker().will_wake(&fiber_waker(dtact_handle_t(me)))
+}
+
+/// Runs `f`, which may suspend the current fiber (and resume it on another thread), keeping the
+/// runner's pending requests and driver mark of the poll in progress across it.
+pub(crate) fn suspend_preserving<R>(f: impl FnOnce() -> R) -> R {
+    let saved = take_requests();
+    let drv = driver();
+    let r = f();
+    put_requests(saved);
+    set_driver(drv);
+    r
 }
 
 /// Polls `fut` on the current fiber until it completes. After a `Pending` it checks `stop()`
 /// (the task's abort flag) and shutdown; then, if the future asked to yield ([`yield_now`]), it
-/// yields the fiber (`dtact_yield`) and polls again, else it parks the fiber (`dtact_park(-1)`)
-/// until a wake (`dtact_unpark`) arrives. Must run on a fiber.
+/// yields the fiber (`dtact_yield`) and polls again; if a timer asked for a deadline
+/// (`time::Sleep`), it parks the fiber until a wake or that deadline (`dtact_park(ns)`); else
+/// it parks the fiber (`dtact_park(-1)`) until a wake (`dtact_unpark`) arrives. Must run on a
+/// fiber. Nested calls (a `wait` inside a poll) keep the outer poll's requests.
 pub(crate) fn drive_on_fiber<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool) -> Driven<F::Output> {
     // SAFETY: dtact_self has no preconditions.
     let me = unsafe { sys::dtact_self() };
     debug_assert!(me != 0);
+    // A runner nested in a poll of this fiber's runner keeps that poll's requests and mark.
+    let nested = driver() == me;
+    let outer = if nested { take_requests() } else { Requests::default() };
+    let r = drive_loop(fut.as_mut(), stop, me);
+    put_requests(outer);
+    set_driver(if nested { me } else { 0 });
+    r
+}
+
+fn drive_loop<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool, me: u64) -> Driven<F::Output> {
     let waker = fiber_waker(dtact_handle_t(me));
     let mut cx = Context::from_waker(&waker);
     let mut shutdown = false;
     loop {
-        let _ = take_yield_request(); // a stale request of a foreign executor
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        let _ = take_requests(); // stale requests of a foreign executor
+        set_driver(me);
+        let polled = fut.as_mut().poll(&mut cx);
+        set_driver(0);
+        if let Poll::Ready(v) = polled {
             return Driven::Done(v);
         }
-        let yield_requested = take_yield_request();
+        let req = take_requests();
         if shutdown {
             return Driven::Shutdown;
         }
         if stop() {
             return Driven::Stopped;
         }
-        let rc = if yield_requested {
+        let rc = if req.yield_now {
             // SAFETY: dtact_yield has no preconditions (we are on a fiber).
             unsafe { sys::dtact_yield() }
+        } else if let Some(d) = req.deadline {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                continue; // the deadline passed meanwhile: poll again
+            }
+            let ns = left.as_nanos().min(i64::MAX as u128) as i64;
+            // SAFETY: dtact_park has no memory-safety preconditions (we are on a fiber).
+            unsafe { sys::dtact_park(ns) }
         } else {
             // SAFETY: dtact_park has no memory-safety preconditions (on a host thread it returns
             // EPERM; callers run this on a fiber).
@@ -293,7 +385,7 @@ impl Future for YieldNow {
         }
         // A foreign executor on a fiber: yield in place.
         // SAFETY: dtact_yield has no preconditions (we are on a fiber).
-        if unsafe { sys::dtact_yield() } == sys::DTACT_ESHUTDOWN {
+        if suspend_preserving(|| unsafe { sys::dtact_yield() }) == sys::DTACT_ESHUTDOWN {
             // Let the runner see the shutdown at its next suspension.
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -394,7 +486,7 @@ pub fn yield_to_sync<H: AsHandle>(target: H) -> Result<(), Error> {
     // SAFETY: dtact_unpark takes any handle value and validates it.
     check(unsafe { sys::dtact_unpark(target.as_handle().0) })?;
     // SAFETY: dtact_yield has no preconditions (EPERM on a host thread).
-    match unsafe { sys::dtact_yield() } {
+    match suspend_preserving(|| unsafe { sys::dtact_yield() }) {
         sys::DTACT_EPERM => {
             std::thread::yield_now();
             Ok(())
@@ -455,8 +547,9 @@ pub fn status<H: AsHandle>(h: H) -> Result<FiberStatus, Error> {
 /// (on a host thread while the workers are not running and the fiber has not finished),
 /// [`Error::Shutdown`] (a fiber's wait was interrupted by shutdown).
 pub fn dtact_await<H: AsHandle>(h: H) -> Result<(), Error> {
+    let h = h.as_handle().0;
     // SAFETY: dtact_await takes any handle value and validates it (EHANDLE, EDEADLK).
-    check(unsafe { sys::dtact_await(h.as_handle().0) })
+    check(suspend_preserving(|| unsafe { sys::dtact_await(h) }))
 }
 
 /// Whether fiber `h` has finished (or was recycled).
@@ -490,8 +583,9 @@ pub fn unpark<H: AsHandle>(h: H) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Shutdown`] if shutdown interrupted the sleep.
 pub fn sleep(d: std::time::Duration) -> Result<(), Error> {
+    let ns = d.as_nanos().min(u64::MAX as u128) as u64;
     // SAFETY: dtact_sleep_ns has no preconditions (it sleeps the fiber, or the thread).
-    check(unsafe { sys::dtact_sleep_ns(d.as_nanos().min(u64::MAX as u128) as u64) })
+    check(suspend_preserving(|| unsafe { sys::dtact_sleep_ns(ns) }))
 }
 
 // ------------------------------------------------------------------ spawn_with_stack

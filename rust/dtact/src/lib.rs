@@ -112,7 +112,10 @@ mod error;
 pub mod fiber;
 mod pool;
 mod runtime;
+pub mod sync;
 mod task;
+pub mod time;
+pub mod timer;
 pub mod topology;
 
 pub use dtact_macros::{dtact_init, export_async, export_fiber, main, task};
