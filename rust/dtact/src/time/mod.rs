@@ -2,10 +2,12 @@
 //! [`interval_at`], [`timeout`], [`timeout_at`], and [`sleep_blocking`] for synchronous code.
 //!
 //! How a [`Sleep`] waits: polled by the runner of a dtact task (or by [`crate::wait`] on a
-//! fiber) with the fiber's own waker, it asks the runner to park the fiber with a timeout
-//! (`dtact_park(ns)`) up to its deadline instead of forever: no timer thread, no allocation; the
-//! fiber is re-polled when the timeout expires (or earlier, on any other wake-up) and the
-//! `Sleep` completes once the clock has passed its deadline. Polled any other way (under another
+//! fiber) with the fiber's own waker, it registers its deadline with that runner, which parks
+//! the fiber with a timeout (`dtact_park(ns)`) up to the earliest registered deadline instead of
+//! forever: no timer thread; the fiber is re-polled when the timeout expires (or earlier, on any
+//! other wake-up) and the `Sleep` completes once the clock has passed its deadline. The
+//! registration stays until the `Sleep` completes, is dropped or its deadline passes, so a
+//! combinator that does not re-poll it at every wake-up still gets the wake-up at the deadline. Polled any other way (under another
 //! executor, inside a combinator that substitutes its own waker, on a plain thread through
 //! `block_on`), it registers its waker with one global timer thread (started on first use), which
 //! wakes it at the deadline; dropping the `Sleep` deregisters it, and re-polling it with a
@@ -28,6 +30,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -92,8 +95,16 @@ pub fn sleep_blocking(duration: Duration) {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    /// Registration with the timer thread: its id and the waker it holds.
-    reg: Option<(u64, Waker)>,
+    reg: Reg,
+}
+
+/// Where a pending [`Sleep`] is registered.
+enum Reg {
+    None,
+    /// With the timer thread: its id and the waker it holds.
+    Thread(u64, Waker),
+    /// With the runner of a fiber: its registry and the id there.
+    Fiber(Arc<crate::fiber::FiberTimers>, u64),
 }
 
 impl fmt::Debug for Sleep {
@@ -110,7 +121,7 @@ impl Sleep {
 
     /// A sleep until `deadline` (the original Dtact's `DtactSleep::until`).
     pub fn until(deadline: Instant) -> Sleep {
-        Sleep { deadline, reg: None }
+        Sleep { deadline, reg: Reg::None }
     }
 
     /// The deadline.
@@ -131,15 +142,24 @@ impl Sleep {
 
     fn reset_inner(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        if let Some((id, w)) = self.reg.take() {
-            driver::deregister(id);
-            self.reg = Some((driver::register(deadline, w.clone()), w));
+        match std::mem::replace(&mut self.reg, Reg::None) {
+            Reg::None => {}
+            Reg::Thread(id, w) => {
+                driver::deregister(id);
+                self.reg = Reg::Thread(driver::register(deadline, w.clone()), w);
+            }
+            Reg::Fiber(t, id) => {
+                let id = if t.update(id, deadline) { id } else { t.register(deadline) };
+                self.reg = Reg::Fiber(t, id);
+            }
         }
     }
 
     fn deregister(&mut self) {
-        if let Some((id, _)) = self.reg.take() {
-            driver::deregister(id);
+        match std::mem::replace(&mut self.reg, Reg::None) {
+            Reg::None => {}
+            Reg::Thread(id, _) => driver::deregister(id),
+            Reg::Fiber(t, id) => t.deregister(id),
         }
     }
 }
@@ -152,21 +172,28 @@ impl Future for Sleep {
             this.deregister();
             return Poll::Ready(());
         }
-        if crate::fiber::polled_by_runner(cx) {
+        if let Some(t) = crate::fiber::runner_timers(cx) {
             // The fiber's runner parks with a timeout: no timer thread needed.
+            if let Reg::Fiber(cur, id) = &this.reg {
+                if Arc::ptr_eq(cur, &t) && cur.update(*id, this.deadline) {
+                    return Poll::Pending; // still registered there
+                }
+            }
             this.deregister();
-            crate::fiber::request_park_deadline(this.deadline);
+            let id = t.register(this.deadline);
+            this.reg = Reg::Fiber(t, id);
             return Poll::Pending;
         }
         match &mut this.reg {
-            Some((_, w)) if w.will_wake(cx.waker()) => {}
-            Some((id, w)) => {
+            Reg::Thread(_, w) if w.will_wake(cx.waker()) => {}
+            Reg::Thread(id, w) => {
                 *w = cx.waker().clone();
                 driver::update(*id, w.clone());
             }
-            None => {
+            _ => {
+                this.deregister();
                 let w = cx.waker().clone();
-                this.reg = Some((driver::register(this.deadline, w.clone()), w));
+                this.reg = Reg::Thread(driver::register(this.deadline, w.clone()), w);
             }
         }
         Poll::Pending
