@@ -34,6 +34,32 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Polls `f`, and sets `flag` once its first poll returned (so a lock/acquire is queued).
+struct FirstPoll<F> {
+    f: std::pin::Pin<Box<F>>,
+    flag: Arc<AtomicBool>,
+}
+impl<F: std::future::Future> std::future::Future for FirstPoll<F> {
+    type Output = F::Output;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let r = self.f.as_mut().poll(cx);
+        self.flag.store(true, Ordering::SeqCst);
+        r
+    }
+}
+
+/// Spawns `f` and returns once its first poll returned.
+fn spawn_queued<F>(f: F) -> dtact::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let flag = Arc::new(AtomicBool::new(false));
+    let h = spawn(FirstPoll { f: Box::pin(f), flag: flag.clone() });
+    wait_until("first poll", || flag.load(Ordering::SeqCst));
+    h
+}
+
 /// Sets its flag when dropped (the task's future was dropped).
 struct DropFlag(Arc<AtomicBool>);
 impl Drop for DropFlag {
@@ -127,8 +153,7 @@ fn mutex_owned_guard_and_fifo() {
     let mut hs = Vec::new();
     for i in 0..6 {
         let m2 = m.clone();
-        hs.push(spawn(async move { m2.lock_owned().await.push(i) }));
-        std::thread::sleep(Duration::from_millis(5));
+        hs.push(spawn_queued(async move { m2.lock_owned().await.push(i) }));
     }
     drop(g);
     for h in hs {
@@ -212,12 +237,11 @@ fn semaphore_fifo_and_dropped_waiter_hands_over() {
     let mut hs = Vec::new();
     for (i, n) in [(0, 3u32), (1, 1), (2, 2)] {
         let (sem, order) = (sem.clone(), order.clone());
-        hs.push(spawn(async move {
+        hs.push(spawn_queued(async move {
             let p = sem.acquire_many(n).await.unwrap();
             order.lock().unwrap().push(i);
             p.forget();
         }));
-        std::thread::sleep(Duration::from_millis(5));
     }
     sem.add_permits(2); // not enough for the head (3): nobody goes, not even waiter 1
     std::thread::sleep(Duration::from_millis(20));
@@ -431,17 +455,15 @@ fn once_cell_initialises_once_under_contention() {
     // an initialiser aborted midway lets the next caller initialise
     let cell = Arc::new(OnceCell::new());
     let c = cell.clone();
-    let h = spawn(async move {
+    let h = spawn_queued(async move {
         *c.get_or_init(|| async {
             std::future::pending::<()>().await;
             0
         })
         .await
     });
-    std::thread::sleep(Duration::from_millis(10));
     let c = cell.clone();
-    let h2 = spawn(async move { *c.get_or_init(|| async { 7 }).await });
-    std::thread::sleep(Duration::from_millis(10));
+    let h2 = spawn_queued(async move { *c.get_or_init(|| async { 7 }).await });
     assert!(!h2.is_finished());
     h.abort();
     assert!(h.join().unwrap_err().is_cancelled());
