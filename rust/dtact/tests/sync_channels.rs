@@ -5,7 +5,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use dtact::sync::{broadcast, mpsc, oneshot, watch, Notify};
-use dtact::{spawn, yield_now, Runtime};
+use dtact::{spawn, Runtime};
 
 fn rt() -> &'static Runtime {
     static RT: std::sync::Mutex<Option<&'static Runtime>> = std::sync::Mutex::new(None);
@@ -230,13 +230,13 @@ fn abort_of_task_blocked_in_recv_is_prompt() {
 fn oneshot_send_drop_close() {
     rt();
     let (tx, rx) = oneshot::channel();
-    let h = spawn(async move { rx.await });
+    let h = spawn(rx);
     std::thread::sleep(Duration::from_millis(5));
     tx.send(String::from("x")).unwrap();
     assert_eq!(h.join().unwrap().unwrap(), "x");
     // sender dropped -> RecvError
     let (tx, rx) = oneshot::channel::<u8>();
-    let h = spawn(async move { rx.await });
+    let h = spawn(rx);
     std::thread::sleep(Duration::from_millis(5));
     drop(tx);
     assert!(h.join().unwrap().is_err());

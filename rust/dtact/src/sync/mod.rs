@@ -20,7 +20,9 @@
 //! [`oneshot::Receiver::blocking_recv`], or [`crate::wait`] on any of the futures (for example
 //! `dtact::wait(sem.acquire())`). On a fiber these suspend only the fiber (unlike tokio's, they
 //! do not panic inside a task; but they hold up the task's whole `poll`, so prefer `.await` in
-//! async code); on a plain thread they park the thread.
+//! async code: in particular an abort of a task waiting in a blocking form takes effect only
+//! when that call returns, at the task's next `.await` that suspends); on a plain thread they
+//! park the thread.
 pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
