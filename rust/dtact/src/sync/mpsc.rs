@@ -1,6 +1,6 @@
 //! Multi-producer, single-consumer channels, bounded ([`channel`]) and unbounded
-//! ([`unbounded_channel`]), with tokio's API. A bounded channel's capacity is a FIFO
-//! [`Semaphore`](super::Semaphore): a sender waits for a slot in arrival order. Messages arrive
+//! ([`unbounded_channel`]), with tokio's API. A bounded channel's capacity works as a FIFO
+//! semaphore (as in tokio): a sender waits for a slot in arrival order. Messages arrive
 //! in the order they were sent (per sender, and globally in the order sends completed).
 //!
 //! ```
@@ -23,8 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::notify::Notify;
-use super::semaphore::{Semaphore, TryAcquireError};
-use super::waiters::lock;
+use super::waiters::{lock, WakeList, Waiters};
 
 /// The channels' errors.
 pub mod error {
@@ -141,17 +140,48 @@ pub mod error {
 
 use error::{SendError, SendTimeoutError, TryRecvError, TrySendError};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Waiting,
+    /// A slot was reserved for this sender.
+    Granted,
+    /// The receiver went away.
+    Closed,
+}
+
 struct State<T> {
     queue: VecDeque<T>,
     rx_waker: Option<Waker>,
     rx_closed: bool,
     senders: usize,
+    /// Free slots of a bounded channel (not counting those granted to waiting senders).
+    free: usize,
+    /// Senders of a bounded channel waiting for a slot (FIFO).
+    send_waiters: Waiters<Slot>,
 }
 
+impl<T> State<T> {
+    /// Hands free slots to waiting senders, in order.
+    fn grant(&mut self, wake: &mut WakeList) {
+        while self.free > 0 {
+            match self.send_waiters.pop_front() {
+                Some(k) => {
+                    self.free -= 1;
+                    let e = self.send_waiters.get_mut(k);
+                    e.data = Slot::Granted;
+                    wake.push(e.waker.take());
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// The channel: one lock over the queue, the slot count and the waiting senders (a bounded
+/// channel's capacity works as a FIFO semaphore, as in tokio, kept under the same lock).
 struct Chan<T> {
     state: Mutex<State<T>>,
-    /// The free slots of a bounded channel (closed with the receiver).
-    slots: Option<Semaphore>,
+    bounded: bool,
     capacity: usize,
     /// Woken when the receiver closes (Sender::closed).
     closed: Notify,
@@ -160,22 +190,52 @@ struct Chan<T> {
 impl<T> Chan<T> {
     fn new(bound: Option<usize>) -> Arc<Chan<T>> {
         Arc::new(Chan {
-            state: Mutex::new(State { queue: VecDeque::new(), rx_waker: None, rx_closed: false, senders: 1 }),
-            slots: bound.map(Semaphore::new),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                rx_waker: None,
+                rx_closed: false,
+                senders: 1,
+                free: bound.unwrap_or(0),
+                send_waiters: Waiters::new(),
+            }),
+            bounded: bound.is_some(),
             capacity: bound.unwrap_or(usize::MAX),
             closed: Notify::new(),
         })
     }
 
-    /// Queues `v` (its slot, if bounded, is already taken); fails if the receiver is gone.
+    /// Queues `v` in `st` (its slot, if bounded, is taken) and returns the receiver's waker.
+    fn push_locked(st: &mut State<T>, v: T) -> Option<Waker> {
+        st.queue.push_back(v);
+        st.rx_waker.take()
+    }
+
+    /// Sends on an unbounded channel.
     fn push(&self, v: T) -> Result<(), T> {
         let w = {
             let mut st = lock(&self.state);
             if st.rx_closed {
                 return Err(v);
             }
-            st.queue.push_back(v);
-            st.rx_waker.take()
+            Self::push_locked(&mut st, v)
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let w = {
+            let mut st = lock(&self.state);
+            if st.rx_closed {
+                return Err(TrySendError::Closed(v));
+            }
+            if st.free == 0 || !st.send_waiters.is_empty() {
+                return Err(TrySendError::Full(v));
+            }
+            st.free -= 1;
+            Self::push_locked(&mut st, v)
         };
         if let Some(w) = w {
             w.wake();
@@ -216,54 +276,149 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Takes the next message under the lock, freeing its slot (and handing it to a waiting
+    /// sender); `Err(disconnected)` when there is none.
+    fn pop_locked(&self, st: &mut State<T>, wake: &mut WakeList) -> Result<T, bool> {
+        match st.queue.pop_front() {
+            Some(v) => {
+                if self.bounded {
+                    st.free += 1;
+                    st.grant(wake);
+                }
+                Ok(v)
+            }
+            None => Err(st.senders == 0 || st.rx_closed),
+        }
+    }
+
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let v = {
+        let mut wake = WakeList::new();
+        let r = {
             let mut st = lock(&self.state);
-            match st.queue.pop_front() {
-                Some(v) => v,
-                None => {
-                    if st.senders == 0 || st.rx_closed {
-                        return Poll::Ready(None);
-                    }
+            match self.pop_locked(&mut st, &mut wake) {
+                Ok(v) => Poll::Ready(Some(v)),
+                Err(true) => Poll::Ready(None),
+                Err(false) => {
                     match &st.rx_waker {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         _ => st.rx_waker = Some(cx.waker().clone()),
                     }
-                    return Poll::Pending;
+                    Poll::Pending
                 }
             }
         };
-        if let Some(s) = &self.slots {
-            s.release(1);
-        }
-        Poll::Ready(Some(v))
+        wake.wake();
+        r
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
-        let v = {
+        let mut wake = WakeList::new();
+        let r = {
             let mut st = lock(&self.state);
-            match st.queue.pop_front() {
-                Some(v) => v,
-                None if st.senders == 0 || st.rx_closed => return Err(TryRecvError::Disconnected),
-                None => return Err(TryRecvError::Empty),
+            match self.pop_locked(&mut st, &mut wake) {
+                Ok(v) => Ok(v),
+                Err(true) => Err(TryRecvError::Disconnected),
+                Err(false) => Err(TryRecvError::Empty),
             }
         };
-        if let Some(s) = &self.slots {
-            s.release(1);
-        }
-        Ok(v)
+        wake.wake();
+        r
     }
 
     fn close(&self) {
-        lock(&self.state).rx_closed = true;
-        if let Some(s) = &self.slots {
-            s.close();
+        let mut wake = WakeList::new();
+        {
+            let mut st = lock(&self.state);
+            st.rx_closed = true;
+            while let Some(k) = st.send_waiters.pop_front() {
+                let e = st.send_waiters.get_mut(k);
+                e.data = Slot::Closed;
+                wake.push(e.waker.take());
+            }
         }
+        wake.wake();
         self.closed.notify_waiters();
     }
 
     fn len(&self) -> usize {
         lock(&self.state).queue.len()
+    }
+
+    /// Free slots (0 while senders wait: those slots are theirs).
+    fn free(&self) -> usize {
+        let st = lock(&self.state);
+        if st.send_waiters.is_empty() {
+            st.free
+        } else {
+            0
+        }
+    }
+}
+
+/// The future of a bounded send: waits for a slot (FIFO) and queues the value. `Unpin`.
+struct SendFut<'a, T> {
+    chan: &'a Chan<T>,
+    value: Option<T>,
+    key: Option<usize>,
+}
+
+impl<T> Unpin for SendFut<'_, T> {}
+
+impl<T> Future for SendFut<'_, T> {
+    type Output = Result<(), SendError<T>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let w = {
+            let mut st = lock(&this.chan.state);
+            let outcome = match this.key {
+                None if st.rx_closed => Slot::Closed,
+                None if st.free > 0 && st.send_waiters.is_empty() => {
+                    st.free -= 1;
+                    Slot::Granted
+                }
+                None => {
+                    this.key = Some(st.send_waiters.push(Slot::Waiting, cx.waker()));
+                    return Poll::Pending;
+                }
+                Some(k) => match st.send_waiters.get_mut(k).data {
+                    Slot::Waiting => {
+                        st.send_waiters.update_waker(k, cx);
+                        return Poll::Pending;
+                    }
+                    o => {
+                        st.send_waiters.remove(k);
+                        this.key = None;
+                        o
+                    }
+                },
+            };
+            let v = this.value.take().expect("dtact::sync::mpsc: send polled after completion");
+            if outcome == Slot::Closed || st.rx_closed {
+                return Poll::Ready(Err(SendError(v)));
+            }
+            Chan::push_locked(&mut st, v)
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> Drop for SendFut<'_, T> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            let mut wake = WakeList::new();
+            {
+                let mut st = lock(&self.chan.state);
+                if st.send_waiters.remove(k).data == Slot::Granted {
+                    // A slot reserved for us and never used goes to the next sender.
+                    st.free += 1;
+                    st.grant(&mut wake);
+                }
+            }
+            wake.wake();
+        }
     }
 }
 
@@ -306,20 +461,13 @@ impl<T> fmt::Debug for Sender<T> {
 }
 
 impl<T> Sender<T> {
-    fn slots(&self) -> &Semaphore {
-        self.chan.slots.as_ref().expect("bounded")
-    }
-
     /// Sends `value`, waiting (suspended, FIFO among senders) for a free slot. Cancel-safe
     /// in tokio's sense: dropping the future before it completes loses the value but no slot.
     ///
     /// # Errors
     /// [`SendError`] with the value if the receiver is gone.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        if self.slots().acquire_n(1).await.is_err() {
-            return Err(SendError(value));
-        }
-        self.chan.push(value).map_err(SendError)
+        SendFut { chan: &self.chan, value: Some(value), key: None }.await
     }
 
     /// Sends `value` if a slot is free now.
@@ -327,11 +475,7 @@ impl<T> Sender<T> {
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the value.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        match self.slots().try_acquire_n(1) {
-            Ok(()) => self.chan.push(value).map_err(TrySendError::Closed),
-            Err(TryAcquireError::NoPermits) => Err(TrySendError::Full(value)),
-            Err(TryAcquireError::Closed) => Err(TrySendError::Closed(value)),
-        }
+        self.chan.try_send(value)
     }
 
     /// [`send`](Self::send), giving up after `timeout`.
@@ -339,10 +483,11 @@ impl<T> Sender<T> {
     /// # Errors
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Closed`], with the value.
     pub async fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        match crate::time::timeout(timeout, self.slots().acquire_n(1)).await {
-            Err(_) => Err(SendTimeoutError::Timeout(value)),
-            Ok(Err(_)) => Err(SendTimeoutError::Closed(value)),
-            Ok(Ok(())) => self.chan.push(value).map_err(SendTimeoutError::Closed),
+        let mut send = SendFut { chan: &self.chan, value: Some(value), key: None };
+        match crate::time::timeout(timeout, &mut send).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(SendError(v))) => Err(SendTimeoutError::Closed(v)),
+            Err(_) => Err(SendTimeoutError::Timeout(send.value.take().expect("not sent"))),
         }
     }
 
@@ -370,7 +515,7 @@ impl<T> Sender<T> {
 
     /// The free slots now.
     pub fn capacity(&self) -> usize {
-        self.slots().available_permits()
+        self.chan.free()
     }
 
     /// The channel's buffer size.
