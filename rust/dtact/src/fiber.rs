@@ -121,15 +121,84 @@ pub(crate) enum Driven<T> {
     Stopped,
 }
 
-// A yield inside a task returns `Pending` to the runner below, which yields the fiber itself and
-// can therefore check for abort and shutdown at every yield (a yield that switched inside `poll`
-// and returned `Ready` would let a yield-looping task run forever). The request travels in a
-// thread-local flag that is set in `poll` and read by the runner right after `poll` returns, on
-// the same thread with no suspension in between. Both accessors are `#[inline(never)]` so that
-// the compiler never keeps a thread-local address across a suspension of a cross-thread fiber
-// (the fiber may resume on another thread).
+// What a future tells the runner that polls it. A yield inside a task returns `Pending` to the
+// runner below, which yields the fiber itself and can therefore check for abort and shutdown at
+// every yield (a yield that switched inside `poll` and returned `Ready` would let a yield-looping
+// task run forever): the request travels in a thread-local flag set in `poll` and read by the
+// runner right after `poll` returns. A timer (`time::Sleep`) polled by the runner registers its
+// deadline in the runner's [`FiberTimers`] (made on first use, reached through a thread-local
+// while the runner polls), and the runner parks the fiber with a timeout up to the earliest
+// registered deadline (`dtact_park(ns)`) instead of forever: a sleeping task needs no timer
+// thread. A registration lasts until the timer completes, is dropped or re-registers, or its
+// deadline passes (the runner then polls again: that is the wake-up), so a combinator that does
+// not re-poll a pending timer at every wake-up still gets its wake-up at the deadline.
+//
+// A poll may itself suspend the fiber (a nested `wait`, an in-place yield) and a cross-thread
+// fiber may then resume on another thread: those suspension points take the thread-locals of
+// the poll in progress before they suspend and put them back on the thread they resume on
+// (`suspend_preserving`), and a nested runner does the same, so nothing is left behind on the
+// wrong thread. `DRIVER` says which fiber's runner is polling on this thread (only a future
+// polled by its own runner, with the fiber's waker, may register a deadline there). The
+// accessors are `#[inline(never)]` so that the compiler never keeps a thread-local address
+// across a suspension of a cross-thread fiber.
+
+/// The deadlines registered with one runner by the timers it polls (a handful: scanned
+/// linearly). Shared (`Arc`) with those timers, which deregister themselves when dropped, on
+/// whatever thread that happens.
+#[derive(Debug, Default)]
+pub(crate) struct FiberTimers {
+    inner: std::sync::Mutex<TimersInner>,
+}
+
+#[derive(Debug, Default)]
+struct TimersInner {
+    entries: Vec<(u64, std::time::Instant)>,
+    next_id: u64,
+}
+
+impl FiberTimers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TimersInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Registers `deadline`; returns its id.
+    pub(crate) fn register(&self, deadline: std::time::Instant) -> u64 {
+        let mut g = self.lock();
+        g.next_id += 1;
+        let id = g.next_id;
+        g.entries.push((id, deadline));
+        id
+    }
+    /// Moves registration `id` to `deadline`; false if it is gone (expired).
+    pub(crate) fn update(&self, id: u64, deadline: std::time::Instant) -> bool {
+        let mut g = self.lock();
+        match g.entries.iter_mut().find(|e| e.0 == id) {
+            Some(e) => {
+                e.1 = deadline;
+                true
+            }
+            None => false,
+        }
+    }
+    /// Removes registration `id` (if still there).
+    pub(crate) fn deregister(&self, id: u64) {
+        let mut g = self.lock();
+        if let Some(i) = g.entries.iter().position(|e| e.0 == id) {
+            g.entries.swap_remove(i);
+        }
+    }
+    fn earliest(&self) -> Option<std::time::Instant> {
+        self.lock().entries.iter().map(|e| e.1).min()
+    }
+    /// Drops the registrations whose deadline has passed (their wake-up is the poll that follows).
+    fn expire(&self, now: std::time::Instant) {
+        self.lock().entries.retain(|e| e.1 > now);
+    }
+}
+
 thread_local! {
     static YIELD_REQUEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DRIVER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static TIMERS: std::cell::RefCell<Option<Arc<FiberTimers>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Tells the runner polling the current future to yield the fiber when `poll` returns.
@@ -144,20 +213,95 @@ fn take_yield_request() -> bool {
     YIELD_REQUEST.with(|r| r.replace(false))
 }
 
+#[inline(never)]
+fn put_yield_request(v: bool) {
+    YIELD_REQUEST.with(|r| r.set(v));
+}
+
+#[inline(never)]
+fn driver() -> u64 {
+    DRIVER.with(|d| d.get())
+}
+
+#[inline(never)]
+fn set_driver(h: u64) {
+    DRIVER.with(|d| d.set(h));
+}
+
+#[inline(never)]
+fn take_timers() -> Option<Arc<FiberTimers>> {
+    TIMERS.with(|t| t.borrow_mut().take())
+}
+
+#[inline(never)]
+fn put_timers(v: Option<Arc<FiberTimers>>) {
+    TIMERS.with(|t| *t.borrow_mut() = v);
+}
+
+/// The timer registry of the runner polling the current future, if the future is polled by the
+/// runner of the current fiber ([`drive_on_fiber`]: a task's runner or [`wait`]) with the
+/// fiber's own waker (made on first use). `None` otherwise: the caller must arrange its wake-up
+/// some other way.
+#[inline(never)]
+pub(crate) fn runner_timers(cx: &Context<'_>) -> Option<Arc<FiberTimers>> {
+    // SAFETY: dtact_self has no preconditions (it returns 0 on a host thread).
+    let me = unsafe { sys::dtact_self() };
+    if me == 0 || driver() != me || !cx.waker().will_wake(&fiber_waker(dtact_handle_t(me))) {
+        return None;
+    }
+    TIMERS.with(|t| Some(t.borrow_mut().get_or_insert_with(Default::default).clone()))
+}
+
+/// Runs `f`, which may suspend the current fiber (and resume it on another thread), keeping the
+/// thread-locals of the poll in progress (yield request, driver mark, timer registry) across it.
+pub(crate) fn suspend_preserving<R>(f: impl FnOnce() -> R) -> R {
+    let y = take_yield_request();
+    let drv = driver();
+    let timers = take_timers();
+    let r = f();
+    put_yield_request(y);
+    set_driver(drv);
+    put_timers(timers);
+    r
+}
+
 /// Polls `fut` on the current fiber until it completes. After a `Pending` it checks `stop()`
 /// (the task's abort flag) and shutdown; then, if the future asked to yield ([`yield_now`]), it
-/// yields the fiber (`dtact_yield`) and polls again, else it parks the fiber (`dtact_park(-1)`)
-/// until a wake (`dtact_unpark`) arrives. Must run on a fiber.
-pub(crate) fn drive_on_fiber<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool) -> Driven<F::Output> {
+/// yields the fiber (`dtact_yield`) and polls again; else it parks the fiber until a wake
+/// (`dtact_unpark`) arrives (`dtact_park(-1)`) or, if timers registered deadlines
+/// (`time::Sleep`), until the earliest one (`dtact_park(ns)`). Must run on a fiber. A nested
+/// call (a `wait` inside a poll) keeps the outer poll's thread-locals.
+pub(crate) fn drive_on_fiber<F: Future + ?Sized>(fut: Pin<&mut F>, stop: &dyn Fn() -> bool) -> Driven<F::Output> {
     // SAFETY: dtact_self has no preconditions.
     let me = unsafe { sys::dtact_self() };
     debug_assert!(me != 0);
+    if driver() == me {
+        // Nested in a poll of this fiber's runner: keep that poll's state.
+        suspend_preserving(|| {
+            let r = drive_loop(fut, stop, me);
+            set_driver(me);
+            r
+        })
+    } else {
+        let r = drive_loop(fut, stop, me);
+        set_driver(0);
+        r
+    }
+}
+
+fn drive_loop<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool, me: u64) -> Driven<F::Output> {
     let waker = fiber_waker(dtact_handle_t(me));
     let mut cx = Context::from_waker(&waker);
     let mut shutdown = false;
+    let mut timers: Option<Arc<FiberTimers>> = None;
     loop {
         let _ = take_yield_request(); // a stale request of a foreign executor
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        put_timers(timers.take());
+        set_driver(me);
+        let polled = fut.as_mut().poll(&mut cx);
+        set_driver(0);
+        timers = take_timers();
+        if let Poll::Ready(v) = polled {
             return Driven::Done(v);
         }
         let yield_requested = take_yield_request();
@@ -170,6 +314,19 @@ pub(crate) fn drive_on_fiber<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dy
         let rc = if yield_requested {
             // SAFETY: dtact_yield has no preconditions (we are on a fiber).
             unsafe { sys::dtact_yield() }
+        } else if let Some(d) = timers.as_ref().and_then(|t| t.earliest()) {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            let rc = if left.is_zero() {
+                sys::DTACT_OK // the deadline passed meanwhile: poll again
+            } else {
+                let ns = left.as_nanos().min(i64::MAX as u128) as i64;
+                // SAFETY: dtact_park has no memory-safety preconditions (we are on a fiber).
+                unsafe { sys::dtact_park(ns) }
+            };
+            if let Some(t) = &timers {
+                t.expire(std::time::Instant::now());
+            }
+            rc
         } else {
             // SAFETY: dtact_park has no memory-safety preconditions (on a host thread it returns
             // EPERM; callers run this on a fiber).
@@ -293,7 +450,7 @@ impl Future for YieldNow {
         }
         // A foreign executor on a fiber: yield in place.
         // SAFETY: dtact_yield has no preconditions (we are on a fiber).
-        if unsafe { sys::dtact_yield() } == sys::DTACT_ESHUTDOWN {
+        if suspend_preserving(|| unsafe { sys::dtact_yield() }) == sys::DTACT_ESHUTDOWN {
             // Let the runner see the shutdown at its next suspension.
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -394,7 +551,7 @@ pub fn yield_to_sync<H: AsHandle>(target: H) -> Result<(), Error> {
     // SAFETY: dtact_unpark takes any handle value and validates it.
     check(unsafe { sys::dtact_unpark(target.as_handle().0) })?;
     // SAFETY: dtact_yield has no preconditions (EPERM on a host thread).
-    match unsafe { sys::dtact_yield() } {
+    match suspend_preserving(|| unsafe { sys::dtact_yield() }) {
         sys::DTACT_EPERM => {
             std::thread::yield_now();
             Ok(())
@@ -455,8 +612,9 @@ pub fn status<H: AsHandle>(h: H) -> Result<FiberStatus, Error> {
 /// (on a host thread while the workers are not running and the fiber has not finished),
 /// [`Error::Shutdown`] (a fiber's wait was interrupted by shutdown).
 pub fn dtact_await<H: AsHandle>(h: H) -> Result<(), Error> {
+    let h = h.as_handle().0;
     // SAFETY: dtact_await takes any handle value and validates it (EHANDLE, EDEADLK).
-    check(unsafe { sys::dtact_await(h.as_handle().0) })
+    check(suspend_preserving(|| unsafe { sys::dtact_await(h) }))
 }
 
 /// Whether fiber `h` has finished (or was recycled).
@@ -490,8 +648,9 @@ pub fn unpark<H: AsHandle>(h: H) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Shutdown`] if shutdown interrupted the sleep.
 pub fn sleep(d: std::time::Duration) -> Result<(), Error> {
+    let ns = d.as_nanos().min(u64::MAX as u128) as u64;
     // SAFETY: dtact_sleep_ns has no preconditions (it sleeps the fiber, or the thread).
-    check(unsafe { sys::dtact_sleep_ns(d.as_nanos().min(u64::MAX as u128) as u64) })
+    check(suspend_preserving(|| unsafe { sys::dtact_sleep_ns(ns) }))
 }
 
 // ------------------------------------------------------------------ spawn_with_stack

@@ -24,6 +24,13 @@
 //! assert_eq!(v, 42);
 //! ```
 //!
+//! ## Synchronisation and time
+//! [`sync`] has tokio's primitives (`Mutex`, `RwLock`, `Semaphore`, `Notify`, `Barrier`,
+//! `OnceCell`, channels `mpsc`, `oneshot`, `broadcast`, `watch`) and [`time`] tokio's timers
+//! (`sleep`, `interval`, `timeout`); waiting suspends only the task. A task's `sleep` needs no
+//! timer thread: its runner parks the fiber with a timeout. [`timer`] keeps the original Dtact's
+//! names for the timers.
+//!
 //! ## The process-global runtime and TLS
 //! The C runtime is process-wide: one live [`Runtime`] at a time (a second `build()` returns
 //! [`Error::AlreadyInitialized`]). Tasks spawned with a cross-thread switcher may resume on
@@ -112,7 +119,10 @@ mod error;
 pub mod fiber;
 mod pool;
 mod runtime;
+pub mod sync;
 mod task;
+pub mod time;
+pub mod timer;
 pub mod topology;
 
 pub use dtact_macros::{dtact_init, export_async, export_fiber, main, task};
