@@ -74,7 +74,7 @@ static struct {
 #define OK(call)                                                                                                       \
     do {                                                                                                               \
         int rc_ = (call);                                                                                              \
-        if (rc_ != DTACT_OK) CHECK_FAIL("%s: %s", #call, dtact_strerror(rc_));                                       \
+        if (rc_ != DTACT_OK) CHECK_FAIL("%s: %s", #call, dtact_strerror(rc_));                                         \
     } while (0)
 
 static double now_s(void) {
@@ -254,8 +254,7 @@ static void batch_w10(void) {
     }
     for (unsigned t = 0; t < nt; t++)
         join_h(hs[t]);
-    if (g_counter != C.n)
-        CHECK_FAIL("counter %llu != %llu", (unsigned long long)g_counter, (unsigned long long)C.n);
+    if (g_counter != C.n) CHECK_FAIL("counter %llu != %llu", (unsigned long long)g_counter, (unsigned long long)C.n);
 }
 
 /* ------------------------------------------------------------------ W11 channel */
@@ -382,9 +381,10 @@ static void measure(void (*batch)(void), const char *unit, double ops, const cha
         char pl[64] = "";
         if (batch == batch_w11)
             snprintf(pl, sizeof pl, " placement=%s", g_same ? (g_cross ? "mixed" : "same") : "cross");
-        printf("peer=dtact workload=%s n=%llu workers=%u rep=%d batches=%llu ns_per_op=%.2f unit=%s elapsed_s=%.4f%s%s\n",
-               C.workload, (unsigned long long)C.n, C.workers, r, (unsigned long long)k, el * 1e9 / ((double)k * ops),
-               unit, el, extra, pl);
+        printf(
+            "peer=dtact workload=%s n=%llu workers=%u rep=%d batches=%llu ns_per_op=%.2f unit=%s elapsed_s=%.4f%s%s\n",
+            C.workload, (unsigned long long)C.n, C.workers, r, (unsigned long long)k, el * 1e9 / ((double)k * ops),
+            unit, el, extra, pl);
         fflush(stdout);
     }
 }

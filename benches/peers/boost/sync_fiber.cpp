@@ -61,28 +61,26 @@ static struct {
     int suspend = -1;
 } C;
 
-#define CHECK_FAIL(...)                                                                                     \
-    do {                                                                                                    \
-        std::fprintf(stderr, "peer=boost.fiber workload=%s n=%llu CHECK FAILED: ", C.workload.c_str(),     \
-                     (unsigned long long)C.n);                                                              \
-        std::fprintf(stderr, __VA_ARGS__);                                                                  \
-        std::fprintf(stderr, "\n");                                                                         \
-        std::fflush(stdout);                                                                                \
-        std::fflush(stderr);                                                                                \
-        std::_Exit(1);                                                                                      \
+#define CHECK_FAIL(...)                                                                                                \
+    do {                                                                                                               \
+        std::fprintf(stderr, "peer=boost.fiber workload=%s n=%llu CHECK FAILED: ", C.workload.c_str(),                 \
+                     (unsigned long long)C.n);                                                                         \
+        std::fprintf(stderr, __VA_ARGS__);                                                                             \
+        std::fprintf(stderr, "\n");                                                                                    \
+        std::fflush(stdout);                                                                                           \
+        std::fflush(stderr);                                                                                           \
+        std::_Exit(1);                                                                                                 \
     } while (0)
 
 static double now_s() { return std::chrono::duration<double>(clk::now().time_since_epoch()).count(); }
 
-template <typename Fn>
-static bf::fiber spawn(Fn&& fn) {
+template <typename Fn> static bf::fiber spawn(Fn &&fn) {
     return bf::fiber(bf::launch::post, std::allocator_arg, bf::fixedsize_stack(C.stack), std::forward<Fn>(fn));
 }
 
 // ------------------------------------------------------------------ W7 family
 
-template <typename Chan, typename Make>
-static void w7_chan(uint64_t m, unsigned np, Make make) {
+template <typename Chan, typename Make> static void w7_chan(uint64_t m, unsigned np, Make make) {
     std::atomic<uint64_t> bad{0};
     std::vector<std::unique_ptr<Chan>> chans;
     std::vector<bf::fiber> fs;
@@ -90,14 +88,14 @@ static void w7_chan(uint64_t m, unsigned np, Make make) {
         chans.push_back(make());
         chans.push_back(make());
         Chan *req = chans[2 * p].get(), *rep = chans[2 * p + 1].get();
-        fs.push_back(spawn([=, &bad] {  // responder
+        fs.push_back(spawn([=, &bad] { // responder
             uint64_t v = 0;
             for (uint64_t i = 0; i < m; i++) {
                 if (req->pop(v) != bf::channel_op_status::success || v != 2 * i + 1) bad++;
                 rep->push(2 * i + 2);
             }
         }));
-        fs.push_back(spawn([=, &bad] {  // initiator
+        fs.push_back(spawn([=, &bad] { // initiator
             uint64_t v = 0;
             for (uint64_t i = 0; i < m; i++) {
                 req->push(2 * i + 1);
@@ -105,7 +103,8 @@ static void w7_chan(uint64_t m, unsigned np, Make make) {
             }
         }));
     }
-    for (auto& f : fs) f.join();
+    for (auto &f : fs)
+        f.join();
     if (bad.load()) CHECK_FAIL("%llu bad tokens", (unsigned long long)bad.load());
 }
 
@@ -139,10 +138,11 @@ static void w7_event(uint64_t m, unsigned np) {
     std::vector<bf::fiber> fs;
     for (unsigned p = 0; p < np; p++) {
         ps.emplace_back(new event_pair);
-        event_pair* e = ps.back().get();
+        event_pair *e = ps.back().get();
         fs.push_back(spawn([=, &bad] {
             for (uint64_t i = 0; i < m; i++) {
-                while (e->tok.load(std::memory_order_acquire) < 2 * i + 1) e->to_a.wait();
+                while (e->tok.load(std::memory_order_acquire) < 2 * i + 1)
+                    e->to_a.wait();
                 if (e->tok.load(std::memory_order_acquire) != 2 * i + 1) bad++;
                 e->tok.store(2 * i + 2, std::memory_order_release);
                 e->to_b.set();
@@ -152,12 +152,14 @@ static void w7_event(uint64_t m, unsigned np) {
             for (uint64_t i = 0; i < m; i++) {
                 e->tok.store(2 * i + 1, std::memory_order_release);
                 e->to_a.set();
-                while (e->tok.load(std::memory_order_acquire) < 2 * i + 2) e->to_b.wait();
+                while (e->tok.load(std::memory_order_acquire) < 2 * i + 2)
+                    e->to_b.wait();
                 if (e->tok.load(std::memory_order_acquire) != 2 * i + 2) bad++;
             }
         }));
     }
-    for (auto& f : fs) f.join();
+    for (auto &f : fs)
+        f.join();
     if (bad.load()) CHECK_FAIL("%llu bad tokens", (unsigned long long)bad.load());
 }
 
@@ -165,7 +167,7 @@ static void w7_event(uint64_t m, unsigned np) {
 
 static void w10(uint64_t total, unsigned nt) {
     bf::mutex mtx;
-    uint64_t counter = 0;  // plain: only the mutex protects it
+    uint64_t counter = 0; // plain: only the mutex protects it
     std::vector<bf::fiber> fs;
     for (unsigned t = 0; t < nt; t++) {
         uint64_t iters = total / nt + (t < total % nt ? 1 : 0);
@@ -177,9 +179,9 @@ static void w10(uint64_t total, unsigned nt) {
             }
         }));
     }
-    for (auto& f : fs) f.join();
-    if (counter != total)
-        CHECK_FAIL("counter %llu != %llu", (unsigned long long)counter, (unsigned long long)total);
+    for (auto &f : fs)
+        f.join();
+    if (counter != total) CHECK_FAIL("counter %llu != %llu", (unsigned long long)counter, (unsigned long long)total);
 }
 
 // ------------------------------------------------------------------ W11 channel
@@ -188,7 +190,8 @@ static void w11(uint64_t cnt, size_t cap) {
     bf::buffered_channel<uint64_t> ch(cap);
     std::string err;
     bf::fiber prod = spawn([&] {
-        for (uint64_t i = 0; i < cnt; i++) ch.push(i);
+        for (uint64_t i = 0; i < cnt; i++)
+            ch.push(i);
     });
     bf::fiber cons = spawn([&] {
         uint64_t sum = 0, v = 0;
@@ -225,7 +228,8 @@ static uint64_t splitmix64(uint64_t x) {
 static double cpu_seconds() {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 // a wait group: the root waits until every fiber of the round has counted itself out
@@ -252,7 +256,7 @@ static void w12(int rep) {
         wg.left = n;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t ms = 1 + splitmix64(C.seed ^ (r * n + i)) % 100;
-            int64_t* slot = &late[r * n + i];
+            int64_t *slot = &late[r * n + i];
             spawn([ms, slot, &wg] {
                 clk::time_point deadline = clk::now() + std::chrono::milliseconds(ms);
                 boost::this_fiber::sleep_until(deadline);
@@ -274,13 +278,14 @@ static void w12(int rep) {
 
 // ------------------------------------------------------------------ measurement
 
-static double time_batches(const std::function<void()>& batch, uint64_t k) {
+static double time_batches(const std::function<void()> &batch, uint64_t k) {
     double t0 = now_s();
-    for (uint64_t i = 0; i < k; i++) batch();
+    for (uint64_t i = 0; i < k; i++)
+        batch();
     return now_s() - t0;
 }
 
-static void measure(const std::function<void()>& batch, const char* unit, double ops, const std::string& extra) {
+static void measure(const std::function<void()> &batch, const char *unit, double ops, const std::string &extra) {
     uint64_t k = 1;
     double t = time_batches(batch, k);
     if (t < 4 * C.min_time) t = time_batches(batch, k);
@@ -312,19 +317,19 @@ static bf::mutex g_end_mtx;
 static bf::condition_variable g_end_cv;
 static bool g_end = false;
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
     if (argc < 4) usage();
-    char* end;
+    char *end;
     C.workload = argv[1];
     C.n = std::strtoull(argv[2], &end, 10);
     if (*end || C.n == 0) usage();
     C.workers = (unsigned)std::strtoul(argv[3], &end, 10);
     if (*end || C.workers == 0) usage();
     for (int i = 4; i < argc; i++) {
-        const char* eq = std::strchr(argv[i], '=');
+        const char *eq = std::strchr(argv[i], '=');
         if (!eq) usage();
         std::string k(argv[i], (size_t)(eq - argv[i]));
-        const char* v = eq + 1;
+        const char *v = eq + 1;
         if (k == "reps") C.reps = std::atoi(v);
         else if (k == "mintime") C.min_time = std::atof(v);
         else if (k == "pairs") C.pairs = (unsigned)std::atoi(v);
@@ -336,7 +341,7 @@ int main(int argc, char** argv) {
         else if (k == "suspend") C.suspend = std::atoi(v) != 0;
         else usage();
     }
-    const std::string& w = C.workload;
+    const std::string &w = C.workload;
     if (w != "W7" && w != "W7b" && w != "W7c" && w != "W10" && w != "W11" && w != "W12") {
         std::fprintf(stderr, "sync-fiber: unknown workload %s\n", w.c_str());
         return 2;
@@ -353,21 +358,25 @@ int main(int argc, char** argv) {
             std::unique_lock<bf::mutex> lk(g_end_mtx);
             g_end_cv.wait(lk, [] { return g_end; });
         });
-    bf::use_scheduling_algorithm<bf::algo::work_stealing>(C.workers, C.suspend != 0);  // waits for all W
+    bf::use_scheduling_algorithm<bf::algo::work_stealing>(C.workers, C.suspend != 0); // waits for all W
 
     char ex[64];
     double pp = (double)C.n * C.pairs;
     std::snprintf(ex, sizeof ex, " pairs=%u", C.pairs);
     if (w == "W7") {
-        measure([] { w7_chan<bf::unbuffered_channel<uint64_t>>(C.n, C.pairs, [] {
-                    return std::make_unique<bf::unbuffered_channel<uint64_t>>();
-                }); },
-                "ns/round-trip", pp, std::string(ex) + " via=unbuffered_channel");
+        measure(
+            [] {
+                w7_chan<bf::unbuffered_channel<uint64_t>>(
+                    C.n, C.pairs, [] { return std::make_unique<bf::unbuffered_channel<uint64_t>>(); });
+            },
+            "ns/round-trip", pp, std::string(ex) + " via=unbuffered_channel");
     } else if (w == "W7b") {
-        measure([] { w7_chan<bf::buffered_channel<uint64_t>>(C.n, C.pairs, [] {
-                    return std::make_unique<bf::buffered_channel<uint64_t>>(2);
-                }); },
-                "ns/round-trip", pp, std::string(ex) + " via=buffered_channel2");
+        measure(
+            [] {
+                w7_chan<bf::buffered_channel<uint64_t>>(
+                    C.n, C.pairs, [] { return std::make_unique<bf::buffered_channel<uint64_t>>(2); });
+            },
+            "ns/round-trip", pp, std::string(ex) + " via=buffered_channel2");
     } else if (w == "W7c") {
         measure([] { w7_event(C.n, C.pairs); }, "ns/round-trip", pp, std::string(ex) + " via=event");
     } else if (w == "W10") {
@@ -377,7 +386,8 @@ int main(int argc, char** argv) {
         std::snprintf(ex, sizeof ex, " cap=%zu", C.cap);
         measure([] { w11(C.n, C.cap); }, "ns/message", (double)C.n, ex);
     } else {
-        for (int r = 1; r <= C.reps; r++) w12(r);
+        for (int r = 1; r <= C.reps; r++)
+            w12(r);
     }
 
     {
@@ -385,6 +395,7 @@ int main(int argc, char** argv) {
         g_end = true;
     }
     g_end_cv.notify_all();
-    for (auto& t : helpers) t.join();
+    for (auto &t : helpers)
+        t.join();
     return 0;
 }
