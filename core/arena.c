@@ -74,8 +74,8 @@
  *     |rec_head| + |rec_mfree| == mag_carved <= rec_nmag, no id twice
  *     0 <= carved <= capacity, carved only grows
  *     for every carved slot: GEN(sg) >= gen_base, and GEN(sg) - gen_base == number of frees
- * checked by dtact__arena_is_valid. f->free_next is no longer used by the
- * arena (it stays DTACT__IDX_NONE from carving on).
+ * checked by dtact__arena_is_valid. Carving sets f->timer_slot to
+ * DTACT__IDX_NONE; from then on the timer heaps own it (timer.c).
  *
  * Who writes what:
  *   rec_carved      CAS from any thread (dtact__rec_carve), only grows.
@@ -204,7 +204,7 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
     for (uint32_t i = c; i < c + k; i++) {
         dtact__fiber_t *f = &a->recs[i];
         f->index = i;
-        f->free_next = DTACT__IDX_NONE; /* unused: no list runs through records */
+        dtact__store_relaxed(&f->timer_slot, DTACT__IDX_NONE); // relaxed: before the release store below
         // release: pairs with the acquire load of sg in dtact__fiber_lookup
         dtact__store_release(&f->sg, DTACT__SG(a->gen_base, DTACT__ST_FREE));
     }

@@ -94,7 +94,7 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg);
  * not be registered with the overflow handler (dtact__overflow_handler_release
  * first). */
 void dtact__arena_destroy(dtact__arena_t *a);
-/* Allocates a record: fields other than sg/index/free_next are garbage, sg
+/* Allocates a record: fields other than sg/index/timer_slot are garbage, sg
  * holds (generation, FREE). NULL when all `capacity` records are in use. */
 dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache);
 /* Releases a record: bumps its generation and stores (gen + 1, FREE) with

@@ -84,7 +84,8 @@ DTACT_API const char *dtact_strerror(int code) {
     case DTACT_EEXHAUSTED: return "fiber or stack pool exhausted";
     case DTACT_ESHUTDOWN: return "runtime is shutting down or shut down";
     case DTACT_ETIMEDOUT: return "timed out";
-    case DTACT_EDEADLK: return "deadlock: the caller would wait for itself (a fiber joining itself, a once calling itself)";
+    case DTACT_EDEADLK:
+        return "deadlock: the caller would wait for itself (a fiber joining itself, a once calling itself)";
     case DTACT_ECANCELED: return "fiber was cancelled before it ran";
     case DTACT_ENOMEM: return "out of memory (mapping or allocation failed)";
     case DTACT_ESTALE: return "fiber finished and its record was already released";

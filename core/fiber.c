@@ -67,17 +67,26 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
         dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // NOTIFIED arrived: consume it
         return;
     }
-    if (deadline) {
-        // relaxed: read back by timers_run on this or another worker after a queue handoff
-        uint32_t seq = dtact__fetch_add_relaxed(&f->wait_seq, 1u) + 1u;
-        /* out of memory: degrade to a spurious wake-up */
-        if (dtact__timers_add(&w->timers, deadline, f, gen, seq) != 0) deadline = 0;
-        if (!deadline) {
-            dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING));
-            return;
-        }
+    if (!deadline) {
+        dtact__switch_out(w, f, DTACT__ACT_PARK);
+        return;
     }
+    /* Only this fiber writes its wait number; other threads read it as a hint. */
+    uint32_t seq = dtact__load_relaxed(&f->wait_seq) + 1u; // relaxed: our own word
+    dtact__store_relaxed(&f->wait_seq, seq);               // relaxed: read by timer heaps as a hint
+    if (dtact__timers_add(&w->timers, deadline, f, gen, seq) != DTACT_OK) {
+        /* out of memory: degrade to a spurious wake-up */
+        dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING)); // relaxed: as above
+        return;
+    }
+    dtact__worker_t *owner = w;
     dtact__switch_out(w, f, DTACT__ACT_PARK);
+    /* The wait is over. Its timer entry goes at once if we resumed on the
+     * worker that holds it (timer.h, "early removal"); else the bump of
+     * wait_seq marks it stale for that worker's next compaction. */
+    // relaxed: a late view by the entry's owner keeps a stale entry a little longer
+    dtact__store_relaxed(&f->wait_seq, seq + 1u);
+    if (dtact__tls_worker() == owner) dtact__timers_cancel(&owner->timers, f, seq);
 }
 
 /* ------------------------------------------------------------ the end */

@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "switch.h"
+#include "waitq.h"
 
 /* The calling fiber and its worker, or NULL. */
 static dtact__fiber_t *self_fiber(dtact__worker_t **wp) {
@@ -89,19 +90,31 @@ DTACT_API int dtact_current_worker(void) {
     return w ? (int)w->id : -1;
 }
 
-DTACT_API int dtact_park(int64_t timeout_ns) {
+/* Parks the calling fiber until a token, the deadline (DTACT__FOREVER: none)
+ * or shutdown. */
+static int park_until(uint64_t deadline) {
     dtact__worker_t *w;
     dtact__fiber_t *f = self_fiber(&w);
     if (!f) return dtact__set_error(DTACT_EPERM);
     if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
-    uint64_t deadline = timeout_ns >= 0 ? dtact__now_ns() + (uint64_t)timeout_ns : 0;
-    if (timeout_ns == 0) return DTACT_ETIMEDOUT;
-    dtact__park_self(w, f, deadline);
+    if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) return DTACT_ETIMEDOUT;
+    dtact__park_self(w, f, deadline == DTACT__FOREVER ? 0 : deadline);
     w = dtact__tls_worker();
     if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
-    if (deadline && dtact__now_ns() >= deadline) return DTACT_ETIMEDOUT;
+    if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) return DTACT_ETIMEDOUT;
     return DTACT_OK;
 }
+
+DTACT_API int dtact_park(int64_t timeout_ns) {
+    if (timeout_ns == 0) {
+        dtact__worker_t *w;
+        if (!self_fiber(&w)) return dtact__set_error(DTACT_EPERM);
+        return DTACT_ETIMEDOUT;
+    }
+    return park_until(dtact__deadline_in(timeout_ns));
+}
+
+DTACT_API int dtact_park_until(uint64_t deadline_ns) { return park_until(deadline_ns); }
 
 DTACT_API int dtact_unpark(dtact_handle_t handle) {
     int pinned;
@@ -118,21 +131,58 @@ DTACT_API int dtact_unpark(dtact_handle_t handle) {
     return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 
-DTACT_API int dtact_sleep_ns(uint64_t ns) {
+DTACT_API uint64_t dtact_now_ns(void) { return dtact__now_ns(); }
+
+DTACT_API int dtact_sleep_until(uint64_t deadline_ns) {
     dtact__worker_t *w;
     dtact__fiber_t *f = self_fiber(&w);
     if (!f) {
-        dtact__sleep_ns(ns);
+        dtact__sleep_until_ns(deadline_ns); /* a thread: the kernel's absolute sleep */
         return DTACT_OK;
     }
-    uint64_t now = dtact__now_ns();
-    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns; /* saturate: a very long sleep waits */
+    /* A fiber: park on the worker's timer heap until the deadline; tokens of
+     * unparks are absorbed. DTACT__FOREVER parks without a timer until shutdown. */
     for (;;) {
         if (dtact__load_relaxed(&w->rt->shutdown)) return DTACT_ESHUTDOWN; // relaxed: polled
-        if (dtact__now_ns() >= deadline) return DTACT_OK;
-        dtact__park_self(w, f, deadline);
+        if (deadline_ns != DTACT__FOREVER && dtact__now_ns() >= deadline_ns) return DTACT_OK;
+        dtact__park_self(w, f, deadline_ns == DTACT__FOREVER ? 0 : deadline_ns);
         w = dtact__tls_worker();
     }
+}
+
+DTACT_API int dtact_sleep_ns(uint64_t ns) {
+    uint64_t now = dtact__now_ns();
+    /* saturate: a sleep past the end of the clock waits for shutdown (fiber) or forever (thread) */
+    return dtact_sleep_until(ns >= DTACT__FOREVER - now ? DTACT__FOREVER : now + ns);
+}
+
+DTACT_API int dtact_interval_init(dtact_interval_t *iv, uint64_t period_ns) {
+    if (!iv || period_ns == 0) return dtact__set_error(DTACT_EINVAL);
+    iv->period_ns = period_ns;
+    iv->next_ns = 0;
+    return DTACT_OK;
+}
+
+DTACT_API int dtact_interval_tick(dtact_interval_t *iv, uint64_t *missed) {
+    if (missed) *missed = 0;
+    if (!iv || iv->period_ns == 0) return dtact__set_error(DTACT_EINVAL);
+    uint64_t p = iv->period_ns;
+    if (iv->next_ns == 0) { /* the first tick is immediate */
+        uint64_t now = dtact__now_ns();
+        iv->next_ns = p >= DTACT__FOREVER - now ? DTACT__FOREVER : now + p;
+        return DTACT_OK;
+    }
+    uint64_t due = iv->next_ns;
+    int rc = dtact_sleep_until(due);
+    if (rc != DTACT_OK) return rc;
+    /* Skip the ticks that passed while the caller was late. */
+    uint64_t now = dtact__now_ns(), skipped = 0;
+    if (due != DTACT__FOREVER && now - due >= p) skipped = (now - due) / p;
+    uint64_t step = (skipped + 1) * p;
+    iv->next_ns = (due == DTACT__FOREVER || step / p != skipped + 1 || step >= DTACT__FOREVER - due) ? DTACT__FOREVER
+                                                                                                     : due + step;
+    if (missed) *missed = skipped;
+    return DTACT_OK;
 }
 
 DTACT_API void dtact_free_arg(void *arg) { free(arg); }

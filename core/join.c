@@ -213,6 +213,17 @@ DTACT_API int dtact_join(dtact_handle_t handle, int64_t timeout_ns, void **resul
     return rc == DTACT_OK ? rc : dtact__set_error(rc);
 }
 
+DTACT_API int dtact_join_until(dtact_handle_t handle, uint64_t deadline_ns, void **result) {
+    int64_t timeout = -1;
+    if (deadline_ns != UINT64_MAX) {
+        uint64_t now = dtact__now_ns();
+        timeout = deadline_ns <= now
+                      ? 0
+                      : (deadline_ns - now > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(deadline_ns - now));
+    }
+    return dtact_join(handle, timeout, result);
+}
+
 static int detach_in(dtact__rt_t *rt, dtact_handle_t handle) {
     dtact__fiber_t *f;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);

@@ -342,7 +342,11 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         unsigned spins = 0;
         while (!has_news(w)) {
             dtact__cpu_relax();
-            if ((++spins & 255u) == 0 && dtact__now_ns() - t0 > DTACT__SPIN_NS) break;
+            if ((++spins & 255u) == 0) {
+                uint64_t now = dtact__now_ns();
+                /* Stop at the spin budget, or at once when the next timer is due. */
+                if (now - t0 > DTACT__SPIN_NS || (deadline && now >= deadline)) break;
+            }
         }
         /* Withdraw the request unless a feeder claimed it. */
         for (;;) {
@@ -355,7 +359,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             if (dtact__load_acquire(&w->inbox)) break; // acquire: pairs with inbox_push's release
             dtact__cpu_relax();
         }
-        if (has_news(w)) return;
+        if (has_news(w) || (deadline && dtact__now_ns() >= deadline)) return;
     }
     /* Park. Protocol "inbox push vs. sleep" (top of file), owner side. */
     dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth

@@ -96,6 +96,8 @@ void dtact__futex_wake(_Atomic uint32_t *addr, int n);
 /* ------------------------------------------------------------------- time */
 /* Monotonic nanoseconds. */
 uint64_t dtact__now_ns(void);
+/* Sleeps the calling thread until dtact__now_ns() >= deadline (absolute, CLOCK_MONOTONIC). */
+void dtact__sleep_until_ns(uint64_t deadline);
 /* Sleeps ns nanoseconds (resumes after signals). */
 void dtact__sleep_ns(uint64_t ns);
 

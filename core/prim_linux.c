@@ -306,6 +306,14 @@ void dtact__sleep_ns(uint64_t ns) {
     }
 }
 
+void dtact__sleep_until_ns(uint64_t deadline) {
+    struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+    int r;
+    while ((r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR) {
+    }
+    (void)r;
+}
+
 /* ---------------------------------------------------------------- threads */
 int dtact__thread_start(dtact__thread_t *t, void *(*fn)(void *), void *arg, const char *name) {
     if (FI_FAIL(THREAD)) return EAGAIN;

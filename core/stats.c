@@ -16,6 +16,7 @@ static void add_worker(dtact_stats_t *o, dtact__worker_t *w) {
     o->requests += dtact__load_relaxed(&s->requests);
     o->parks += dtact__load_relaxed(&s->parks);
     o->wakes += dtact__load_relaxed(&s->wakes);
+    o->timers += dtact__load_relaxed(&w->timers.pending); // relaxed: statistics
 }
 
 static int get_stats_in(dtact__rt_t *rt, void *p, dtact_stats_t *out) {

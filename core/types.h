@@ -87,7 +87,7 @@ typedef struct dtact__fiber_s dtact__fiber_t;
  * Writers: `sg` by CAS from anyone (see the state diagram); the queue links by
  * whichever queue holds the fiber; sp/stack by the worker running it; the
  * spawn fields by the spawner before the first enqueue (published by the
- * enqueue's release); `index` is constant; `free_next` by the arena alone. */
+ * enqueue's release); `index` is constant; `timer_slot` by timer heaps (timer.c). */
 struct dtact__fiber_s {
     /* line 0: dispatch */
     void *sp;             /* saved stack pointer while not running    */
@@ -117,17 +117,17 @@ struct dtact__fiber_s {
         _Atomic(void *) result;                /* set when it finishes                  */
         _Atomic(dtact__fiber_t *) chunk_older; /* while queued in an overflow (runq.c)  */
     };
-    dtact__waiter_t *waiters;   /* joiners; guarded by `lock`, then the finisher's */
-    dtact__fiber_t *chunk_tail; /* last fiber of the chunk this one heads (mesh) */
-    _Atomic uint32_t lock;      /* closed generation << 1 | locked (internal.h) */
-    _Atomic int32_t status;     /* DTACT_OK or DTACT_ECANCELED once finished */
-    uint32_t index;             /* slot index, constant                      */
-    uint32_t free_next;         /* arena: IDX_NONE (reserved; free lists are magazines) */
-    _Atomic uint32_t wait_seq;  /* bumped when a timed wait ends (timers)    */
-    uint16_t chunk_len;         /* fibers in the chunk this one heads        */
-    uint8_t started;            /* context built (owner worker only)         */
-    uint8_t joinable;           /* 1: keep the record after the end; under `lock` */
-    void *user;                 /* language bindings' per-fiber slot         */
+    dtact__waiter_t *waiters;    /* joiners; guarded by `lock`, then the finisher's */
+    dtact__fiber_t *chunk_tail;  /* last fiber of the chunk this one heads (mesh) */
+    _Atomic uint32_t lock;       /* closed generation << 1 | locked (internal.h) */
+    _Atomic int32_t status;      /* DTACT_OK or DTACT_ECANCELED once finished */
+    uint32_t index;              /* slot index, constant                      */
+    _Atomic uint32_t timer_slot; /* index of its timer entry in a worker's heap (a hint; timer.c) */
+    _Atomic uint32_t wait_seq;   /* bumped when a timed wait ends (timers)    */
+    uint16_t chunk_len;          /* fibers in the chunk this one heads        */
+    uint8_t started;             /* context built (owner worker only)         */
+    uint8_t joinable;            /* 1: keep the record after the end; under `lock` */
+    void *user;                  /* language bindings' per-fiber slot         */
 };
 
 /* A fiber (or host thread) waiting for another fiber to finish. Lives on the

@@ -45,10 +45,10 @@ struct dtact__wnode_s {
     uint8_t linked;              /* 1 while in a queue (under the queue lock)     */
     uint8_t kind;                /* primitive-specific (reader/writer, send/recv) */
     uint16_t spare;
-    uint32_t count;              /* primitive-specific (permits wanted, ...)      */
-    void *arg;                   /* primitive-specific (message buffer, ...)      */
-    void *sel;                   /* select: the shared claim (chan.c)             */
-    uint64_t since;              /* primitive-specific (enqueue time, ...)        */
+    uint32_t count; /* primitive-specific (permits wanted, ...)      */
+    void *arg;      /* primitive-specific (message buffer, ...)      */
+    void *sel;      /* select: the shared claim (chan.c)             */
+    uint64_t since; /* primitive-specific (enqueue time, ...)        */
 };
 
 typedef struct dtact__waitq_s {

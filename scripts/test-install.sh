@@ -2,7 +2,7 @@
 # scripts/test-install.sh [BUILD_DIR] -- tests Dtact as an installed package:
 #   1. `cmake --install BUILD_DIR --prefix P` into a temporary prefix P (BUILD_DIR: an existing
 #      build, e.g. build/gcc; default: a fresh Release build in build/install);
-#   2. the files installed (headers dtact.h and dtact.hpp, libdtact_core.{so,a}, the CMake
+#   2. the files installed (headers dtact.h, dtact_sync.h and dtact.hpp, libdtact_core.{so,a}, the CMake
 #      package, dtact.pc) and dtact.pc naming no absolute prefix;
 #   3. the prefix is then MOVED elsewhere (P -> Q): everything below must work from Q;
 #   4. consumers (tests/install/: a C program written against the original dtact.h, and a C++
@@ -32,7 +32,7 @@ echo "== cmake --install $build --prefix <tmp>/first"
 cmake --install "$build" --prefix "$tmp/first" >/dev/null
 libdir=$(cd "$tmp/first" && dirname "$(find . -name libdtact_core.a | head -1)" | sed 's|^\./||')
 [ -n "$libdir" ] || fail "libdtact_core.a not installed"
-for f in include/dtact.h include/dtact.hpp "$libdir/libdtact_core.a" "$libdir/libdtact_core.so" \
+for f in include/dtact.h include/dtact_sync.h include/dtact.hpp "$libdir/libdtact_core.a" "$libdir/libdtact_core.so" \
          "$libdir/cmake/dtact/dtactConfig.cmake" "$libdir/cmake/dtact/dtactConfigVersion.cmake" \
          "$libdir/pkgconfig/dtact.pc"; do
   [ -e "$tmp/first/$f" ] || fail "$f not installed"

@@ -370,7 +370,7 @@ typedef struct dtact_stats_t {
     uint64_t cache_hits;     /* record/stack allocations served by a worker cache */
     uint64_t cache_misses;
     uint32_t workers;
-    uint32_t reserved;
+    uint32_t timers; /* timer entries held by the workers' heaps (timed waits in progress) */
 } dtact_stats_t;
 
 /* dtact_get_stats() fills *out (summed over workers; counters are read racily). */

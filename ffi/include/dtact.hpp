@@ -20,7 +20,16 @@
 //      thread the thread sleeps); the destructor joins unless detach() was called. Not copyable;
 //      movable (like std::thread, assigning to a Fiber that still owns a fiber is refused).
 //    - dtact::Task<R> (from dtact::spawn(f)): the same, and join() returns the callable's result.
-//    - dtact::this_fiber::{yield, sleep_for, handle, worker}.
+//    - dtact::this_fiber::{yield, sleep_for, sleep_until, handle, worker}.
+//
+// 3. Synchronisation (dtact_sync.h) with the shapes of the standard library, so that
+//    std::lock_guard, std::unique_lock, std::shared_lock and std::scoped_lock work with them:
+//    dtact::mutex (Lockable + try_lock_for/try_lock_until), dtact::shared_mutex (the rwlock),
+//    dtact::condition_variable (waits with std::unique_lock<dtact::mutex>), dtact::semaphore,
+//    dtact::event, dtact::wait_group, dtact::barrier, and dtact::channel<T> for trivially
+//    copyable T. On a fiber they suspend only the fiber. A wait that fails for another reason
+//    than its timeout (the runtime shuts down, a call from a worker outside any fiber) throws
+//    dtact::Error; timed forms return false on timeout, as in the standard library.
 //
 // Exceptions never cross the C boundary: the trampoline that runs the callable on the fiber
 // catches everything. The exception of a joinable fiber is kept and rethrown by join() (in the
@@ -47,6 +56,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <mutex>
 #include <utility>
 
 // ------------------------------------------------------------------ equality of the C structs
@@ -484,6 +494,223 @@ template <class Rep, class Period> inline void sleep_for(const std::chrono::dura
 inline dtact_handle_t handle() noexcept { return dtact_self(); }
 // The index of the worker running the caller, or -1 on a host thread.
 inline int worker() noexcept { return dtact_current_worker(); }
+} // namespace this_fiber
+
+// ------------------------------------------------------------------ synchronisation
+namespace detail {
+template <class Rep, class Period> inline std::int64_t to_ns(const std::chrono::duration<Rep, Period> &d) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    return ns > 0 ? static_cast<std::int64_t>(ns) : 0;
+}
+// A timed call: true on success, false on timeout, an exception for anything else.
+inline bool timed(int rc, const char *where) {
+    if (rc == DTACT_ETIMEDOUT || rc == DTACT_EBUSY) return false;
+    check(rc, where);
+    return true;
+}
+} // namespace detail
+
+// A fiber-aware mutex (Lockable, TimedLockable). Not copyable or movable.
+class mutex {
+  public:
+    mutex() noexcept : m_(DTACT_MUTEX_INIT) {}
+    mutex(const mutex &) = delete;
+    mutex &operator=(const mutex &) = delete;
+    void lock() { detail::check(dtact_mutex_lock(&m_), "dtact_mutex_lock"); }
+    bool try_lock() { return detail::timed(dtact_mutex_trylock(&m_), "dtact_mutex_trylock"); }
+    template <class Rep, class Period> bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_mutex_timedlock(&m_, detail::to_ns(d)), "dtact_mutex_timedlock");
+    }
+    template <class Clock, class Dur> bool try_lock_until(const std::chrono::time_point<Clock, Dur> &t) {
+        return try_lock_for(t - Clock::now());
+    }
+    void unlock() { detail::check(dtact_mutex_unlock(&m_), "dtact_mutex_unlock"); }
+    dtact_mutex_t *native_handle() noexcept { return &m_; }
+
+  private:
+    dtact_mutex_t m_;
+};
+
+// A fiber-aware reader-writer lock (SharedMutex, SharedTimedMutex shapes).
+class shared_mutex {
+  public:
+    shared_mutex() noexcept : l_(DTACT_RWLOCK_INIT) {}
+    shared_mutex(const shared_mutex &) = delete;
+    shared_mutex &operator=(const shared_mutex &) = delete;
+    void lock() { detail::check(dtact_rwlock_wrlock(&l_), "dtact_rwlock_wrlock"); }
+    bool try_lock() { return detail::timed(dtact_rwlock_trywrlock(&l_), "dtact_rwlock_trywrlock"); }
+    template <class Rep, class Period> bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_rwlock_timedwrlock(&l_, detail::to_ns(d)), "dtact_rwlock_timedwrlock");
+    }
+    void unlock() { detail::check(dtact_rwlock_unlock(&l_), "dtact_rwlock_unlock"); }
+    void lock_shared() { detail::check(dtact_rwlock_rdlock(&l_), "dtact_rwlock_rdlock"); }
+    bool try_lock_shared() { return detail::timed(dtact_rwlock_tryrdlock(&l_), "dtact_rwlock_tryrdlock"); }
+    template <class Rep, class Period> bool try_lock_shared_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_rwlock_timedrdlock(&l_, detail::to_ns(d)), "dtact_rwlock_timedrdlock");
+    }
+    void unlock_shared() { detail::check(dtact_rwlock_unlock(&l_), "dtact_rwlock_unlock"); }
+    dtact_rwlock_t *native_handle() noexcept { return &l_; }
+
+  private:
+    dtact_rwlock_t l_;
+};
+
+// A condition variable for dtact::mutex. Wake-ups may be spurious: use the predicate forms.
+class condition_variable {
+  public:
+    condition_variable() noexcept : c_(DTACT_COND_INIT) {}
+    condition_variable(const condition_variable &) = delete;
+    condition_variable &operator=(const condition_variable &) = delete;
+    void notify_one() noexcept { (void)dtact_cond_signal(&c_); }
+    void notify_all() noexcept { (void)dtact_cond_broadcast(&c_); }
+    void wait(std::unique_lock<mutex> &lk) {
+        detail::check(dtact_cond_wait(&c_, lk.mutex()->native_handle()), "dtact_cond_wait");
+    }
+    template <class Pred> void wait(std::unique_lock<mutex> &lk, Pred pred) {
+        while (!pred())
+            wait(lk);
+    }
+    // false when the timeout expired.
+    template <class Rep, class Period>
+    bool wait_for(std::unique_lock<mutex> &lk, const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_cond_timedwait(&c_, lk.mutex()->native_handle(), detail::to_ns(d)),
+                             "dtact_cond_timedwait");
+    }
+    template <class Rep, class Period, class Pred>
+    bool wait_for(std::unique_lock<mutex> &lk, const std::chrono::duration<Rep, Period> &d, Pred pred) {
+        std::uint64_t deadline = dtact_now_ns() + static_cast<std::uint64_t>(detail::to_ns(d));
+        while (!pred()) {
+            int rc = dtact_cond_wait_until(&c_, lk.mutex()->native_handle(), deadline);
+            if (rc == DTACT_ETIMEDOUT) return pred();
+            detail::check(rc, "dtact_cond_wait_until");
+        }
+        return true;
+    }
+
+  private:
+    dtact_cond_t c_;
+};
+
+// A counting semaphore.
+class semaphore {
+  public:
+    explicit semaphore(std::uint32_t count = 0) { detail::check(dtact_sem_init(&s_, count), "dtact_sem_init"); }
+    semaphore(const semaphore &) = delete;
+    semaphore &operator=(const semaphore &) = delete;
+    void acquire() { detail::check(dtact_sem_wait(&s_), "dtact_sem_wait"); }
+    bool try_acquire() { return detail::timed(dtact_sem_trywait(&s_), "dtact_sem_trywait"); }
+    template <class Rep, class Period> bool try_acquire_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_sem_timedwait(&s_, detail::to_ns(d)), "dtact_sem_timedwait");
+    }
+    void release(std::uint32_t n = 1) { detail::check(dtact_sem_post(&s_, n), "dtact_sem_post"); }
+    int value() noexcept { return dtact_sem_value(&s_); }
+
+  private:
+    dtact_sem_t s_;
+};
+
+// An event: auto reset (wakes one waiter per set) or manual reset (stays set until reset()).
+class event {
+  public:
+    explicit event(bool manual_reset = false, bool initially_set = false) {
+        detail::check(dtact_event_init(&e_, manual_reset ? DTACT_EVENT_MANUAL_RESET : DTACT_EVENT_AUTO_RESET,
+                                       initially_set ? 1 : 0),
+                      "dtact_event_init");
+    }
+    event(const event &) = delete;
+    event &operator=(const event &) = delete;
+    void set() { detail::check(dtact_event_set(&e_), "dtact_event_set"); }
+    void reset() { detail::check(dtact_event_reset(&e_), "dtact_event_reset"); }
+    void wait() { detail::check(dtact_event_wait(&e_), "dtact_event_wait"); }
+    bool try_wait() { return detail::timed(dtact_event_trywait(&e_), "dtact_event_trywait"); }
+    template <class Rep, class Period> bool wait_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_event_timedwait(&e_, detail::to_ns(d)), "dtact_event_timedwait");
+    }
+
+  private:
+    dtact_event_t e_;
+};
+
+// Go's sync.WaitGroup.
+class wait_group {
+  public:
+    wait_group() noexcept : g_(DTACT_WAITGROUP_INIT) {}
+    wait_group(const wait_group &) = delete;
+    wait_group &operator=(const wait_group &) = delete;
+    void add(std::int64_t delta = 1) { detail::check(dtact_waitgroup_add(&g_, delta), "dtact_waitgroup_add"); }
+    void done() { detail::check(dtact_waitgroup_done(&g_), "dtact_waitgroup_done"); }
+    void wait() { detail::check(dtact_waitgroup_wait(&g_), "dtact_waitgroup_wait"); }
+    template <class Rep, class Period> bool wait_for(const std::chrono::duration<Rep, Period> &d) {
+        return detail::timed(dtact_waitgroup_timedwait(&g_, detail::to_ns(d)), "dtact_waitgroup_timedwait");
+    }
+
+  private:
+    dtact_waitgroup_t g_;
+};
+
+// A reusable barrier; arrive_and_wait() returns true for exactly one party per round.
+class barrier {
+  public:
+    explicit barrier(std::uint32_t parties) { detail::check(dtact_barrier_init(&b_, parties), "dtact_barrier_init"); }
+    barrier(const barrier &) = delete;
+    barrier &operator=(const barrier &) = delete;
+    bool arrive_and_wait() {
+        return detail::check(dtact_barrier_wait(&b_), "dtact_barrier_wait") == DTACT_BARRIER_LEADER;
+    }
+
+  private:
+    dtact_barrier_t b_;
+};
+
+// A bounded MPMC channel of T (trivially copyable), capacity 0 = rendezvous.
+template <class T> class channel {
+    static_assert(std::is_trivially_copyable<T>::value,
+                  "dtact::channel<T> copies T by value: T must be trivially copyable");
+
+  public:
+    explicit channel(std::size_t capacity) : ch_(dtact_chan_create(sizeof(T), capacity)) {
+        if (!ch_) throw Error(dtact_last_error(), "dtact_chan_create");
+    }
+    ~channel() {
+        if (ch_) (void)dtact_chan_destroy(ch_);
+    }
+    channel(const channel &) = delete;
+    channel &operator=(const channel &) = delete;
+    // false when the channel is closed.
+    bool send(const T &v) {
+        int rc = dtact_chan_send(ch_, &v);
+        if (rc == DTACT_ECLOSED) return false;
+        detail::check(rc, "dtact_chan_send");
+        return true;
+    }
+    bool try_send(const T &v) { return detail::timed(dtact_chan_try_send(ch_, &v), "dtact_chan_try_send"); }
+    // false when the channel is closed and drained.
+    bool recv(T &out) {
+        int rc = dtact_chan_recv(ch_, &out);
+        if (rc == DTACT_ECLOSED) return false;
+        detail::check(rc, "dtact_chan_recv");
+        return true;
+    }
+    bool try_recv(T &out) {
+        int rc = dtact_chan_try_recv(ch_, &out);
+        if (rc == DTACT_ECLOSED) return false;
+        return detail::timed(rc, "dtact_chan_try_recv");
+    }
+    void close() noexcept { (void)dtact_chan_close(ch_); }
+    std::size_t size() const noexcept { return dtact_chan_len(ch_); }
+    std::size_t capacity() const noexcept { return dtact_chan_capacity(ch_); }
+    dtact_chan_t *native_handle() noexcept { return ch_; }
+
+  private:
+    dtact_chan_t *ch_;
+};
+
+namespace this_fiber {
+// Suspends the calling fiber (or sleeps the thread) until the steady-clock time point t.
+template <class Dur> inline void sleep_until(const std::chrono::time_point<std::chrono::steady_clock, Dur> &t) {
+    auto d = t - std::chrono::steady_clock::now();
+    if (d.count() > 0) sleep_for(d);
+}
 } // namespace this_fiber
 
 } // namespace dtact

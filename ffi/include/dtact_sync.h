@@ -268,9 +268,9 @@ DTACT_API int dtact_chan_is_closed(dtact_chan_t *ch);   /* 1, 0, or EINVAL */
 enum { DTACT_SELECT_SEND = 1, DTACT_SELECT_RECV = 2 };
 typedef struct dtact_select_case {
     dtact_chan_t *chan;
-    int op;      /* DTACT_SELECT_SEND or DTACT_SELECT_RECV */
-    void *msg;   /* SEND: the message to copy in; RECV: where to copy it out */
-    int status;  /* out: DTACT_OK or DTACT_ECLOSED for the chosen case */
+    int op;     /* DTACT_SELECT_SEND or DTACT_SELECT_RECV */
+    void *msg;  /* SEND: the message to copy in; RECV: where to copy it out */
+    int status; /* out: DTACT_OK or DTACT_ECLOSED for the chosen case */
 } dtact_select_case_t;
 DTACT_API int dtact_select(dtact_select_case_t *cases, size_t n, int64_t timeout_ns);
 DTACT_API int dtact_select_until(dtact_select_case_t *cases, size_t n, uint64_t deadline_ns);

@@ -10,6 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#if __cplusplus >= 201402L
+#include <shared_mutex>
+#endif
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -380,12 +384,113 @@ static void test_runtime_and_fibers() {
     std::printf("ok: Runtime, Fiber, Task, spawn, this_fiber, exceptions through join\n");
 }
 
+// 3. The synchronisation wrappers work with the standard lock types, between fibers and threads.
+static void test_sync() {
+    dtact::Runtime rt(dtact::Config().workers(2).capacity(4096));
+    // mutex + std::lock_guard: a non-atomic counter from 4 fibers and this thread
+    dtact::mutex m;
+    long counter = 0;
+    {
+        std::vector<dtact::Fiber> fs;
+        for (int i = 0; i < 4; i++)
+            fs.emplace_back([&] {
+                for (int k = 0; k < 20000; k++) {
+                    std::lock_guard<dtact::mutex> g(m);
+                    counter++;
+                }
+            });
+        for (int k = 0; k < 20000; k++) {
+            std::lock_guard<dtact::mutex> g(m);
+            counter++;
+        }
+    }
+    CHECK(counter == 100000);
+    CHECK(m.try_lock());
+    CHECK(!m.try_lock_for(std::chrono::milliseconds(2)));
+    m.unlock();
+
+    // condition_variable + unique_lock: a hand-off from a fiber to this thread
+    dtact::condition_variable cv;
+    bool ready = false;
+    dtact::Fiber producer([&] {
+        dtact::this_fiber::sleep_for(std::chrono::milliseconds(5));
+        std::lock_guard<dtact::mutex> g(m);
+        ready = true;
+        cv.notify_all();
+    });
+    {
+        std::unique_lock<dtact::mutex> lk(m);
+        cv.wait(lk, [&] { return ready; });
+        CHECK(!cv.wait_for(lk, std::chrono::milliseconds(1), [] { return false; }));
+    }
+    producer.join();
+
+    // shared_mutex + std::shared_lock
+    dtact::shared_mutex sm;
+    {
+#if __cplusplus >= 201402L
+        std::shared_lock<dtact::shared_mutex> r1(sm);
+#else
+        sm.lock_shared();
+        struct Unlock {
+            dtact::shared_mutex &s;
+            ~Unlock() { s.unlock_shared(); }
+        } r1 = {sm};
+#endif
+        CHECK(sm.try_lock_shared());
+        sm.unlock_shared();
+        CHECK(!sm.try_lock());
+    }
+    CHECK(sm.try_lock());
+    sm.unlock();
+
+    // channel<T>: ordered, closed
+    dtact::channel<int> ch(8);
+    dtact::Fiber sender([&] {
+        for (int i = 0; i < 1000; i++)
+            CHECK(ch.send(i));
+        ch.close();
+    });
+    int v = -1, expect = 0;
+    while (ch.recv(v))
+        CHECK(v == expect++);
+    CHECK(expect == 1000);
+    CHECK(!ch.send(1));
+    sender.join();
+
+    // semaphore, event, wait_group, barrier
+    dtact::semaphore sem(0);
+    dtact::event ev;
+    dtact::wait_group wg;
+    dtact::barrier bar(3);
+    std::atomic<int> leaders(0);
+    wg.add(2);
+    std::vector<dtact::Fiber> fs;
+    for (int i = 0; i < 2; i++)
+        fs.emplace_back([&] {
+            sem.acquire();
+            ev.wait();
+            if (bar.arrive_and_wait()) leaders++;
+            wg.done();
+        });
+    sem.release(2);
+    CHECK(!sem.try_acquire_for(std::chrono::milliseconds(1)));
+    ev.set();
+    ev.set();
+    if (bar.arrive_and_wait()) leaders++;
+    wg.wait();
+    CHECK(leaders == 1);
+    for (auto &f : fs)
+        f.join();
+}
+
 int main() {
     std::printf("dtact.hpp test, C++ %ld, library %s\n", static_cast<long>(__cplusplus), dtact::dtact_version_string());
     test_options();
     test_unreceived_exceptions(); // forks: before this process starts any thread
     test_original_names();
     test_runtime_and_fibers();
+    test_sync();
     std::printf("all dtact.hpp checks passed\n");
     return 0;
 }

@@ -23,7 +23,9 @@ pub const DTACT_ESTALE: i32 = -13;
 pub const DTACT_EPERM: i32 = -14;
 pub const DTACT_ESYS: i32 = -15;
 pub const DTACT_ENOTRUNNING: i32 = -16;
-pub const DTACT_ERR_MIN: i32 = -16;
+pub const DTACT_EBUSY: i32 = -17;
+pub const DTACT_ECLOSED: i32 = -18;
+pub const DTACT_ERR_MIN: i32 = -18;
 pub const DTACT_WARN_CONFIG_ADJUSTED: i32 = 1;
 pub const DTACT_WARN_CONFIG_IGNORED: i32 = 2;
 pub const DTACT_PRIORITY_LOW: i32 = 0;
@@ -45,6 +47,7 @@ pub const DTACT_SWITCHER_SAME_THREAD_NO_FLOAT: i32 = 3;
 pub const DTACT_SPAWN_JOINABLE: i32 = 1;
 pub const DTACT_SPAWN_WAIT_IF_FULL: i32 = 2;
 pub const DTACT_INLINE_MAX: i32 = 8192;
+pub const DTACT_BARRIER_LEADER: i32 = 1;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint32_t = ::std::os::raw::c_uint;
 pub type __int64_t = ::std::os::raw::c_long;
@@ -218,6 +221,22 @@ extern "C" {
     pub fn dtact_unpark(handle: dtact_handle_t) -> ::std::os::raw::c_int;
 }
 extern "C" {
+    pub fn dtact_now_ns() -> u64;
+}
+extern "C" {
+    pub fn dtact_sleep_until(deadline_ns: u64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_park_until(deadline_ns: u64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_join_until(
+        handle: dtact_handle_t,
+        deadline_ns: u64,
+        result: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
     pub fn dtact_current_worker() -> ::std::os::raw::c_int;
 }
 extern "C" {
@@ -247,7 +266,7 @@ pub struct dtact_stats_t {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub workers: u32,
-    pub reserved: u32,
+    pub timers: u32,
 }
 extern "C" {
     pub fn dtact_get_stats(
@@ -260,5 +279,381 @@ extern "C" {
         rt: *mut ::std::os::raw::c_void,
         w: u32,
         out: *mut dtact_stats_t,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_interval {
+    pub next_ns: u64,
+    pub period_ns: u64,
+}
+pub type dtact_interval_t = dtact_interval;
+extern "C" {
+    pub fn dtact_interval_init(iv: *mut dtact_interval_t, period_ns: u64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_interval_tick(
+        iv: *mut dtact_interval_t,
+        missed: *mut u64,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_mutex {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_mutex_t = dtact_mutex;
+extern "C" {
+    pub fn dtact_mutex_init(m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_destroy(m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_lock(m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_trylock(m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_timedlock(m: *mut dtact_mutex_t, timeout_ns: i64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_lock_until(m: *mut dtact_mutex_t, deadline_ns: u64)
+        -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_mutex_unlock(m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_rwlock {
+    pub opaque_: [u64; 6usize],
+}
+pub type dtact_rwlock_t = dtact_rwlock;
+extern "C" {
+    pub fn dtact_rwlock_init(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_destroy(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_rdlock(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_tryrdlock(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_timedrdlock(
+        l: *mut dtact_rwlock_t,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_rdlock_until(
+        l: *mut dtact_rwlock_t,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_wrlock(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_trywrlock(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_timedwrlock(
+        l: *mut dtact_rwlock_t,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_wrlock_until(
+        l: *mut dtact_rwlock_t,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_rwlock_unlock(l: *mut dtact_rwlock_t) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_cond {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_cond_t = dtact_cond;
+extern "C" {
+    pub fn dtact_cond_init(c: *mut dtact_cond_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_destroy(c: *mut dtact_cond_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_wait(c: *mut dtact_cond_t, m: *mut dtact_mutex_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_timedwait(
+        c: *mut dtact_cond_t,
+        m: *mut dtact_mutex_t,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_wait_until(
+        c: *mut dtact_cond_t,
+        m: *mut dtact_mutex_t,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_signal(c: *mut dtact_cond_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_cond_broadcast(c: *mut dtact_cond_t) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_sem {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_sem_t = dtact_sem;
+extern "C" {
+    pub fn dtact_sem_init(s: *mut dtact_sem_t, count: u32) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_destroy(s: *mut dtact_sem_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_wait(s: *mut dtact_sem_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_trywait(s: *mut dtact_sem_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_timedwait(s: *mut dtact_sem_t, timeout_ns: i64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_wait_until(s: *mut dtact_sem_t, deadline_ns: u64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_post(s: *mut dtact_sem_t, n: u32) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_sem_value(s: *mut dtact_sem_t) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_event {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_event_t = dtact_event;
+pub const DTACT_EVENT_AUTO_RESET: _bindgen_ty_1 = 0;
+pub const DTACT_EVENT_MANUAL_RESET: _bindgen_ty_1 = 1;
+pub type _bindgen_ty_1 = ::std::os::raw::c_uint;
+extern "C" {
+    pub fn dtact_event_init(
+        e: *mut dtact_event_t,
+        mode: ::std::os::raw::c_int,
+        initially_set: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_destroy(e: *mut dtact_event_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_set(e: *mut dtact_event_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_reset(e: *mut dtact_event_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_wait(e: *mut dtact_event_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_trywait(e: *mut dtact_event_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_timedwait(e: *mut dtact_event_t, timeout_ns: i64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_event_wait_until(e: *mut dtact_event_t, deadline_ns: u64)
+        -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_waitgroup {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_waitgroup_t = dtact_waitgroup;
+extern "C" {
+    pub fn dtact_waitgroup_init(wg: *mut dtact_waitgroup_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_destroy(wg: *mut dtact_waitgroup_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_add(wg: *mut dtact_waitgroup_t, delta: i64) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_done(wg: *mut dtact_waitgroup_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_wait(wg: *mut dtact_waitgroup_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_timedwait(
+        wg: *mut dtact_waitgroup_t,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_waitgroup_wait_until(
+        wg: *mut dtact_waitgroup_t,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_barrier {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_barrier_t = dtact_barrier;
+extern "C" {
+    pub fn dtact_barrier_init(b: *mut dtact_barrier_t, parties: u32) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_barrier_destroy(b: *mut dtact_barrier_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_barrier_wait(b: *mut dtact_barrier_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_barrier_timedwait(
+        b: *mut dtact_barrier_t,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_barrier_wait_until(
+        b: *mut dtact_barrier_t,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_once {
+    pub opaque_: [u64; 4usize],
+}
+pub type dtact_once_t = dtact_once;
+extern "C" {
+    pub fn dtact_once_call(
+        o: *mut dtact_once_t,
+        fn_: ::std::option::Option<unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void)>,
+        arg: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_once_done(o: *const dtact_once_t) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_chan {
+    _unused: [u8; 0],
+}
+pub type dtact_chan_t = dtact_chan;
+extern "C" {
+    pub fn dtact_chan_create(elem_size: usize, capacity: usize) -> *mut dtact_chan_t;
+}
+extern "C" {
+    pub fn dtact_chan_destroy(ch: *mut dtact_chan_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_close(ch: *mut dtact_chan_t) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_send(
+        ch: *mut dtact_chan_t,
+        msg: *const ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_try_send(
+        ch: *mut dtact_chan_t,
+        msg: *const ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_timedsend(
+        ch: *mut dtact_chan_t,
+        msg: *const ::std::os::raw::c_void,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_send_until(
+        ch: *mut dtact_chan_t,
+        msg: *const ::std::os::raw::c_void,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_recv(
+        ch: *mut dtact_chan_t,
+        out: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_try_recv(
+        ch: *mut dtact_chan_t,
+        out: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_timedrecv(
+        ch: *mut dtact_chan_t,
+        out: *mut ::std::os::raw::c_void,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_recv_until(
+        ch: *mut dtact_chan_t,
+        out: *mut ::std::os::raw::c_void,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_chan_len(ch: *mut dtact_chan_t) -> usize;
+}
+extern "C" {
+    pub fn dtact_chan_capacity(ch: *mut dtact_chan_t) -> usize;
+}
+extern "C" {
+    pub fn dtact_chan_is_closed(ch: *mut dtact_chan_t) -> ::std::os::raw::c_int;
+}
+pub const DTACT_SELECT_SEND: _bindgen_ty_2 = 1;
+pub const DTACT_SELECT_RECV: _bindgen_ty_2 = 2;
+pub type _bindgen_ty_2 = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dtact_select_case {
+    pub chan: *mut dtact_chan_t,
+    pub op: ::std::os::raw::c_int,
+    pub msg: *mut ::std::os::raw::c_void,
+    pub status: ::std::os::raw::c_int,
+}
+pub type dtact_select_case_t = dtact_select_case;
+extern "C" {
+    pub fn dtact_select(
+        cases: *mut dtact_select_case_t,
+        n: usize,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_select_until(
+        cases: *mut dtact_select_case_t,
+        n: usize,
+        deadline_ns: u64,
     ) -> ::std::os::raw::c_int;
 }
