@@ -1,15 +1,14 @@
-/* benches/sync_bench.c -- Dtact on the synchronisation and timer workloads W7b, W7c, W10, W11, W12
+/* benches/sync_bench.c -- Dtact on the synchronisation workloads W7b, W7c, W10, W11
  * (docs/benchmarks.md, "Synchronisation and timers"), written against the public API only (dtact.h and
  * dtact_sync.h), doing the same work per workload as the peer programs in benches/peers/ (go/main.go,
  * tokio/src/main.rs, boost/sync_fiber.cpp), with the same command line and output line, so that
  * scripts/bench-sync.sh can put them side by side in one run. (W7 through dtact_park/dtact_unpark is
- * bench_dtact_peer's W7.)
+ * bench_dtact_peer's W7; the timer workload W12 is benches/timer_bench.c.)
  *
- * dtact-bench-requires: dtact_mutex_lock dtact_event_set dtact_chan_create dtact_sleep_until dtact_now_ns
+ * dtact-bench-requires: dtact_mutex_lock dtact_event_set dtact_chan_create
  * (CMakeLists.txt builds this program only when the core defines all of these.)
  *
- * usage: bench_sync_bench WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5]
- *                         [seed=S] [pin=1]
+ * usage: bench_sync_bench WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [pin=1]
  *   W7b  P pairs (default WORKERS) bounce a token N times over two channels of capacity 1 (8-byte
  *        messages: the token is the message)                                             ns/round-trip
  *   W7c  the same through two auto-reset dtact_event_t; the token travels in a shared word  ns/round-trip
@@ -19,13 +18,10 @@
  *        (the u64 sequence); the consumer checks order and sum. pin=1 (default): both are spawned from
  *        the host thread with affinity SameCore, which queues them round robin on different workers and
  *        keeps them there; the line says where they ran (placement=cross|same)        ns/message
- *   W12  N fibers each dtact_sleep_until(now + d), d pseudo-random 1..100 ms (splitmix64, seed S),
- *        `rounds` rounds; lateness = dtact_now_ns() after the wake - deadline; prints p50_us, p99_us,
- *        max_us and cpu_s (getrusage user+sys over the rounds), one line per rep
  *
- * Runtime: dtact_init with mWorkers = WORKERS, mFiberCapacity >= every fiber of a batch + slack, 16 KiB
- * default stacks for W12 (100k sleeping fibers), then dtact_start. The root of every workload but W11 is a
- * joinable fiber (256 KiB stack) that runs the whole measurement; children are spawned from it with
+ * Runtime: dtact_init with mWorkers = WORKERS, mFiberCapacity >= every fiber of a batch + slack, then
+ * dtact_start. The root of every workload but W11 is a joinable fiber (256 KiB stack) that runs the
+ * whole measurement; children are spawned from it with
  * affinity Any, like the peers' spawned root task. W11's measurement runs on the host thread (a spawn from
  * a fiber lands on the spawner's own worker; a spawn from the host goes round robin over the workers,
  * which is what places the two ends on different workers).
@@ -34,7 +30,7 @@
  * cold warm-up batch, a second unless the first took over 4 x mintime, the batch count grows until a run
  * lasts mintime, then `reps` timed runs, one line each:
  *   peer=dtact workload=W10 n=1000000 workers=2 rep=1 batches=1 ns_per_op=41.20 unit=ns/lock-unlock ...
- * Every result is validated (token sequence, counter, message order and sum, no early wake, every status
+ * Every result is validated (token sequence, counter, message order and sum, every status
  * code); a wrong one prints CHECK FAILED on stderr and exits 1.
  */
 #include "dtact.h"
@@ -45,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 static struct {
@@ -56,10 +51,8 @@ static struct {
     double min_time;
     unsigned pairs, tasks;
     size_t cap;
-    unsigned rounds;
-    uint64_t seed;
     int pin;
-} C = {NULL, 0, 0, 5, 0.25, 0, 0, 1024, 5, 42, 1};
+} C = {NULL, 0, 0, 5, 0.25, 0, 0, 1024, 1};
 
 #define CHECK_FAIL(...)                                                                                                \
     do {                                                                                                               \
@@ -85,8 +78,8 @@ static double now_s(void) {
 
 static void usage(const char *prog) {
     fprintf(stderr,
-            "usage: %s W7b|W7c|W10|W11|W12 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] "
-            "[rounds=5] [seed=S] [pin=0|1]\n",
+            "usage: %s W7b|W7c|W10|W11 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] "
+            "[pin=0|1]\n",
             prog);
     exit(2);
 }
@@ -302,61 +295,6 @@ static void batch_w11(void) {
     else ++g_same;
 }
 
-/* ------------------------------------------------------------------ W12 timers */
-
-/* splitmix64: the same pseudo-random durations in every program of the comparison */
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-static int64_t *g_late;
-
-static void *w12_task(void *arg) {
-    uint64_t idx = (uint64_t)(uintptr_t)arg;
-    uint64_t ms = 1 + splitmix64(C.seed ^ idx) % 100; /* idx = round * n + i */
-    uint64_t deadline = dtact_now_ns() + ms * 1000000ull;
-    OK(dtact_sleep_until(deadline));
-    uint64_t now = dtact_now_ns();
-    g_late[idx] = now >= deadline ? (int64_t)(now - deadline) : -(int64_t)(deadline - now);
-    return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void w12(int rep) {
-    uint64_t n = C.n, total = n * C.rounds;
-    dtact_handle_t *hs = handles(n);
-    double t0 = now_s(), c0 = cpu_seconds();
-    for (uint64_t r = 0; r < C.rounds; r++) {
-        for (uint64_t i = 0; i < n; i++)
-            hs[i] = spawn_join(w12_task, (void *)(uintptr_t)(r * n + i), &g_attr);
-        for (uint64_t i = 0; i < n; i++)
-            join_h(hs[i]);
-    }
-    double el = now_s() - t0, cpu = cpu_seconds() - c0;
-    qsort(g_late, total, sizeof *g_late, cmp_i64);
-    if (g_late[0] < 0) CHECK_FAIL("a sleep ended %lld ns before its deadline", (long long)-g_late[0]);
-#define PCT(q) ((double)g_late[(uint64_t)((q) * (double)(total - 1))] / 1e3)
-    printf("peer=dtact workload=W12 n=%llu workers=%u rep=%d rounds=%u p50_us=%.1f p99_us=%.1f max_us=%.1f "
-           "cpu_s=%.3f unit=us elapsed_s=%.4f\n",
-           (unsigned long long)n, C.workers, rep, C.rounds, PCT(0.5), PCT(0.99), PCT(1.0), cpu, el);
-#undef PCT
-    fflush(stdout);
-}
-
 /* ------------------------------------------------------------------ measurement */
 
 static double time_batches(void (*batch)(void), uint64_t k) {
@@ -403,12 +341,9 @@ static void *driver(void *arg) {
     } else if (!strcmp(w, "W10")) {
         snprintf(ex, sizeof ex, " tasks=%u", C.tasks);
         measure(batch_w10, "ns/lock-unlock", (double)C.n, ex);
-    } else if (!strcmp(w, "W11")) {
+    } else {
         snprintf(ex, sizeof ex, " cap=%zu pin=%d", C.cap, C.pin);
         measure(batch_w11, "ns/message", (double)C.n, ex);
-    } else {
-        for (int r = 1; r <= C.reps; r++)
-            w12(r);
     }
     return NULL;
 }
@@ -434,25 +369,22 @@ int main(int argc, char **argv) {
         else if (KEY("pairs")) C.pairs = (unsigned)atoi(v);
         else if (KEY("tasks")) C.tasks = (unsigned)atoi(v);
         else if (KEY("cap")) C.cap = (size_t)strtoull(v, NULL, 10);
-        else if (KEY("rounds")) C.rounds = (unsigned)atoi(v);
-        else if (KEY("seed")) C.seed = strtoull(v, NULL, 0);
         else if (KEY("pin")) C.pin = atoi(v) != 0;
         else usage(argv[0]);
 #undef KEY
     }
     const char *w = C.workload;
-    if (strcmp(w, "W7b") && strcmp(w, "W7c") && strcmp(w, "W10") && strcmp(w, "W11") && strcmp(w, "W12")) {
+    if (strcmp(w, "W7b") && strcmp(w, "W7c") && strcmp(w, "W10") && strcmp(w, "W11")) {
         fprintf(stderr, "bench_sync_bench: unknown workload %s\n", w);
         return 2;
     }
-    if (C.rounds == 0 || C.cap == 0) usage(argv[0]);
+    if (C.cap == 0) usage(argv[0]);
     if (C.pairs == 0) C.pairs = C.workers;
     if (C.tasks == 0) C.tasks = 4 * C.workers;
 
     uint64_t live = 64;
     if (!strcmp(w, "W7b") || !strcmp(w, "W7c")) live = 2 * (uint64_t)C.pairs;
     else if (!strcmp(w, "W10")) live = C.tasks;
-    else if (!strcmp(w, "W12")) live = C.n;
     uint64_t cap = live + 1024;
     if (cap < 65536) cap = 65536;
     if (cap > 16777215) CHECK_FAIL("too many fibers (%llu)", (unsigned long long)live);
@@ -460,7 +392,6 @@ int main(int argc, char **argv) {
     dtact_config_t cfg = dtact_default_config();
     cfg.mWorkers = C.workers;
     cfg.mFiberCapacity = (uint32_t)cap;
-    cfg.mStackSize = !strcmp(w, "W12") ? 16384 : 0;
     void *rt = dtact_init(&cfg);
     if (!rt) CHECK_FAIL("dtact_init: %s", dtact_strerror(dtact_last_error()));
 
@@ -472,7 +403,6 @@ int main(int argc, char **argv) {
     g_pairs = aligned_alloc(64, sizeof(struct pair) * C.pairs);
     if (!g_pairs) CHECK_FAIL("out of memory");
     memset(g_pairs, 0, sizeof(struct pair) * C.pairs);
-    if (!strcmp(w, "W12") && !(g_late = malloc(C.n * C.rounds * sizeof *g_late))) CHECK_FAIL("out of memory");
 
     OK(dtact_start(rt));
     if (!strcmp(w, "W11")) {

@@ -3,10 +3,11 @@
 # (docs/benchmarks.md, "Synchronisation and timers"): W7 / W7b / W7c pingpong (wake primitive, channel,
 # event), W10 mutex, W11 channel, W12 timers. One run, one machine, one markdown table of medians.
 #
-# usage: scripts/bench-sync.sh [--reps R] [--workers W] [--rows LIST] [--peers LIST] [--quick]
+# usage: scripts/bench-sync.sh [--reps R] [--w12-reps R] [--workers W] [--rows LIST] [--peers LIST] [--quick]
 #                              [--mintime S] [--timeout S] [--no-build]
-#   --reps R      separate processes per cell (default 5; W12: min(R, 3), each W12 run is 5 rounds of
-#                 100k sleepers already); the table shows their median and min-max
+#   --reps R      separate processes per cell (default 5); the table shows their median and min-max
+#   --w12-reps R  processes per W12 cell (default 1: one run is 5 rounds x 100k sleeps, 500k samples, and
+#                 takes 5-70 s depending on the runtime; --quick: 3)
 #   --workers W   worker threads of every runtime (default 2)
 #   --rows LIST   subset of W7,W7b,W7c,W10,W11,W12 (default all)
 #   --peers LIST  subset of dtact,go,tokio,boost.fiber (default all)
@@ -18,9 +19,10 @@
 # tasks; W11 10M messages through capacity 1024; W12 100k sleepers x 5 rounds.
 #
 # Builds (only what is missing or older than its sources; nothing is written into the source tree):
-#   Dtact   cmake -DCMAKE_BUILD_TYPE=Release into build/bench: bench_dtact_peer (W7: dtact_park/unpark) and
-#           bench_sync_bench (the rest; CMake builds it only once the core has the sync primitives and
-#           dtact_sleep_until, otherwise those Dtact cells show n/a)
+#   Dtact   cmake -DCMAKE_BUILD_TYPE=Release into build/bench: bench_dtact_peer (W7: dtact_park/unpark),
+#           bench_sync_bench (W7b, W7c, W10, W11; CMake builds it only once the core has the mutex, event
+#           and channel) and bench_timer_bench (W12; once it has dtact_sleep_until); cells of a program
+#           not built show n/a
 #   Go      go build -o build/peers/sync-go            (benches/peers/go; golang-go)
 #   tokio   cargo build --release --offline --locked --target-dir build/peers/tokio-target against Debian's
 #           crates in /usr/share/cargo/registry, set with --config flags (librust-tokio-dev)
@@ -38,6 +40,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
 REPS=""
+REPS_W12=""
 WORKERS=2
 ROWS="W7 W7b W7c W10 W11 W12"
 PEERS="dtact go tokio boost.fiber"
@@ -49,13 +52,14 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS=$2; shift ;;
         --workers) WORKERS=$2; shift ;;
+        --w12-reps) REPS_W12=$2; shift ;;
         --rows) ROWS=${2//,/ }; shift ;;
         --peers) PEERS=${2//,/ }; shift ;;
         --quick) QUICK=1 ;;
         --mintime) MINTIME=$2; shift ;;
         --timeout) TMO=$2; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "bench-sync.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -69,12 +73,12 @@ done
 
 if [ "$QUICK" = 1 ]; then
     N_W7=10000 N_W10=100000 N_W11=1000000 N_W12=10000 ROUNDS=2
-    : "${REPS:=3}" "${MINTIME:=0.05}"
+    : "${REPS:=3}" "${MINTIME:=0.05}" "${REPS_W12:=3}"
 else
     N_W7=100000 N_W10=1000000 N_W11=10000000 N_W12=100000 ROUNDS=5
-    : "${REPS:=5}" "${MINTIME:=0.25}"
+    : "${REPS:=5}" "${MINTIME:=0.25}" "${REPS_W12:=1}"
 fi
-REPS_W12=$((REPS < 3 ? REPS : 3))
+REPS_ALL=$((REPS > REPS_W12 ? REPS : REPS_W12))
 
 log() { echo "[bench-sync] $*" >&2; }
 
@@ -90,6 +94,7 @@ trap 'rm -rf "$VALS"' EXIT
 
 DTACT_PEER=$BUILD_DIR/bench_dtact_peer
 DTACT_SYNC=$BUILD_DIR/bench_sync_bench
+DTACT_TIMER=$BUILD_DIR/bench_timer_bench
 GO_BIN=$PEER_DIR/sync-go
 TOKIO_BIN=$PEER_DIR/tokio-target/release/sync-tokio
 FIBER_BIN=$PEER_DIR/sync-fiber
@@ -123,13 +128,16 @@ build_dtact() {
         >"$BUILD_DIR/sync-configure.log" 2>&1 || { log "Dtact: cmake failed (build/bench/sync-configure.log)"; return 1; }
     cmake --build "$BUILD_DIR" -j"$(nproc)" --target bench_dtact_peer >"$BUILD_DIR/sync-build.log" 2>&1 ||
         { log "Dtact: bench_dtact_peer failed to build (build/bench/sync-build.log)"; return 1; }
-    if grep -q "bench_sync_bench not built" "$BUILD_DIR/sync-configure.log"; then
-        log "Dtact: $(grep -o 'bench_sync_bench not built.*' "$BUILD_DIR/sync-configure.log"): W7b..W12 show n/a"
-        rm -f "$DTACT_SYNC"
-        return 0
-    fi
-    cmake --build "$BUILD_DIR" -j"$(nproc)" --target bench_sync_bench >>"$BUILD_DIR/sync-build.log" 2>&1 ||
-        { log "Dtact: bench_sync_bench failed to build (build/bench/sync-build.log)"; rm -f "$DTACT_SYNC"; }
+    local t
+    for t in sync_bench timer_bench; do
+        if grep -q "bench_$t not built" "$BUILD_DIR/sync-configure.log"; then
+            log "Dtact: $(grep -o "bench_$t not built.*" "$BUILD_DIR/sync-configure.log"): its cells show n/a"
+            rm -f "$BUILD_DIR/bench_$t"
+            continue
+        fi
+        cmake --build "$BUILD_DIR" -j"$(nproc)" --target "bench_$t" >>"$BUILD_DIR/sync-build.log" 2>&1 ||
+            { log "Dtact: bench_$t failed to build (build/bench/sync-build.log)"; rm -f "$BUILD_DIR/bench_$t"; }
+    done
     return 0
 }
 
@@ -194,6 +202,7 @@ cmd_for() {
     case $p in
         dtact)
             if [ "$row" = W7 ]; then echo "$DTACT_PEER ${args[*]}"
+            elif [ "$row" = W12 ]; then [ -x "$DTACT_TIMER" ] && echo "$DTACT_TIMER ${args[*]}"
             elif [ -x "$DTACT_SYNC" ]; then echo "$DTACT_SYNC ${args[*]}"; fi ;;
         go) echo "$GO_BIN ${args[*]}" ;;
         tokio) echo "$TOKIO_BIN ${args[*]}" ;;
@@ -204,9 +213,10 @@ cmd_for() {
 FAILED=0
 START=$(date +%s)
 log "W=$WORKERS reps=$REPS (W12: $REPS_W12) rows: $ROWS runtimes: $PEERS; raw lines: ${RAW#$ROOT/}"
-for ((rep = 1; rep <= REPS; rep++)); do
+for ((rep = 1; rep <= REPS_ALL; rep++)); do
     for row in $ROWS; do
-        [ "$row" = W12 ] && [ "$rep" -gt "$REPS_W12" ] && continue
+        if [ "$row" = W12 ]; then [ "$rep" -gt "$REPS_W12" ] && continue
+        else [ "$rep" -gt "$REPS" ] && continue; fi
         for p in $PEERS; do
             [ -n "${HAVE[$p]:-}" ] || continue
             c=$(cmd_for "$p" "$row")
@@ -232,7 +242,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
             fi
         done
     done
-    log "repetition $rep/$REPS done ($(($(date +%s) - START)) s)"
+    log "repetition $rep/$REPS_ALL done ($(($(date +%s) - START)) s)"
 done
 
 # ------------------------------------------------------------------------------------------- table
