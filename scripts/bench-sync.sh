@@ -15,6 +15,7 @@
 #   --mintime S   minimum seconds of a timed measurement (default 0.25)
 #   --timeout S   kill one run after S seconds (default 300); the cell shows TIMEOUT
 #   --no-build    use the binaries already built
+#   --table-from RAW  only print the table of an earlier run's raw log (build/bench/results/sync-raw-*.log)
 # Sizes (per WORKLOADS.md): W7* 100k round trips per pair, pairs = W; W10 1M lock/unlock pairs by 4 x W
 # tasks; W11 10M messages through capacity 1024; W12 100k sleepers x 5 rounds.
 #
@@ -48,6 +49,7 @@ QUICK=0
 MINTIME=""
 TMO=300
 BUILD=1
+FROM=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS=$2; shift ;;
@@ -59,7 +61,8 @@ while [ $# -gt 0 ]; do
         --mintime) MINTIME=$2; shift ;;
         --timeout) TMO=$2; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+        --table-from) FROM=$2; shift ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "bench-sync.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -170,6 +173,7 @@ build_fiber() {
 
 declare -A HAVE
 for p in $PEERS; do
+    [ -n "$FROM" ] && break
     if [ "$BUILD" = 1 ]; then
         case $p in
             dtact) build_dtact ;;
@@ -210,40 +214,76 @@ cmd_for() {
     esac
 }
 
+# record RUNTIME ROW RC OUTPUT REP: files $VALS/<row>.<runtime> (ns_per_op; W12: W12-<p50_us|p99_us|cpu_s>)
+# and $VALS/<row>.<runtime>.status (FAIL, TIMEOUT)
+record() {
+    local p=$1 row=$2 rc=$3 out=$4 rep=$5 line f
+    if [ "$rc" -eq 124 ]; then
+        echo TIMEOUT >>"$VALS/$row.$p.status"; FAILED=1; return
+    elif [ "$rc" -ne 0 ] || ! grep -q "workload=$row " <<<"$out"; then
+        echo FAIL >>"$VALS/$row.$p.status"; FAILED=1
+        log "$p $row run $rep failed (rc=$rc): $(grep -m1 -i 'check failed\|error\|abort' <<<"$out")"
+        return
+    fi
+    line=$(grep -m1 "workload=$row " <<<"$out")
+    if [ "$row" = W12 ]; then
+        for f in p50_us p99_us cpu_s; do
+            sed -n "s/.* $f=\([0-9.eE+-]*\).*/\1/p" <<<"$line" >>"$VALS/W12-$f.$p"
+        done
+    else
+        sed -n 's/.* ns_per_op=\([0-9.eE+-]*\).*/\1/p' <<<"$line" >>"$VALS/$row.$p"
+    fi
+}
+
+# --table-from RAW: the table of an earlier run's raw log (blocks "# rep=R RUNTIME: CMD ... (rc=X)" + output)
+parse_raw() {
+    local hdr="" out="" l
+    flush() {
+        [ -n "$hdr" ] || return 0
+        local rep p row rc
+        rep=$(sed -n 's/^# rep=\([0-9]*\) .*/\1/p' <<<"$hdr")
+        p=$(sed -n 's/^# rep=[0-9]* \([^:]*\): .*/\1/p' <<<"$hdr")
+        row=$(awk '{print $5}' <<<"$hdr")
+        rc=$(sed -n 's/.*(rc=\([0-9]*\))$/\1/p' <<<"$hdr")
+        HAVE[$p]=1
+        record "$p" "$row" "$rc" "$out" "$rep"
+    }
+    while IFS= read -r l; do
+        if [[ $l == "# rep="* ]]; then
+            flush
+            hdr=$l out=""
+        else
+            out+="$l"$'\n'
+        fi
+    done <"$1"
+    flush
+}
+
 FAILED=0
 START=$(date +%s)
-log "W=$WORKERS reps=$REPS (W12: $REPS_W12) rows: $ROWS runtimes: $PEERS; raw lines: ${RAW#$ROOT/}"
-for ((rep = 1; rep <= REPS_ALL; rep++)); do
-    for row in $ROWS; do
-        if [ "$row" = W12 ]; then [ "$rep" -gt "$REPS_W12" ] && continue
-        else [ "$rep" -gt "$REPS" ] && continue; fi
-        for p in $PEERS; do
-            [ -n "${HAVE[$p]:-}" ] || continue
-            c=$(cmd_for "$p" "$row")
-            [ -n "$c" ] || continue
-            out=$(timeout "$TMO" $c 2>&1)
-            rc=$?
-            { echo "# rep=$rep $p: $c (rc=$rc)"; echo "$out"; } >>"$RAW"
-            key="$row.$p"
-            if [ $rc -eq 124 ]; then
-                echo TIMEOUT >>"$VALS/$key.status"; FAILED=1; continue
-            elif [ $rc -ne 0 ] || ! grep -q "workload=$row " <<<"$out"; then
-                echo FAIL >>"$VALS/$key.status"; FAILED=1
-                log "$p $row rep $rep failed (rc=$rc): $(grep -m1 -i 'check failed\|error\|abort' <<<"$out")"
-                continue
-            fi
-            line=$(grep -m1 "workload=$row " <<<"$out")
-            if [ "$row" = W12 ]; then
-                for f in p50_us p99_us cpu_s; do
-                    sed -n "s/.* $f=\([0-9.eE+-]*\).*/\1/p" <<<"$line" >>"$VALS/W12-$f.$p"
-                done
-            else
-                sed -n 's/.* ns_per_op=\([0-9.eE+-]*\).*/\1/p' <<<"$line" >>"$VALS/$key"
-            fi
+if [ -n "$FROM" ]; then
+    [ -r "$FROM" ] || { echo "bench-sync.sh: cannot read $FROM" >&2; exit 2; }
+    parse_raw "$FROM"
+    TABLE=$RES_DIR/sync-table-from-$(basename "$FROM" .log | sed 's/^sync-raw-//').md
+else
+    log "W=$WORKERS reps=$REPS (W12: $REPS_W12) rows: $ROWS runtimes: $PEERS; raw lines: ${RAW#$ROOT/}"
+    for ((rep = 1; rep <= REPS_ALL; rep++)); do
+        for row in $ROWS; do
+            if [ "$row" = W12 ]; then [ "$rep" -gt "$REPS_W12" ] && continue
+            else [ "$rep" -gt "$REPS" ] && continue; fi
+            for p in $PEERS; do
+                [ -n "${HAVE[$p]:-}" ] || continue
+                c=$(cmd_for "$p" "$row")
+                [ -n "$c" ] || continue
+                out=$(timeout "$TMO" $c 2>&1)
+                rc=$?
+                { echo "# rep=$rep $p: $c (rc=$rc)"; echo "$out"; } >>"$RAW"
+                record "$p" "$row" "$rc" "$out" "$rep"
+            done
         done
+        log "repetition $rep/$REPS_ALL done ($(($(date +%s) - START)) s)"
     done
-    log "repetition $rep/$REPS_ALL done ($(($(date +%s) - START)) s)"
-done
+fi
 
 # ------------------------------------------------------------------------------------------- table
 
@@ -268,7 +308,11 @@ describe() {
 }
 
 {
-    echo "### Sync/timer workloads, W = $WORKERS ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $REPS runs per cell, W12 $REPS_W12)"
+    if [ -n "$FROM" ]; then
+        echo "### Sync/timer workloads ($(basename "$FROM"))"
+    else
+        echo "### Sync/timer workloads, W = $WORKERS ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $REPS runs per cell, W12 $REPS_W12)"
+    fi
     echo
     echo "Median (min-max) of separate process runs; lower is better everywhere. \`x best\`: the runtime's median over"
     echo "the best peer's (Go, tokio, Boost.Fiber). W7 uses each runtime's lightest wake primitive (Dtact park/unpark,"
@@ -326,8 +370,12 @@ describe() {
         echo "$line"
     done
     echo
-    echo "Sizes: W7* $N_W7 round trips per pair, $WORKERS pairs; W10 $N_W10 lock/unlock pairs, $((4 * WORKERS)) tasks;"
-    echo "W11 $N_W11 messages, capacity 1024; W12 $N_W12 sleepers x $ROUNDS rounds. Peers' \`, 1.00x\` marks the best peer."
+    if [ -n "$FROM" ]; then
+        echo "From ${FROM#$ROOT/} (sizes and worker count: its command lines). Peers' \`, 1.00x\` marks the best peer."
+    else
+        echo "Sizes: W7* $N_W7 round trips per pair, $WORKERS pairs; W10 $N_W10 lock/unlock pairs, $((4 * WORKERS)) tasks;"
+        echo "W11 $N_W11 messages, capacity 1024; W12 $N_W12 sleepers x $ROUNDS rounds. Peers' \`, 1.00x\` marks the best peer."
+    fi
 } | tee "$TABLE"
 log "table: ${TABLE#$ROOT/}; total $(($(date +%s) - START)) s"
 exit $FAILED
