@@ -60,9 +60,7 @@ static double now_s(void) {
 }
 
 static void usage(const char *prog) {
-    fprintf(stderr,
-            "usage: %s W12 N WORKERS [reps=5] [rounds=5] [seed=S]\n",
-            prog);
+    fprintf(stderr, "usage: %s W12 N WORKERS [reps=5] [rounds=5] [seed=S]\n", prog);
     exit(2);
 }
 
