@@ -1,0 +1,3 @@
+module dtact/benches/peers/go
+
+go 1.19
