@@ -106,7 +106,7 @@ typedef struct DTACT__SYNC_ALIAS dtact__once_s {
 } dtact__once_t;
 
 #define DTACT__SYNC_FITS(internal, public)                                                                             \
-    _Static_assert(sizeof(internal) <= sizeof(public), #internal " must fit in " #public);                            \
+    _Static_assert(sizeof(internal) <= sizeof(public), #internal " must fit in " #public);                             \
     _Static_assert(alignof(internal) <= alignof(public), #internal " must not need more alignment than " #public)
 DTACT__SYNC_FITS(dtact__mutex_t, dtact_mutex_t);
 DTACT__SYNC_FITS(dtact__cond_t, dtact_cond_t);

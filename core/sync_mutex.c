@@ -29,9 +29,9 @@
 
 #include "internal.h"
 
-#define M_SPIN 64                  /* spin rounds before queueing           */
-#define M_STARVE_NS 1000000u       /* a waiter waiting longer switches ...  */
-#define M_MAX_LOSSES 4u            /* ... as does one that lost this often  */
+#define M_SPIN 64                          /* spin rounds before queueing           */
+#define M_STARVE_NS 1000000u               /* a waiter waiting longer switches ...  */
+#define M_MAX_LOSSES 4u                    /* ... as does one that lost this often  */
 enum { M_RETRY = DTACT_OK, M_HANDED = 1 }; /* what a woken waiter is told */
 
 enum { L = DTACT__M_LOCKED, W = DTACT__M_WAITERS, K = DTACT__M_WOKEN, H = DTACT__M_HANDOFF };
@@ -40,7 +40,7 @@ static inline dtact__mutex_t *mx(dtact_mutex_t *m) { return (dtact__mutex_t *)(v
 
 static int try_acquire(dtact__mutex_t *m) {
     uint32_t s = dtact__load_relaxed(&m->state); // relaxed: validated by the CAS
-    while (!(s & L)) {                             /* HANDOFF implies LOCKED */
+    while (!(s & L)) {                           /* HANDOFF implies LOCKED */
         // acquire: pairs with the release of the unlock that freed it
         if (dtact__cas_weak_acquire(&m->state, &s, s | L)) return DTACT_OK;
     }

@@ -216,7 +216,8 @@ Test(sync_mutex, convoy_fifo_and_handoff_bound) {
             cr_assert_eq(order[i], i, "round %d: position %d went to waiter %d (not FIFO)", r, i, order[i]);
         for (int i = 1; i < CW; i++)
             if (handoff_at[i - 1])
-                cr_assert_eq(barges_at[i], barges_at[i - 1], "round %d: a barger got the lock between waiters %d and %d in hand-off mode", r, i - 1, i);
+                cr_assert_eq(barges_at[i], barges_at[i - 1],
+                             "round %d: a barger got the lock between waiters %d and %d in hand-off mode", r, i - 1, i);
         cr_assert_eq(su_queued(SU_MQ(&cm)), 0u);
         cr_assert_eq(SU_MSTATE(&cm), 0u, "state word left %#x", SU_MSTATE(&cm));
     }

@@ -74,7 +74,7 @@ Test(sync_shutdown, blocked_fibers_get_eshutdown) {
     pthread_t runner = su_thread(once_runner, NULL);
     while (!atomic_load(&once_running))
         su_sleep_ms(1);
-    dtact__waitq_t *qs[K_KINDS] = {SU_MQ(&m),    SU_CQ(&cv),  SU_RQ(&rl), SU_RQ(&rl), SU_SQ(&sem),
+    dtact__waitq_t *qs[K_KINDS] = {SU_MQ(&m),   SU_CQ(&cv),  SU_RQ(&rl), SU_RQ(&rl),  SU_SQ(&sem),
                                    SU_EQ(&evm), SU_EQ(&eva), SU_GQ(&wg), SU_BQ(&bar), SU_OQ(&once)};
     for (int k = 0; k < K_KINDS; k++) {
         for (int i = 0; i < PER_KIND; i++) {
@@ -168,7 +168,8 @@ Test(sync_shutdown, cleanups_on_the_worker_loop) {
     cr_assert_neq(h, DTACT_INVALID_HANDLE);
     (void)dtact_await(h); /* root has spawned and called shutdown */
     cr_assert_eq(dtact_destroy(rt), DTACT_OK);
-    cr_assert_eq(atomic_load(&ran_cleanup), CANCELLED, "cleanups %d, bodies %d", atomic_load(&ran_cleanup), atomic_load(&ran_body));
+    cr_assert_eq(atomic_load(&ran_cleanup), CANCELLED, "cleanups %d, bodies %d", atomic_load(&ran_cleanup),
+                 atomic_load(&ran_body));
     cr_assert_eq(atomic_load(&ran_body), 0, "the fibers were meant to be cancelled before they ran");
     cr_assert_eq(atomic_load(&bad), 0, "%d calls misbehaved outside a fiber", atomic_load(&bad));
     cr_assert_eq(su_queued(SU_MQ(&held)), 0u);
