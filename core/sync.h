@@ -37,7 +37,7 @@
 enum { DTACT__M_LOCKED = 1u, DTACT__M_WAITERS = 2u, DTACT__M_WOKEN = 4u, DTACT__M_HANDOFF = 8u };
 typedef struct DTACT__SYNC_ALIAS dtact__mutex_s {
     _Atomic uint32_t state;
-    uint32_t spare;
+    uint32_t handoffs; /* hand-offs left in this HANDOFF epoch (under the queue lock) */
     dtact__waitq_t q;
 } dtact__mutex_t;
 

@@ -18,7 +18,11 @@
  *  - A woken waiter that has lost 4 times, or has waited over 1 ms, re-queues
  *    with HANDOFF set (only ever while LOCKED): from then on unlock keeps
  *    LOCKED and hands the lock to the head waiter (status M_HANDED), and new
- *    callers queue behind; whoever empties the queue clears HANDOFF.
+ *    callers queue behind. The hand-off epoch covers the waiters queued at
+ *    the switch (m->handoffs, under the queue lock): after the last of them,
+ *    or when the queue empties, HANDOFF is cleared. (Draining the whole queue
+ *    instead never ends under steady contention: every unlocking caller
+ *    re-queues at once, and every lock then costs a park and a wake-up.)
  *  - WAITERS is cleared (under the queue lock) by whoever empties the queue:
  *    the popper, or a waiter that gave up (timeout, shutdown) and left it
  *    empty. An unlock that finds WAITERS but an empty queue just clears it.
@@ -139,6 +143,8 @@ int dtact__mutex_lock_deadline(dtact__mutex_t *m, uint64_t deadline) {
             if (dtact__cas_weak_acq_rel(&m->state, &s, ns)) break;
         }
         claim = 0;
+        /* A new hand-off epoch: every waiter queued now, and we, get the lock by hand-off. */
+        if (starving) m->handoffs = m->q.n + 1;
         n.since = since;
         if (woke) dtact__waitq_push_front(&m->q, &n);
         else dtact__waitq_push(&m->q, &n);
@@ -162,6 +168,8 @@ static int hand_off(dtact__mutex_t *m) {
     dtact__wnode_t *n = dtact__waitq_pop(&m->q);
     // relaxed: WAITERS and HANDOFF change only under the queue lock we hold
     if (dtact__waitq_empty(&m->q)) dtact__fetch_and_relaxed(&m->state, ~(uint32_t)(W | H));
+    else if (n && (m->handoffs == 0 || --m->handoffs == 0))
+        dtact__fetch_and_relaxed(&m->state, ~(uint32_t)H); // relaxed: as above
     dtact__waitq_unlock(&m->q);
     if (!n) return 0;
     /* the critical section is published by the wake's release of WOKEN */

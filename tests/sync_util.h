@@ -40,6 +40,16 @@ static inline void su_wait_queued(dtact__waitq_t *q, uint32_t n) {
     }
 }
 
+/* A timed call that started at t0 with a timeout of ns: never early, and
+ * within a generous bound (5 s: sanitizers and a loaded machine are slow). */
+#define SU_ASSERT_WAITED(t0, ns)                                                                                       \
+    do {                                                                                                               \
+        uint64_t el_ = su_now() - (t0);                                                                                \
+        cr_assert_geq(el_, (uint64_t)(ns), "returned early: %llu of %llu ns", (unsigned long long)el_,                 \
+                      (unsigned long long)(ns));                                                                       \
+        cr_assert_lt(el_, (uint64_t)(ns) + 5000000000ull, "took %llu ns", (unsigned long long)el_);                    \
+    } while (0)
+
 #define SU_MQ(m) (&((dtact__mutex_t *)(void *)(m))->q)
 #define SU_MSTATE(m) atomic_load(&((dtact__mutex_t *)(void *)(m))->state)
 #define SU_CQ(c) (&((dtact__cond_t *)(void *)(c))->q)
