@@ -41,8 +41,13 @@ static void take(pair_t *p, int me) {
     case 1: cr_assert_eq(dtact_sem_timedwait(&p->sem[me], PP_TIMEOUT), DTACT_OK, "lost wake-up (semaphore)"); break;
     default:
         cr_assert_eq(dtact_mutex_lock(&p->m), DTACT_OK);
-        while (p->turn != me)
-            cr_assert_eq(dtact_cond_timedwait(&p->cv[me], &p->m, PP_TIMEOUT), DTACT_OK, "lost wake-up (cond)");
+        while (p->turn != me) {
+            int rc = dtact_cond_timedwait(&p->cv[me], &p->m, PP_TIMEOUT);
+            cr_assert_eq(rc, DTACT_OK,
+                         "lost wake-up (cond): side %d, turn %d, mutex %#x (queued %u), cond queued %u/%u", me, p->turn,
+                         SU_MSTATE(&p->m), su_queued(SU_MQ(&p->m)), su_queued(SU_CQ(&p->cv[0])),
+                         su_queued(SU_CQ(&p->cv[1])));
+        }
         cr_assert_eq(dtact_mutex_unlock(&p->m), DTACT_OK);
         break;
     }
