@@ -36,6 +36,12 @@
 #define dtact__fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
 #define dtact__fetch_sub_acq_rel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define dtact__fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define dtact__fetch_and_relaxed(p, v) atomic_fetch_and_explicit((p), (v), memory_order_relaxed)
+#define dtact__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
+#define dtact__fetch_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
+#define dtact__fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
+#define dtact__fetch_or_release(p, v) atomic_fetch_or_explicit((p), (v), memory_order_release)
+#define dtact__fetch_or_acq_rel(p, v) atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
 
 /* compare-and-swap: *expected is updated with the current value on failure. */
 #define dtact__cas_weak_acq_rel(p, expected, desired)                                                                  \
@@ -46,6 +52,8 @@
     atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_release, memory_order_relaxed)
 #define dtact__cas_weak_acquire(p, expected, desired)                                                                  \
     atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acquire, memory_order_relaxed)
+#define dtact__cas_weak_relaxed(p, expected, desired)                                                                  \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_relaxed, memory_order_relaxed)
 #define dtact__cas_strong_seq_cst(p, expected, desired)                                                                \
     atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst, memory_order_seq_cst)
 
