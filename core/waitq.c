@@ -98,13 +98,9 @@ void dtact__wnode_wake(dtact__wnode_t *n, int status) {
         dtact__rt_t *rt = dtact__rt_enter(&pinned);
         // release: publishes status (and the primitive's hand-off) to the waiter's acquire load
         dtact__store_release(&n->state, DTACT__WN_WOKEN);
-        /* seq_cst: Dekker with wait_fiber's fence. unpark starts with a plain
-         * load of the fiber's state word and returns without an RMW when it
-         * finds READY or a pending token (NOTIFIED) left by an earlier, stale
-         * wake-up; the fiber may consume that token (a plain store) and re-read
-         * WOKEN at the same moment. Without the two fences each side can miss
-         * the other's store (store buffering) and the fiber parks for good. */
-        dtact__fence_seq_cst();
+        /* No fence needed here: dtact__unpark fences before it trusts a READY
+         * or NOTIFIED state, and park_self fences before it returns (fiber.c),
+         * so the fiber's re-read of `state` cannot miss the store above. */
         if (rt) dtact__unpark(rt, f, gen);
         dtact__rt_leave(pinned);
         return;
@@ -145,7 +141,6 @@ static int wait_fiber(dtact__waitq_t *q, dtact__wnode_t *n, uint64_t deadline) {
         if (dtact__load_relaxed(&w->rt->shutdown)) return give_up(q, n, DTACT_ESHUTDOWN);
         if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) return give_up(q, n, DTACT_ETIMEDOUT);
         dtact__park_self(w, n->fiber, deadline == DTACT__FOREVER ? 0 : deadline);
-        dtact__fence_seq_cst();  /* seq_cst: the other half of the fence in dtact__wnode_wake */
         w = dtact__tls_worker(); /* a cross-thread fiber may resume elsewhere */
     }
 }
