@@ -44,14 +44,6 @@
 #include "internal.h"
 #include "prim.h"
 
-#ifdef CHAN_STATS
-#include <stdio.h>
-_Atomic uint64_t cs_wait[3], cs_park[3], cs_spinok[3], cs_wake[3];
-__attribute__((destructor)) static void cs_dump(void) { fprintf(stderr, "send wait %lu spinok %lu park %lu wake %lu | recv wait %lu spinok %lu park %lu wake %lu\n", (unsigned long)cs_wait[1], (unsigned long)cs_spinok[1], (unsigned long)cs_park[1], (unsigned long)cs_wake[1], (unsigned long)cs_wait[2], (unsigned long)cs_spinok[2], (unsigned long)cs_park[2], (unsigned long)cs_wake[2]); }
-#define CS(a, k) dtact__fetch_add_relaxed(&a[k], 1)
-#else
-#define CS(a, k) (void)0
-#endif
 #define SPIN_NS 8000u /* spin budget before parking, when the worker has nothing else to run */
 
 static inline unsigned char *slot_at(dtact_chan_t *ch, uint64_t pos) {
@@ -116,7 +108,6 @@ static void wake_one(dtact_chan_t *ch, int kind) {
     dtact__waitq_lock(q);
     dtact__wnode_t *n = take_live(q, count_of(ch, kind));
     dtact__waitq_unlock(q);
-    CS(cs_wake, kind);
     if (n) dtact__chan_wake(n, DTACT_OK);
 }
 
@@ -161,7 +152,7 @@ int dtact__chan_ring_send(dtact_chan_t *ch, const void *msg) {
             // seq_cst: ordered after the waiter's count RMW (the recheck of a queued sender)
             uint64_t head = dtact__load_seq_cst(&ch->head);
             if (head + ch->one_lap == tail) return DTACT_EBUSY;
-            backoff(&k); /* a receiver claimed the slot and is still copying */
+            backoff(&k);                           /* a receiver claimed the slot and is still copying */
             tail = dtact__load_relaxed(&ch->tail); // relaxed: as above
         } else {
             backoff(&k);
@@ -192,7 +183,7 @@ int dtact__chan_ring_recv(dtact_chan_t *ch, void *out) {
              * before the DTACT_ECLOSED it causes */
             uint64_t tail = dtact__load_seq_cst(&ch->tail);
             if ((tail & ~ch->mark) == head) return (tail & ch->mark) ? DTACT_ECLOSED : DTACT_EBUSY;
-            backoff(&k); /* a sender claimed the slot and is still copying */
+            backoff(&k);                           /* a sender claimed the slot and is still copying */
             head = dtact__load_relaxed(&ch->head); // relaxed: as above
         } else {
             backoff(&k);
@@ -260,7 +251,8 @@ static int withdraw(dtact__waitq_t *q, _Atomic uint32_t *cnt, dtact__wnode_t *n)
     if (linked) return 1;
     unsigned k = 0;
     // acquire: pairs with the release of WOKEN in dtact__wnode_wake
-    while (dtact__load_acquire(&n->state) != DTACT__WN_WOKEN) backoff(&k);
+    while (dtact__load_acquire(&n->state) != DTACT__WN_WOKEN)
+        backoff(&k);
     return 0;
 }
 
@@ -277,8 +269,7 @@ static int ring_wait(dtact_chan_t *ch, int kind, void *buf, uint64_t deadline) {
             r = DTACT_ETIMEDOUT;
             break;
         }
-        CS(cs_wait, kind);
-        if (spin_ready(ch, kind, deadline)) { CS(cs_spinok, kind); continue; }
+        if (spin_ready(ch, kind, deadline)) continue;
         dtact__wnode_t n;
         r = dtact__wnode_init(&n);
         if (r != DTACT_OK) break;
@@ -293,9 +284,8 @@ static int ring_wait(dtact_chan_t *ch, int kind, void *buf, uint64_t deadline) {
             if (!withdraw(q, cnt, &n)) absorbed = 1;
             break;
         }
-        CS(cs_park, kind);
         r = dtact__wnode_wait(q, &n, deadline);
-        if (r != DTACT_OK) { /* ETIMEDOUT / ESHUTDOWN: dtact__wnode_wait unlinked the node */
+        if (r != DTACT_OK) {                   /* ETIMEDOUT / ESHUTDOWN: dtact__wnode_wait unlinked the node */
             dtact__fetch_sub_seq_cst(cnt, 1u); // seq_cst: as every count change
             break;
         }
@@ -368,14 +358,17 @@ DTACT_API dtact_chan_t *dtact_chan_create(size_t elem_size, size_t capacity) {
     }
     memset(ch, 0, sizeof *ch);
     uint64_t mark = 1;
-    while (mark < (uint64_t)capacity + 1) mark <<= 1;
+    while (mark < (uint64_t)capacity + 1)
+        mark <<= 1;
     ch->elem = elem_size;
     ch->cap = capacity;
     ch->stride = stride;
     ch->mark = mark;
     ch->one_lap = mark << 1;
     ch->slots = (unsigned char *)ch + head;
-    for (size_t i = 0; i < capacity; i++) dtact__store_relaxed(stamp_of(ch->slots + i * stride), (uint64_t)i); // relaxed: published by the handle's hand-over
+    for (size_t i = 0; i < capacity; i++)
+        dtact__store_relaxed(stamp_of(ch->slots + i * stride),
+                             (uint64_t)i); // relaxed: published by the handle's hand-over
     return ch;
 }
 
@@ -467,8 +460,8 @@ DTACT_API int dtact_chan_recv_until(dtact_chan_t *ch, void *out, uint64_t deadli
 DTACT_API size_t dtact_chan_len(dtact_chan_t *ch) {
     if (!ch || !ch->cap) return 0;
     for (;;) {
-        uint64_t tail = dtact__load_seq_cst(&ch->tail); // seq_cst: a consistent snapshot of both positions
-        uint64_t head = dtact__load_seq_cst(&ch->head); // seq_cst: as above
+        uint64_t tail = dtact__load_seq_cst(&ch->tail);       // seq_cst: a consistent snapshot of both positions
+        uint64_t head = dtact__load_seq_cst(&ch->head);       // seq_cst: as above
         if (dtact__load_seq_cst(&ch->tail) != tail) continue; // seq_cst: as above
         uint64_t hix = head & (ch->mark - 1), tix = tail & (ch->mark - 1);
         if (hix < tix) return (size_t)(tix - hix);

@@ -48,10 +48,10 @@ __attribute__((noinline)) static uint32_t sel_random(uint32_t bound) {
     return (uint32_t)(((x * 0x2545f4914f6cdd1dull) >> 32) * bound >> 32);
 }
 
-static int kind_of(const dtact_select_case_t *c) { return c->op == DTACT_SELECT_SEND ? DTACT__CH_SEND : DTACT__CH_RECV; }
-static dtact__waitq_t *queue_of(dtact_chan_t *ch, int kind) {
-    return kind == DTACT__CH_SEND ? &ch->sendq : &ch->recvq;
+static int kind_of(const dtact_select_case_t *c) {
+    return c->op == DTACT_SELECT_SEND ? DTACT__CH_SEND : DTACT__CH_RECV;
 }
+static dtact__waitq_t *queue_of(dtact_chan_t *ch, int kind) { return kind == DTACT__CH_SEND ? &ch->sendq : &ch->recvq; }
 static _Atomic uint32_t *count_of(dtact_chan_t *ch, int kind) {
     return kind == DTACT__CH_SEND ? &ch->nsendw : &ch->nrecvw;
 }
@@ -72,7 +72,8 @@ static int try_case(dtact_select_case_t *c) {
 
 /* Pass 1 in a random order: the index done, or -1. */
 static int ready_pass(dtact_select_case_t *cases, size_t n, uint32_t *perm) {
-    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
     for (size_t k = 0; k < n; k++) {
         size_t j = k + sel_random((uint32_t)(n - k));
         uint32_t i = perm[j];
@@ -131,7 +132,8 @@ static int wait_round(dtact_select_case_t *cases, size_t n, sel_space_t *sp, uin
     for (size_t i = 0; i < nu; i++)
         if (!m || sp->chans[m - 1] != sp->chans[i]) sp->chans[m++] = sp->chans[i];
     nu = m;
-    for (size_t i = 0; i < nu; i++) dtact__chan_lock2(sp->chans[i]);
+    for (size_t i = 0; i < nu; i++)
+        dtact__chan_lock2(sp->chans[i]);
     int won = -1, st = DTACT_OK;
     dtact__wnode_t *peer = NULL;
     for (size_t k = 0; k < n && won < 0; k++) {
@@ -148,7 +150,8 @@ static int wait_round(dtact_select_case_t *cases, size_t n, sel_space_t *sp, uin
             dtact__fetch_add_seq_cst(count_of(ch, sp->nodes[i].kind), 1u); // seq_cst: as every count change (chan.c)
         }
     }
-    for (size_t i = nu; i-- > 0;) dtact__chan_unlock2(sp->chans[i]);
+    for (size_t i = nu; i-- > 0;)
+        dtact__chan_unlock2(sp->chans[i]);
     if (won >= 0) {
         if (peer) dtact__chan_wake(peer, DTACT_OK);
         dtact__waitq_lock(&sel.q);
@@ -234,7 +237,8 @@ DTACT_API int dtact_select_until(dtact_select_case_t *cases, size_t n, uint64_t 
     size_t enabled = 0;
     for (size_t i = 0; i < n; i++) {
         if (!cases[i].chan) continue;
-        if ((cases[i].op != DTACT_SELECT_SEND && cases[i].op != DTACT_SELECT_RECV) || !cases[i].msg) return DTACT_EINVAL;
+        if ((cases[i].op != DTACT_SELECT_SEND && cases[i].op != DTACT_SELECT_RECV) || !cases[i].msg)
+            return DTACT_EINVAL;
         enabled++;
     }
     if (!enabled && deadline == DTACT__FOREVER) return DTACT_EINVAL; /* would wait forever */
