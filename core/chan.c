@@ -383,9 +383,10 @@ DTACT_API dtact_chan_t *dtact_chan_create(size_t elem_size, size_t capacity) {
     ch->mark = mark;
     ch->one_lap = mark << 1;
     ch->slots = (unsigned char *)ch + head;
-    for (size_t i = 0; i < capacity; i++)
-        dtact__store_relaxed(stamp_of(ch->slots + i * stride),
-                             (uint64_t)i); // relaxed: published by the handle's hand-over
+    for (size_t i = 0; i < capacity; i++) {
+        // relaxed: the channel reaches other threads only through the caller's own hand-over of the pointer
+        dtact__store_relaxed(stamp_of(ch->slots + i * stride), (uint64_t)i);
+    }
     return ch;
 }
 
