@@ -278,6 +278,91 @@ Test(chan_select, traffic_threads_mixed) {
     rt_down(rt);
 }
 
+/* Timed selects racing traffic: producers send with short timeouts and retry,
+ * consumers select with short timeouts and retry. A select that reports
+ * ETIMEDOUT took nothing, one that reports a case took exactly its message:
+ * every message arrives exactly once. */
+static void timed_producer(void *arg) {
+    trole_t *r = arg;
+    traffic_t *t = r->t;
+    for (uint64_t i = 0; i < t->per; i++) {
+        uint64_t v = r->id * t->per + i + 1;
+        dtact_select_case_t cs[K];
+        for (int k = 0; k < K; k++)
+            cs[k] = (dtact_select_case_t){t->ch[k], DTACT_SELECT_SEND, &v, -1};
+        int x;
+        while ((x = dtact_select(cs, K, 20000)) == DTACT_ETIMEDOUT) {
+        }
+        cr_assert(x >= 0 && x < K && cs[x].status == DTACT_OK, "select-send returned %d", x);
+    }
+    if (atomic_fetch_sub(&t->producers_left, 1) == 1)
+        for (int k = 0; k < K; k++)
+            cr_assert_eq(dtact_chan_close(t->ch[k]), DTACT_OK);
+}
+
+static void timed_consumer(void *arg) {
+    trole_t *r = arg;
+    traffic_t *t = r->t;
+    uint64_t out[K];
+    int open = K;
+    dtact_select_case_t cs[K];
+    for (int k = 0; k < K; k++)
+        cs[k] = (dtact_select_case_t){t->ch[k], DTACT_SELECT_RECV, &out[k], -1};
+    while (open) {
+        for (int k = 0; k < K; k++)
+            out[k] = 0;
+        int x = dtact_select(cs, K, 15000);
+        if (x == DTACT_ETIMEDOUT) {
+            for (int k = 0; k < K; k++)
+                cr_assert_eq(out[k], 0, "a timed-out select received a message");
+            continue;
+        }
+        cr_assert(x >= 0 && x < K, "select-recv returned %d", x);
+        if (cs[x].status == DTACT_ECLOSED) {
+            cs[x].chan = NULL;
+            open--;
+            continue;
+        }
+        uint64_t v = out[x];
+        cr_assert(v >= 1 && v <= SP * t->per);
+        if (atomic_exchange(&t->seen[v - 1], 1)) atomic_fetch_add(&t->dups, 1);
+        atomic_fetch_add(&t->count, 1);
+        atomic_fetch_add(&t->sum, v);
+    }
+}
+
+Test(chan_select, timed_selects_racing_traffic) {
+    void *rt = rt_up(2, 256);
+    size_t caps[2][K] = {{0, 0, 0, 0}, {0, 1, 0, 2}};
+    for (int round = 0; round < 2; round++) {
+        traffic_t t = {.per = dtact_test_scaled(20000, 300)};
+        for (int k = 0; k < K; k++)
+            t.ch[k] = dtact_chan_create(8, caps[round][k]);
+        uint64_t total = SP * t.per;
+        t.seen = calloc(total, 1);
+        atomic_store(&t.producers_left, SP);
+        trole_t pr[SP], cr[SC];
+        dtact_handle_t h[SP + SC];
+        for (int i = 0; i < SC; i++) {
+            cr[i] = (trole_t){&t, (uint64_t)i};
+            h[i] = dtact_fiber_launch(timed_consumer, &cr[i]);
+        }
+        for (int i = 0; i < SP; i++) {
+            pr[i] = (trole_t){&t, (uint64_t)i};
+            h[SC + i] = dtact_fiber_launch(timed_producer, &pr[i]);
+        }
+        for (int i = 0; i < SP + SC; i++)
+            cr_assert_eq(dtact_await(h[i]), DTACT_OK);
+        cr_assert_eq(atomic_load(&t.dups), 0);
+        cr_assert_eq(atomic_load(&t.count), total);
+        cr_assert_eq(atomic_load(&t.sum), total * (total + 1) / 2);
+        for (int k = 0; k < K; k++)
+            cr_assert_eq(dtact_chan_destroy(t.ch[k]), DTACT_OK);
+        free((void *)t.seen);
+    }
+    rt_down(rt);
+}
+
 /* Plain threads only, no runtime. */
 Test(chan_select, from_threads_without_runtime) {
     dtact_chan_t *u = dtact_chan_create(8, 0), *b = dtact_chan_create(8, 1);
