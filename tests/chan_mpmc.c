@@ -25,14 +25,22 @@ typedef struct {
     uint64_t id;
 } role_t;
 
+/* Mostly short timeouts, now and then a long one: with only timeouts shorter
+ * than the time a call needs to queue (qemu), the two sides of an unbuffered
+ * channel would never meet. */
+static int64_t timed_ns(int attempt) {
+    static const int64_t t[4] = {20000, 10000, 40000, 2000000};
+    return t[attempt & 3];
+}
+
 static void producer(void *arg) {
     role_t *r = arg;
     mp_t *m = r->m;
     for (uint64_t i = 0; i < m->per; i++) {
         uint64_t v = r->id * m->per + i + 1;
         if (m->timed) {
-            int rc;
-            while ((rc = dtact_chan_timedsend(m->ch, &v, 20000)) == DTACT_ETIMEDOUT)
+            int rc, attempt = 0;
+            while ((rc = dtact_chan_timedsend(m->ch, &v, timed_ns(attempt++))) == DTACT_ETIMEDOUT)
                 atomic_fetch_add(&m->timeouts, 1);
             cr_assert_eq(rc, DTACT_OK);
         } else {
@@ -46,9 +54,9 @@ static void consumer(void *arg) {
     mp_t *m = r->m;
     uint64_t last[P] = {0};
     uint64_t v;
-    int rc;
+    int rc, attempt = 0;
     for (;;) {
-        rc = m->timed ? dtact_chan_timedrecv(m->ch, &v, 20000) : dtact_chan_recv(m->ch, &v);
+        rc = m->timed ? dtact_chan_timedrecv(m->ch, &v, timed_ns(attempt++)) : dtact_chan_recv(m->ch, &v);
         if (rc == DTACT_ETIMEDOUT) {
             atomic_fetch_add(&m->timeouts, 1);
             continue;

@@ -282,6 +282,14 @@ Test(chan_select, traffic_threads_mixed) {
  * consumers select with short timeouts and retry. A select that reports
  * ETIMEDOUT took nothing, one that reports a case took exactly its message:
  * every message arrives exactly once. */
+/* Mostly short timeouts, now and then a long one: with only timeouts shorter
+ * than the time a select needs to queue (qemu), no two parties of an
+ * unbuffered channel would ever meet. */
+static int64_t timed_ns(int attempt) {
+    static const int64_t t[4] = {10000, 30000, 15000, 2000000};
+    return t[attempt & 3];
+}
+
 static void timed_producer(void *arg) {
     trole_t *r = arg;
     traffic_t *t = r->t;
@@ -290,8 +298,8 @@ static void timed_producer(void *arg) {
         dtact_select_case_t cs[K];
         for (int k = 0; k < K; k++)
             cs[k] = (dtact_select_case_t){t->ch[k], DTACT_SELECT_SEND, &v, -1};
-        int x;
-        while ((x = dtact_select(cs, K, 20000)) == DTACT_ETIMEDOUT) {
+        int x, attempt = 0;
+        while ((x = dtact_select(cs, K, timed_ns(attempt++))) == DTACT_ETIMEDOUT) {
         }
         cr_assert(x >= 0 && x < K && cs[x].status == DTACT_OK, "select-send returned %d", x);
     }
@@ -308,10 +316,11 @@ static void timed_consumer(void *arg) {
     dtact_select_case_t cs[K];
     for (int k = 0; k < K; k++)
         cs[k] = (dtact_select_case_t){t->ch[k], DTACT_SELECT_RECV, &out[k], -1};
+    int attempt = 0;
     while (open) {
         for (int k = 0; k < K; k++)
             out[k] = 0;
-        int x = dtact_select(cs, K, 15000);
+        int x = dtact_select(cs, K, timed_ns(attempt++));
         if (x == DTACT_ETIMEDOUT) {
             for (int k = 0; k < K; k++)
                 cr_assert_eq(out[k], 0, "a timed-out select received a message");
