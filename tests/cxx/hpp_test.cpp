@@ -460,7 +460,7 @@ static void test_sync() {
 
     // semaphore, event, wait_group, barrier
     dtact::semaphore sem(0);
-    dtact::event ev;
+    dtact::event ev(true); // manual reset: one set() releases both fibers
     dtact::wait_group wg;
     dtact::barrier bar(3);
     std::atomic<int> leaders(0);
@@ -473,9 +473,8 @@ static void test_sync() {
             if (bar.arrive_and_wait()) leaders++;
             wg.done();
         });
-    sem.release(2);
     CHECK(!sem.try_acquire_for(std::chrono::milliseconds(1)));
-    ev.set();
+    sem.release(2);
     ev.set();
     if (bar.arrive_and_wait()) leaders++;
     wg.wait();
