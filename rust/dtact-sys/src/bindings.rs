@@ -47,6 +47,10 @@ pub const DTACT_SWITCHER_SAME_THREAD_NO_FLOAT: i32 = 3;
 pub const DTACT_SPAWN_JOINABLE: i32 = 1;
 pub const DTACT_SPAWN_WAIT_IF_FULL: i32 = 2;
 pub const DTACT_INLINE_MAX: i32 = 8192;
+pub const DTACT_IO_READ: i32 = 1;
+pub const DTACT_IO_WRITE: i32 = 4;
+pub const DTACT_IO_ERROR: i32 = 8;
+pub const DTACT_IO_HUP: i32 = 16;
 pub const DTACT_BARRIER_LEADER: i32 = 1;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint32_t = ::std::os::raw::c_uint;
@@ -238,6 +242,39 @@ extern "C" {
 }
 extern "C" {
     pub fn dtact_current_worker() -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_wait_fd(
+        fd: ::std::os::raw::c_int,
+        events: u32,
+        timeout_ns: i64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_wait_fd_until(
+        fd: ::std::os::raw::c_int,
+        events: u32,
+        deadline_ns: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_fd_cancel(fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_fd_close(fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_blocking(
+        fn_: ::std::option::Option<
+            unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void) -> *mut ::std::os::raw::c_void,
+        >,
+        arg: *mut ::std::os::raw::c_void,
+        timeout_ns: i64,
+        result: *mut *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_blocking_set_max_threads(n: u32) -> ::std::os::raw::c_int;
 }
 extern "C" {
     pub fn dtact_free_arg(arg: *mut ::std::os::raw::c_void);
