@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chan_util.h"
 #include "rt_util.h"
 
 #define NS_MS 1000000ll
@@ -160,9 +161,10 @@ Test(chan, timeouts_never_early_fiber) {
 Test(chan, timeouts_never_early_thread) { timeouts_body(NULL); }
 
 /* Unbuffered: the sender is blocked until the receiver took the message. */
-static atomic_int rv_sent;
+static atomic_int rv_sent, rv_started;
 static void rv_sender(void *arg) {
     uint64_t m = 42;
+    atomic_store(&rv_started, 1);
     cr_assert_eq(dtact_chan_send(arg, &m), DTACT_OK);
     atomic_store(&rv_sent, 1);
 }
@@ -172,8 +174,13 @@ Test(chan, unbuffered_rendezvous) {
     for (int round = 0; round < 20; round++) {
         dtact_chan_t *u = dtact_chan_create(8, 0);
         atomic_store(&rv_sent, 0);
+        atomic_store(&rv_started, 0);
         dtact_handle_t h = dtact_fiber_launch(rv_sender, u);
-        dtact_sleep_ns(round == 0 ? 20 * NS_MS : NS_MS);
+        /* The sender must be blocked before destroy is tried (a destroy that
+         * succeeded would free the channel under it): wait until it started,
+         * then give it ample time to queue (qemu, a loaded CI machine). */
+        chan_wait_queued(u, 1);
+        dtact_sleep_ns(round == 0 ? 20 * NS_MS : NS_MS); /* and it stays blocked */
         cr_assert_eq(atomic_load(&rv_sent), 0, "a send on an unbuffered channel completed with no receiver");
         cr_assert_eq(dtact_chan_destroy(u), DTACT_EBUSY, "destroy while a sender waits");
         uint64_t v = 0;
@@ -231,9 +238,7 @@ static void close_case(size_t cap, int senders) {
         h[i] = dtact_fiber_launch(senders ? close_sender : close_receiver, &c);
     for (int i = 0; i < T; i++)
         pthread_create(&th[i], NULL, senders ? close_sender_t : close_receiver_t, &c);
-    while (atomic_load(&c.started) < F + T)
-        dtact_sleep_ns(NS_MS);
-    dtact_sleep_ns(20 * NS_MS);
+    chan_wait_queued(c.ch, F + T);
     cr_assert_eq(dtact_chan_destroy(c.ch), DTACT_EBUSY);
     cr_assert_eq(atomic_load(&c.closed_seen), 0);
     cr_assert_eq(dtact_chan_close(c.ch), DTACT_OK);
@@ -334,7 +339,7 @@ Test(chan, destroy_while_waited_on) {
     dtact_chan_t *ch = dtact_chan_create(8, 4);
     pthread_t t;
     pthread_create(&t, NULL, blocked_recv, ch);
-    dtact_sleep_ns(50 * NS_MS); /* long enough for the thread to block */
+    chan_wait_queued(ch, 1);
     cr_assert_eq(dtact_chan_destroy(ch), DTACT_EBUSY);
     uint64_t v = 99;
     cr_assert_eq(dtact_chan_send(ch, &v), DTACT_OK);

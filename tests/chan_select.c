@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "chan_util.h"
 #include "rt_util.h"
 
 #define NS_MS 1000000ll
@@ -147,9 +148,7 @@ Test(chan_select, close_wakes_blocked_select) {
     for (int k = 0; k < 2; k++) {
         blocked_t s = {.a = dtact_chan_create(8, 0), .b = dtact_chan_create(8, k ? 4 : 0)};
         dtact_handle_t h = dtact_fiber_launch(blocked_select, &s);
-        while (!atomic_load(&s.started))
-            dtact_sleep_ns(NS_MS);
-        dtact_sleep_ns(10 * NS_MS);
+        chan_wait_queued(s.b, 1);
         cr_assert_eq(dtact_chan_destroy(s.b), DTACT_EBUSY);
         cr_assert_eq(dtact_chan_close(s.b), DTACT_OK);
         cr_assert_eq(dtact_await(h), DTACT_OK);

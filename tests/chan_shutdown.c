@@ -2,6 +2,7 @@
  * (send on a full ring, receive on an empty one, both sides of an unbuffered
  * channel, select, timed variants) with DTACT_ESHUTDOWN; nothing was sent or
  * consumed, no waiter is left, and every channel can then be destroyed. */
+#include "chan_util.h"
 #include "rt_util.h"
 
 #define NS_MS 1000000ll
@@ -47,7 +48,12 @@ Test(chan_shutdown, wakes_blocked_fibers) {
     }
     while (atomic_load(&started) < KINDS * EACH)
         dtact_sleep_ns(NS_MS);
-    dtact_sleep_ns(30 * NS_MS);
+    /* Every caller queued: full 3 senders + 3 selects, empty 3 + 3 timed
+     * receivers + 3 selects, unbuf_s 3 + 3 timed senders, unbuf_r 3 + 3 selects. */
+    chan_wait_queued(full, 2 * EACH);
+    chan_wait_queued(empty, 3 * EACH);
+    chan_wait_queued(unbuf_s, 2 * EACH);
+    chan_wait_queued(unbuf_r, 2 * EACH);
     cr_assert_eq(dtact_chan_destroy(unbuf_s), DTACT_EBUSY);
     cr_assert_eq(dtact_chan_destroy(unbuf_r), DTACT_EBUSY);
     cr_assert_eq(dtact_shutdown(), DTACT_OK);
