@@ -107,23 +107,11 @@ void dtact__reactor_free(dtact__rt_t *rt) {
 
 /* An edge on one side: wake every waiter, or leave a token. */
 static void edge(dtact__waitq_t *q, uint8_t *token, int bits) {
-    dtact__wnode_t *list = NULL;
     dtact__waitq_lock(q);
-    if (dtact__waitq_empty(q)) {
-        *token = 1;
-    } else {
-        dtact__wnode_t *n;
-        while ((n = dtact__waitq_pop(q)) != NULL) {
-            n->next = list;
-            list = n;
-        }
-    }
+    if (dtact__waitq_empty(q)) *token = 1;
+    dtact__wnode_t *all = dtact__waitq_take_all(q);
     dtact__waitq_unlock(q);
-    while (list) {
-        dtact__wnode_t *nx = list->next;
-        dtact__wnode_wake(list, bits);
-        list = nx;
-    }
+    dtact__wnode_wake_chain(all, bits);
 }
 
 static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_event_t *ev) {
@@ -333,19 +321,11 @@ DTACT_API int dtact_wait_fd_until(int fd, uint32_t events, uint64_t deadline_ns)
 
 /* Wakes every waiter of one side with ECLOSED and drops its token. */
 static void close_side(dtact__waitq_t *q, uint8_t *token) {
-    dtact__wnode_t *list = NULL, *n;
     dtact__waitq_lock(q);
     *token = 0;
-    while ((n = dtact__waitq_pop(q)) != NULL) {
-        n->next = list;
-        list = n;
-    }
+    dtact__wnode_t *all = dtact__waitq_take_all(q);
     dtact__waitq_unlock(q);
-    while (list) {
-        n = list->next;
-        dtact__wnode_wake(list, DTACT_ECLOSED);
-        list = n;
-    }
+    dtact__wnode_wake_chain(all, DTACT_ECLOSED);
 }
 
 DTACT_API int dtact_fd_close(int fd) {

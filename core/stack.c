@@ -267,7 +267,11 @@ static void dtact__stack_push(dtact__arena_t *a, dtact__stack_class_t *c, dtact_
 /* Pops a batch for a refill: warm stacks first, then purged ones. Notes the
  * demand (the trim waits for a second without any). */
 static uint32_t dtact__stack_pop_shared(dtact__stack_class_t *c, uint32_t *len, int *from_clean) {
-    dtact__store_relaxed(&c->demand_ns, dtact__now_ns()); // relaxed: a heuristic timestamp
+    /* Refresh the shared timestamp at most once a millisecond: both workers
+     * refilling would otherwise bounce its line on every refill. */
+    uint64_t now = dtact__now_ns();
+    if (now - dtact__load_relaxed(&c->demand_ns) > 1000000u) // relaxed: a heuristic timestamp
+        dtact__store_relaxed(&c->demand_ns, now);            // relaxed: as above
     uint32_t id = dtact__ts_pop(&c->head, c->blink, len);
     *from_clean = 0;
     if (id != DTACT__IDX_NONE) {

@@ -120,24 +120,4 @@ DTACT__SYNC_FITS(dtact__once_t, dtact_once_t);
 /* A public call's result: error codes (< 0) also go to the last-error slot. */
 static inline int dtact__sync_ret(int rc) { return rc < 0 ? dtact__set_error(rc) : rc; }
 
-/* Pops every node of q into a private chain (q locked); wake it with
- * dtact__sync_wake_chain after unlocking, so that the spin lock is not held
- * across the unparks. The nodes stay valid: their owners wait for WOKEN. */
-static inline dtact__wnode_t *dtact__sync_take_all(dtact__waitq_t *q) {
-    dtact__wnode_t *first = NULL, **tail = &first;
-    dtact__wnode_t *n;
-    while ((n = dtact__waitq_pop(q)) != NULL) {
-        *tail = n;
-        tail = &n->next;
-    }
-    return first;
-}
-static inline void dtact__sync_wake_chain(dtact__wnode_t *n, int status) {
-    while (n) {
-        dtact__wnode_t *next = n->next; /* read before the wake: the node may be gone after it */
-        dtact__wnode_wake(n, status);
-        n = next;
-    }
-}
-
 #endif /* DTACT_CORE_SYNC_H */

@@ -72,8 +72,8 @@ DTACT_API int dtact_cond_broadcast(dtact_cond_t *c) {
     if (!c) return dtact__set_error(DTACT_EINVAL);
     dtact__cond_t *x = cv(c);
     dtact__waitq_lock(&x->q);
-    dtact__wnode_t *all = dtact__sync_take_all(&x->q);
+    dtact__wnode_t *all = dtact__waitq_take_all(&x->q);
     dtact__waitq_unlock(&x->q);
-    dtact__sync_wake_chain(all, DTACT_OK);
+    dtact__wnode_wake_chain(all, DTACT_OK);
     return DTACT_OK;
 }

@@ -81,7 +81,7 @@ DTACT_API int dtact_event_set(dtact_event_t *ep) {
     if (s & MANUAL) {
         // release: pairs with the acquire load of a later wait
         dtact__fetch_or_release(&e->state, SET);
-        wake = dtact__sync_take_all(&e->q);
+        wake = dtact__waitq_take_all(&e->q);
     } else if (!dtact__waitq_empty(&e->q)) {
         wake = dtact__waitq_pop(&e->q); /* consumes the signal; published by the wake's release */
         wake->next = NULL;
@@ -89,7 +89,7 @@ DTACT_API int dtact_event_set(dtact_event_t *ep) {
         dtact__fetch_or_release(&e->state, SET); // release: pairs with the consuming CAS of a later wait
     }
     dtact__waitq_unlock(&e->q);
-    dtact__sync_wake_chain(wake, DTACT_OK);
+    dtact__wnode_wake_chain(wake, DTACT_OK);
     return DTACT_OK;
 }
 

@@ -61,9 +61,9 @@ DTACT_API int dtact_waitgroup_add(dtact_waitgroup_t *wg, int64_t delta) {
     } while (!dtact__cas_weak_acq_rel(&g->count, &v, nv));
     if (nv == 0 && delta != 0) {
         dtact__waitq_lock(&g->q);
-        dtact__wnode_t *all = dtact__sync_take_all(&g->q);
+        dtact__wnode_t *all = dtact__waitq_take_all(&g->q);
         dtact__waitq_unlock(&g->q);
-        dtact__sync_wake_chain(all, DTACT_OK);
+        dtact__wnode_wake_chain(all, DTACT_OK);
     }
     return DTACT_OK;
 }
@@ -124,9 +124,9 @@ DTACT_API int dtact_barrier_wait_until(dtact_barrier_t *b, uint64_t deadline_ns)
     if (x->parties == 0) rc = DTACT_EINVAL;
     else if (x->q.n + 1 >= x->parties) {
         x->rounds++;
-        dtact__wnode_t *all = dtact__sync_take_all(&x->q);
+        dtact__wnode_t *all = dtact__waitq_take_all(&x->q);
         dtact__waitq_unlock(&x->q);
-        dtact__sync_wake_chain(all, DTACT_OK);
+        dtact__wnode_wake_chain(all, DTACT_OK);
         return DTACT_BARRIER_LEADER;
     } else if (deadline_ns != DTACT__FOREVER && dtact__now_ns() >= deadline_ns) {
         rc = DTACT_ETIMEDOUT;
@@ -175,9 +175,9 @@ DTACT_API int dtact_once_call(dtact_once_t *o, void (*fn)(void *), void *arg) {
             fn(arg);
             dtact__waitq_lock(&x->q);
             dtact__store_release(&x->state, DTACT__ONCE_DONE); // release: fn's effects before every return
-            dtact__wnode_t *all = dtact__sync_take_all(&x->q);
+            dtact__wnode_t *all = dtact__waitq_take_all(&x->q);
             dtact__waitq_unlock(&x->q);
-            dtact__sync_wake_chain(all, DTACT_OK);
+            dtact__wnode_wake_chain(all, DTACT_OK);
             return DTACT_OK;
         }
         if (s == DTACT__ONCE_DONE) return DTACT_OK;

@@ -120,7 +120,7 @@ static int lock_slow(dtact__rwlock_t *l, int kind, uint64_t deadline) {
     dtact__waitq_lock(&l->q);
     dtact__wnode_t *wake = dispatch(l);
     dtact__waitq_unlock(&l->q);
-    dtact__sync_wake_chain(wake, DTACT_OK);
+    dtact__wnode_wake_chain(wake, DTACT_OK);
     return rc;
 }
 
@@ -146,7 +146,7 @@ static int unlock(dtact__rwlock_t *l) {
     }
     dtact__wnode_t *wake = dispatch(l);
     dtact__waitq_unlock(&l->q);
-    dtact__sync_wake_chain(wake, DTACT_OK);
+    dtact__wnode_wake_chain(wake, DTACT_OK);
     return DTACT_OK;
 }
 

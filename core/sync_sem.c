@@ -91,7 +91,7 @@ DTACT_API int dtact_sem_post(dtact_sem_t *s, uint32_t n) {
     // release: publishes what came before the post to the trywait that takes the permit
     if (left) dtact__fetch_add_release(&x->count, left);
     dtact__waitq_unlock(&x->q);
-    dtact__sync_wake_chain(first, DTACT_OK);
+    dtact__wnode_wake_chain(first, DTACT_OK);
     return DTACT_OK;
 }
 

@@ -100,6 +100,26 @@ int dtact__wnode_wait(dtact__waitq_t *q, dtact__wnode_t *n, uint64_t deadline);
  * the verdict). */
 int dtact__wnode_cancel(dtact__waitq_t *q, dtact__wnode_t *n);
 
+/* Pops every node of q into a private chain (q locked); wake it with
+ * dtact__wnode_wake_chain after unlocking, so that the spin lock is not held
+ * across the unparks. The nodes stay valid: their owners wait for WOKEN. */
+static inline dtact__wnode_t *dtact__waitq_take_all(dtact__waitq_t *q) {
+    dtact__wnode_t *first = NULL, **tail = &first;
+    dtact__wnode_t *n;
+    while ((n = dtact__waitq_pop(q)) != NULL) {
+        *tail = n;
+        tail = &n->next;
+    }
+    return first;
+}
+static inline void dtact__wnode_wake_chain(dtact__wnode_t *n, int status) {
+    while (n) {
+        dtact__wnode_t *next = n->next; /* read before the wake: the node may be gone after it */
+        dtact__wnode_wake(n, status);
+        n = next;
+    }
+}
+
 /* A relative timeout (< 0 forever, 0 now) as an absolute deadline. */
 uint64_t dtact__deadline_in(int64_t timeout_ns);
 
