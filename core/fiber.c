@@ -171,6 +171,11 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
     f->waiters = NULL;
     /* release: publishes result/status to late joiners, which acquire-load sg. */
     dtact__store_release(&f->sg, DTACT__SG(gen, detached ? DTACT__ST_FREE : DTACT__ST_FINISHED));
+    /* A detached record goes back before anyone is woken: a joiner that
+     * returns may spawn at once and must find the record free (a full
+     * mFiberCapacity is reachable right after an await). Nothing below
+     * touches f: the waiter list is ours and result/status are copies. */
+    if (detached) dtact__fiber_free(rt->arena, cache, f);
     while (list) {
         dtact__waiter_t *nx = list->next;
         dtact__fiber_t *wf = list->fiber;
@@ -190,7 +195,6 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         list = nx;
     }
     count_end(rt, w, status);
-    if (detached) dtact__fiber_free(rt->arena, cache, f);
 }
 
 void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f) {
