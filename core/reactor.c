@@ -216,8 +216,10 @@ static int arm(dtact__waitq_t *q, uint8_t *token, dtact__wnode_t *n, int bit, dt
     return got;
 }
 
-static int wait_fiber(dtact__worker_t *w, dtact__pollfd_t *pd, uint32_t events, uint64_t deadline) {
-    uint32_t epoch = dtact__load_acquire(&pd->epoch); // acquire: pairs with cancel's release
+/* epoch: read before the fd was watched, so that a cancel between the watch
+ * and the queueing (which unwatches the fd) ends this wait with ECLOSED
+ * instead of leaving it queued on an fd that no set watches. */
+static int wait_fiber(dtact__worker_t *w, dtact__pollfd_t *pd, uint32_t epoch, uint32_t events, uint64_t deadline) {
     dtact__wnode_t nr, nw;
     int want_r = (events & DTACT__IO_IN) != 0, want_w = (events & DTACT__IO_OUT) != 0;
     int rc = dtact__wnode_init(&nr);
@@ -296,9 +298,10 @@ static int wait_fd(int fd, uint32_t events, uint64_t deadline) {
     int rc;
     if (rt && w && w->rt == rt && w->current) {
         dtact__pollfd_t *pd = pollfd_get(rt, fd, 1);
+        uint32_t epoch = pd ? dtact__load_acquire(&pd->epoch) : 0; // acquire: pairs with cancel's release
         if (!pd) rc = DTACT_ENOMEM;
         else if ((rc = watch(w, pd, fd)) == 1) rc = (int)events; /* not watchable: always ready */
-        else if (rc == DTACT_OK) rc = wait_fiber(w, pd, events, deadline);
+        else if (rc == DTACT_OK) rc = wait_fiber(w, pd, epoch, events, deadline);
     } else if (w && !w->current) {
         rc = dtact__load_relaxed(&w->rt->shutdown) ? DTACT_ESHUTDOWN : DTACT_EPERM; // relaxed: the code only
     } else {
