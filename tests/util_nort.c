@@ -146,9 +146,11 @@ static void close_wakes_thread(int which) {
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, blocked_thread, &b), 0);
     /* the call must be in progress before the close (a call after close is the caller's bug):
-     * wait until the thread has been asleep (in poll) for 20 consecutive looks */
+     * wait until it has entered the handle, then (for the coverage of the wake from poll, not
+     * for correctness) until the thread has been asleep for 20 consecutive looks */
     while (!atomic_load(&b.entering))
         usleep(1000);
+    wait_in_flight(which == 0 ? (void *)b.s : which == 1 ? (void *)b.l : (void *)b.u, 1);
     for (int asleep = 0; asleep < 20;) {
         asleep = thread_state(atomic_load(&b.tid)) == 'S' ? asleep + 1 : 0;
         usleep(1000);

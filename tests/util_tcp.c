@@ -353,16 +353,6 @@ static void blocked_acceptor(void *arg) {
     atomic_store(&w->accept_err, s ? -1 : dtact_util_last_error());
 }
 
-/* Waits until `n` timed waits are in progress: the blocked calls are parked. */
-static void wait_timers(void *rt, uint32_t n) {
-    for (;;) {
-        dtact_stats_t st;
-        cr_assert_eq(dtact_get_stats(rt, &st), DTACT_OK);
-        if (st.timers >= n) return;
-        dtact_sleep_ns(1000000);
-    }
-}
-
 static void closer_fiber(void *arg) {
     waker_t *w = arg;
     dtact_util_io_stream_close(w->p.a);
@@ -383,7 +373,9 @@ static void close_wakes(int from_thread) {
     w.l = listen_any(addr);
     atomic_store(&w.result, 1);
     dtact_handle_t r = go(blocked_reader, &w), a = go(blocked_acceptor, &w);
-    wait_timers(rt, 2);
+    wait_in_flight(w.p.a, 1);
+    wait_in_flight(w.l, 1);
+    dtact_sleep_ns(5000000); /* most likely parked by now (either way the call must end with ECANCELED) */
     if (from_thread) {
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, closer_thread, &w), 0);
@@ -423,7 +415,7 @@ Test(util_tcp, close_with_several_calls_in_flight) {
         dtact_handle_t hs[4];
         for (int k = 0; k < 4; k++)
             hs[k] = go(racer, p.a);
-        wait_timers(rt, 4);
+        wait_in_flight(p.a, 4);
         dtact_util_io_stream_close(p.a);
         for (int k = 0; k < 4; k++)
             cr_assert_eq(dtact_await(hs[k]), DTACT_OK);

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "dtact.h"
 #include "dtact_util.h"
+#include "../util/internal.h" /* a test may watch a handle's count of calls in flight */
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation" /* UCHECK's messages may be cut: that is fine */
@@ -65,6 +67,13 @@ static inline DtactTcpListener *listen_any(char addr[DTACT_UTIL_ADDR_MAX]) {
     cr_assert_not_null(l, "bind: %s", ulast());
     cr_assert_eq(dtact_util_io_listener_local_addr(l, addr, DTACT_UTIL_ADDR_MAX), 0, "local_addr: %s", ulast());
     return l;
+}
+
+/* Waits (on a plain thread) until `calls` calls are in flight on handle h:
+ * they have entered it, so a close now cannot free it under them. */
+static inline void wait_in_flight(const void *h, unsigned calls) {
+    while (atomic_load(&((dtu_handle_t *)(uintptr_t)h)->refs) < 1u + calls)
+        usleep(1000);
 }
 
 /* Launches fn(arg) on a fiber; dtact_await(handle) waits for it. */
