@@ -176,7 +176,7 @@ DTACT_UTIL_API void dtact_util_io_stream_close(DtactTcpStream *stream);
 DTACT_UTIL_API DtactUdpSocket *dtact_util_io_udp_bind(const char *addr);
 /* Sets the default peer (send/recv then talk to it only). May resolve a name. */
 DTACT_UTIL_API int32_t dtact_util_io_udp_connect(DtactUdpSocket *socket, const char *addr);
-/* One datagram to the connected peer: returns len (ENOTCONN without a peer;
+/* One datagram to the connected peer: returns len (EDESTADDRREQ without a peer;
  * EMSGSIZE when too large; a datagram of 0 bytes is sent). */
 DTACT_UTIL_API ptrdiff_t dtact_util_io_udp_send(DtactUdpSocket *socket, const uint8_t *buf, size_t len);
 DTACT_UTIL_API ptrdiff_t dtact_util_io_udp_send_timeout(DtactUdpSocket *socket, const uint8_t *buf, size_t len,
