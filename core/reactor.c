@@ -124,8 +124,11 @@ static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_ev
     // relaxed: a stale epoch only makes us ignore (or deliver) one spurious edge
     if (!pd || dtact__load_relaxed(&pd->epoch) != (uint32_t)(ev->data >> 32)) return;
     int bits = (int)(ev->events & (DTACT__IO_ERR | DTACT__IO_HUP));
-    if (ev->events & DTACT__IO_IN) edge(&pd->rq, &pd->ready_r, bits | (int)DTACT__IO_IN);
-    if (ev->events & DTACT__IO_OUT) edge(&pd->wq, &pd->ready_w, bits | (int)DTACT__IO_OUT);
+    /* An error or hang-up ends both sides' waits, as poll's POLLERR/POLLHUP do:
+     * a TCP listener shut down reports HUP (and OUT) without IN. */
+    uint32_t sides = ev->events | (bits ? DTACT__IO_IN | DTACT__IO_OUT : 0u);
+    if (sides & DTACT__IO_IN) edge(&pd->rq, &pd->ready_r, bits | (int)DTACT__IO_IN);
+    if (sides & DTACT__IO_OUT) edge(&pd->wq, &pd->ready_w, bits | (int)DTACT__IO_OUT);
 }
 
 void dtact__reactor_poll(dtact__worker_t *w) {
