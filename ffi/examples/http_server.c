@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
     dtact_config_t cfg = dtact_default_config();
     cfg.mWorkers = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     cfg.mFiberCapacity = 1u << 17; /* up to ~131k connections at once */
-    cfg.mStackSize = 16 * 1024;    /* the smallest stack class: a connection uses about 8 KiB */
+    cfg.mStackSize = 16 * 1024;    /* the smallest stack class: a connection uses at most ~12 KiB */
     void *rt = dtact_init(&cfg);
     if (!rt) {
         fprintf(stderr, "dtact_init: %s\n", dtact_strerror(dtact_last_error()));
