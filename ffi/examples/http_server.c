@@ -8,19 +8,20 @@
  *   curl -v http://127.0.0.1:8080/
  *
  * Every request gets the same static answer, "Hello, world!" (HEAD: the same
- * head without the body). What the connection fiber handles, in the order a
- * client can send it:
+ * head without the body). What the connection fiber handles:
  *   - keep-alive: HTTP/1.1 connections stay open until the client closes or
  *     sends "Connection: close" (answered with "Connection: close", then
  *     closed); HTTP/1.0 ones only with "Connection: keep-alive";
  *   - pipelining: several requests in one read are answered in order, their
- *     responses gathered into one write;
+ *     responses gathered into one write (OUT_MAX bytes at most);
  *   - requests split across reads: the head is parsed again when more bytes
  *     arrive (http_parse.h), nothing is answered before it is complete;
  *   - request bodies (Content-Length) are read and skipped;
  *   - a malformed request gets 400 and a head over HEAD_MAX bytes 431, then
  *     the connection is closed; the parser never reads past what arrived.
- * The connection's buffers live on its fiber's stack (6 KiB of the 16 KiB).
+ * The connection's buffers live on its fiber's stack: 6 KiB of the 16 KiB
+ * class; with the calls below them (a failing call formats its message on
+ * the stack too) a connection uses at most about 12 KiB.
  *
  * The same program is the benchmark server of scripts/bench-io.sh for W15:
  * build/bench/dtact_http_server is this file (docs/benchmarks.md); its
@@ -89,6 +90,41 @@ static void close_after_response(DtactTcpStream *conn) {
     dtact_util_io_stream_close(conn);
 }
 
+/* What a connection carries from one batch of requests to the next. */
+struct conn_state {
+    uint64_t body_left; /* body bytes of the last request still to skip */
+    int keep_open;      /* 0: the last answer closes the connection */
+};
+
+/* Answers the complete requests at the start of in[0..len), in order, into
+ * out (*out_len grows, up to OUT_MAX); stops at an incomplete request, after
+ * an answer that closes the connection, or when out is full. Returns the
+ * bytes of `in` it used up. */
+static size_t answer_requests(const char *in, size_t len, char *out, size_t *out_len, struct conn_state *st) {
+    size_t used = 0;
+    while (st->keep_open && *out_len + RESPONSE_MAX <= OUT_MAX) {
+        if (st->body_left > 0) { /* this server does not look at request bodies */
+            size_t skip = len - used < st->body_left ? len - used : (size_t)st->body_left;
+            used += skip;
+            st->body_left -= skip;
+            if (st->body_left > 0) break;
+        }
+        struct http_request req;
+        int r = http_parse_request(in + used, len - used, HEAD_MAX, &req);
+        if (r == HTTP_PARSE_INCOMPLETE) break;
+        if (r != HTTP_PARSE_OK) {
+            *out_len = append(out, *out_len, r == HTTP_PARSE_TOO_LARGE ? TOO_LARGE : BAD_REQUEST);
+            st->keep_open = 0;
+            break;
+        }
+        *out_len = respond(out, *out_len, &req);
+        used += req.head_len;
+        st->body_left = req.content_length;
+        st->keep_open = req.keep_alive;
+    }
+    return used;
+}
+
 /* One connection: read requests, answer each in order, until the client
  * closes, asks to close, or sends something that is not a request. */
 static void http_connection(void *arg) {
@@ -96,55 +132,31 @@ static void http_connection(void *arg) {
     char in[HEAD_MAX]; /* received bytes not handled yet: at most one incomplete head */
     char out[OUT_MAX]; /* responses not written yet */
     size_t in_len = 0;
-    uint64_t body_left = 0; /* body bytes of the last request still to skip */
-    int keep_open = 1;      /* 0: answer what is gathered, then close */
-    int client_closed = 0;
+    struct conn_state st = {0, 1};
 
     dtact_util_io_stream_set_nodelay(conn, 1); /* answers are small: send them at once */
-    while (keep_open) {
+    while (st.keep_open) {
         ptrdiff_t n = dtact_util_io_stream_read(conn, (uint8_t *)in + in_len, sizeof in - in_len);
         if (n <= 0) { /* 0: the client closed; -1: an error */
-            client_closed = 1;
-            break;
+            dtact_util_io_stream_close(conn);
+            return;
         }
         in_len += (size_t)n;
-
-        /* answer every complete request received so far, in order */
-        size_t used = 0, out_len = 0;
-        while (keep_open) {
-            if (body_left > 0) { /* this server does not look at request bodies */
-                size_t skip = in_len - used < body_left ? in_len - used : (size_t)body_left;
-                used += skip;
-                body_left -= skip;
-                if (body_left > 0) break;
+        /* answer every complete request received so far, a buffer of responses per write */
+        size_t used = 0, done;
+        do {
+            size_t out_len = 0;
+            done = answer_requests(in + used, in_len - used, out, &out_len, &st);
+            used += done;
+            if (out_len > 0 && dtact_util_io_stream_write_all(conn, (uint8_t *)out, out_len) < 0) {
+                dtact_util_io_stream_close(conn); /* the client is gone */
+                return;
             }
-            struct http_request req;
-            int r = http_parse_request(in + used, in_len - used, HEAD_MAX, &req);
-            if (r == HTTP_PARSE_INCOMPLETE) break;
-            if (out_len + RESPONSE_MAX > sizeof out) { /* many pipelined requests: write what we have */
-                if (dtact_util_io_stream_write_all(conn, (uint8_t *)out, out_len) < 0) goto closed;
-                out_len = 0;
-            }
-            if (r != HTTP_PARSE_OK) {
-                out_len = append(out, out_len, r == HTTP_PARSE_TOO_LARGE ? TOO_LARGE : BAD_REQUEST);
-                keep_open = 0;
-                break;
-            }
-            out_len = respond(out, out_len, &req);
-            used += req.head_len;
-            body_left = req.content_length;
-            keep_open = req.keep_alive;
-        }
-        if (out_len > 0 && dtact_util_io_stream_write_all(conn, (uint8_t *)out, out_len) < 0) goto closed;
+        } while (done > 0 && st.keep_open);
         memmove(in, in + used, in_len - used); /* keep the start of the next request */
         in_len -= used;
     }
-    if (!client_closed) {
-        close_after_response(conn);
-        return;
-    }
-closed:
-    dtact_util_io_stream_close(conn);
+    close_after_response(conn);
 }
 
 /* The accept loop: a fiber per accepted connection. It ends when accepting
@@ -196,7 +208,7 @@ int main(int argc, char **argv) {
     dtact_config_t cfg = dtact_default_config();
     cfg.mWorkers = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     cfg.mFiberCapacity = 1u << 17; /* up to ~131k connections at once */
-    cfg.mStackSize = 16 * 1024;    /* the smallest stack class: a connection uses at most ~12 KiB */
+    cfg.mStackSize = 16 * 1024;    /* the smallest stack class: enough (see the top) */
     void *rt = dtact_init(&cfg);
     if (!rt) {
         fprintf(stderr, "dtact_init: %s\n", dtact_strerror(dtact_last_error()));
