@@ -53,7 +53,7 @@ static void echo_accept_loop(void *arg) {
         DtactTcpStream *conn = dtact_util_io_listener_accept(listener);
         if (!conn) {
             int err = dtact_util_last_error();
-            if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == ECONNABORTED) {
+            if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS) {
                 dtact_sleep_ns(10 * 1000 * 1000); /* out of descriptors: let connections close, then retry */
                 continue;
             }
