@@ -7,7 +7,7 @@
 #   scripts/format-check.sh --fix    rewrite those files in place
 #   scripts/format-check.sh [--fix] FILE...   the same, for the files named
 #
-# Files: the tracked *.c, *.h, *.cpp, *.hpp under core/ ffi/ tests/ benches/
+# Files: the tracked *.c, *.h, *.cpp, *.hpp under core/ util/ ffi/ tests/ benches/
 # rust/ (rust/*/: the mixed C/Rust examples), minus generated files (a
 # "@generated" or "DO NOT EDIT" mark in their first lines). tests/crit_shim/ is
 # included: formatting changes only its layout.
@@ -33,7 +33,7 @@ else
         head -n 5 "$f" | grep -qE '@generated|DO NOT EDIT' && continue # generated
         files+=("$f")
     done < <(git ls-files -z -- \
-        'core/*.c' 'core/*.h' 'ffi/*.c' 'ffi/*.h' 'ffi/*.cpp' 'ffi/*.hpp' \
+        'core/*.c' 'core/*.h' 'util/*.c' 'util/*.h' 'ffi/*.c' 'ffi/*.h' 'ffi/*.cpp' 'ffi/*.hpp' \
         'tests/*.c' 'tests/*.h' 'tests/*.cpp' 'tests/*.hpp' \
         'benches/*.c' 'benches/*.h' 'benches/*.cpp' 'benches/*.hpp' \
         'rust/*.c' 'rust/*.h' 'rust/*.cpp' 'rust/*.hpp' 'fuzz/*.c' 'fuzz/*.h')

@@ -5,8 +5,8 @@
 #   2. the files installed (headers dtact.h, dtact_sync.h and dtact.hpp, libdtact_core.{so,a}, the CMake
 #      package, dtact.pc) and dtact.pc naming no absolute prefix;
 #   3. the prefix is then MOVED elsewhere (P -> Q): everything below must work from Q;
-#   4. consumers (tests/install/: a C program written against the original dtact.h, and a C++
-#      program using dtact.hpp), built and run
+#   4. consumers (tests/install/: a C program written against the original dtact.h, a C++
+#      program using dtact.hpp, and a C program using libdtact_util), built and run
 #        - through find_package(dtact) (dtact::dtact shared, dtact::static, C++),
 #        - through pkg-config (shared; --static, linked with -static; C++),
 #        - through add_subdirectory on the source tree (the same target names).
@@ -34,7 +34,8 @@ libdir=$(cd "$tmp/first" && dirname "$(find . -name libdtact_core.a | head -1)" 
 [ -n "$libdir" ] || fail "libdtact_core.a not installed"
 for f in include/dtact.h include/dtact_sync.h include/dtact.hpp "$libdir/libdtact_core.a" "$libdir/libdtact_core.so" \
          "$libdir/cmake/dtact/dtactConfig.cmake" "$libdir/cmake/dtact/dtactConfigVersion.cmake" \
-         "$libdir/pkgconfig/dtact.pc"; do
+         "$libdir/pkgconfig/dtact.pc" include/dtact_util.h "$libdir/libdtact_util.a" "$libdir/libdtact_util.so" \
+         "$libdir/pkgconfig/dtact_util.pc"; do
   [ -e "$tmp/first/$f" ] || fail "$f not installed"
 done
 pc=$tmp/first/$libdir/pkgconfig/dtact.pc
@@ -71,6 +72,14 @@ if ldd "$out/consumer_static" >/dev/null 2>&1; then fail "pkg-config --static bu
 # shellcheck disable=SC2086
 $cxx -std=c++11 -Wall -Wextra -Werror tests/install/consumer.cpp $cflags $libs -o "$out/consumer_cxx"
 LD_LIBRARY_PATH=$P/$libdir "$out/consumer_cxx"
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror tests/install/util_consumer.c $(pkg-config --cflags --libs dtact_util) -o "$out/util_shared"
+LD_LIBRARY_PATH=$P/$libdir "$out/util_shared"
+links_shared "$out/util_shared" 'libdtact_util\.so' || fail "pkg-config dtact_util does not use libdtact_util.so"
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror -static tests/install/util_consumer.c $(pkg-config --cflags --static --libs dtact_util) \
+  -o "$out/util_static"
+"$out/util_static"
 
 echo "== find_package(dtact) (prefix moved after install)"
 cmake -S tests/install -B "$tmp/fp" -DDTACT_VIA=find_package -DCMAKE_PREFIX_PATH="$P" \
@@ -80,6 +89,10 @@ cmake --build "$tmp/fp" -j"$jobs" >/dev/null
 "$tmp/fp/consumer_static"
 "$tmp/fp/consumer_cxx"
 ! links_shared "$tmp/fp/consumer_static" || fail "dtact::static links the shared library"
+"$tmp/fp/util_consumer_shared"
+"$tmp/fp/util_consumer_static"
+links_shared "$tmp/fp/util_consumer_shared" "$P/$libdir/libdtact_util\.so" || fail "dtact::util does not use the installed .so"
+! links_shared "$tmp/fp/util_consumer_static" 'libdtact_util\.so' || fail "dtact::util_static links the shared library"
 links_shared "$tmp/fp/consumer_shared" "$P/$libdir/libdtact_core\.so" || fail "dtact::dtact does not use the installed .so"
 
 echo "== add_subdirectory(dtact)"
@@ -91,4 +104,6 @@ cmake --build "$tmp/sub" -j"$jobs" >/dev/null
 "$tmp/sub/consumer_cxx"
 ! links_shared "$tmp/sub/consumer_static" || fail "dtact::static (add_subdirectory) links the shared library"
 links_shared "$tmp/sub/consumer_shared" || fail "dtact::dtact (add_subdirectory) is not the shared library"
+"$tmp/sub/util_consumer_shared"
+"$tmp/sub/util_consumer_static"
 echo "test-install.sh: OK"
