@@ -24,8 +24,10 @@
 #   tokio, hyper      cargo build --release --offline --locked against Debian's crates in
 #                     /usr/share/cargo/registry (librust-tokio-dev; hyper: librust-hyper-dev) ->
 #                     build/peers/tokio-net-target/release/{io-tokio,io-hyper}
-#   dtact             not built here: picked up when build/bench/dtact_echo_server, dtact_idle_server and
-#                     dtact_http_server exist (each takes PORT WORKERS and prints "ready"), "not built" otherwise
+#   dtact             cmake -DCMAKE_BUILD_TYPE=Release into build/bench (as scripts/bench-sync.sh), targets
+#                     dtact_echo_server, dtact_idle_server (both ffi/examples/echo_server.c) and dtact_http_server
+#                     (ffi/examples/http_server.c): the examples themselves; each takes PORT WORKERS, prints
+#                     "ready: ..." (CMakeLists.txt, "Benches")
 # Missing Debian packages are installed with apt-get when run as root.
 #
 # Method: each run starts the server on a free loopback port (`SERVER MODE PORT W`, or the Dtact binary with
@@ -158,6 +160,14 @@ build_tokio() {
     cargo_offline benches/peers/tokio-net || { log "tokio build failed"; return 1; }
 }
 
+build_dtact() { # the examples as the benchmark servers; cmake rebuilds only what changed
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDTACT_BUILD_TESTS=OFF -DDTACT_BUILD_EXAMPLES=OFF \
+        >"$BUILD_DIR/io-configure.log" 2>&1 || { log "Dtact: cmake failed (build/bench/io-configure.log)"; return 1; }
+    cmake --build "$BUILD_DIR" -j"$(nproc)" --target dtact_echo_server dtact_idle_server dtact_http_server \
+        >"$BUILD_DIR/io-build.log" 2>&1 ||
+        { log "Dtact: the servers failed to build (build/bench/io-build.log)"; rm -f "$DTACT_ECHO" "$DTACT_IDLE" "$DTACT_HTTP"; return 1; }
+}
+
 build_hyper() {
     newer_src "$HYPER_BIN" benches/peers/hyper-net/src/main.rs benches/peers/hyper-net/Cargo.toml || return 0
     ls -d /usr/share/cargo/registry/hyper-0.14.* >/dev/null 2>&1 || apt_install librust-hyper-dev || return 1
@@ -170,6 +180,7 @@ if [ "$BUILD" = 1 ]; then
     build_c "$LOADGEN" benches/loadgen/loadgen.c
     for p in $PEERS; do
         case $p in
+            dtact) build_dtact ;;
             threads) build_c "$THREADS_BIN" benches/loadgen/thread_server.c ;;
             go) build_go ;;
             tokio) build_tokio ;;
