@@ -1,7 +1,7 @@
-//! An echo server: one task per connection, each echoing what it reads until the peer closes.
-//!
-//! `cargo run -p dtact-util --example echo -- [ADDR] [WORKERS]`
-//! (defaults: `127.0.0.1:7007`, one worker per CPU). Try `nc 127.0.0.1 7007`.
+// An echo server: one task per connection, each echoing what it reads until the peer closes.
+//
+// `cargo run -p dtact-util --example echo -- [ADDR] [WORKERS]`
+// (defaults: `127.0.0.1:7007`, one worker per CPU). Try `nc 127.0.0.1 7007`.
 use dtact_util::io::{DtactTcpListener, DtactTcpStream};
 
 async fn serve(s: DtactTcpStream) -> std::io::Result<u64> {
