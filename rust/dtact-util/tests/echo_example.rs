@@ -27,7 +27,8 @@ fn main() {
     let mut err = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     err.read_line(&mut line).expect("read stderr");
-    let addr = line.trim().strip_prefix("echo: listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}")).to_string();
+    let addr =
+        line.trim().strip_prefix("echo: listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}")).to_string();
     let clients: Vec<_> = (0..8u8)
         .map(|i| {
             let addr = addr.clone();
@@ -47,7 +48,8 @@ fn main() {
             })
         })
         .collect();
-    let ok = clients.into_iter().map(|c| c.join().is_ok()).all(|x| x);
+    let joined: Vec<bool> = clients.into_iter().map(|c| c.join().is_ok()).collect();
+    let ok = joined.iter().all(|&x| x);
     let _ = child.kill();
     let _ = child.wait();
     assert!(ok, "a client failed");

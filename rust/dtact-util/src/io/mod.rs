@@ -34,8 +34,8 @@ mod unix;
 pub use buf::{copy, BufReader, BufWriter, Copy};
 pub use tcp::{DtactTcpListener, DtactTcpStream};
 pub use traits::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Flush, Read, ReadExact, ReadLine,
-    ReadToEnd, ReadUntil, Shutdown, Write, WriteAll,
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Flush, Read, ReadExact,
+    ReadLine, ReadToEnd, ReadUntil, Shutdown, Write, WriteAll,
 };
 pub use udp::DtactUdpSocket;
 pub use unix::{DtactUnixDatagram, DtactUnixListener, DtactUnixStream, UCred};

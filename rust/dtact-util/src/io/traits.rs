@@ -347,7 +347,9 @@ impl<R: AsyncBufRead + Unpin + ?Sized> Future for ReadLine<'_, R> {
                     this.bytes.clear();
                     Poll::Ready(Ok(k))
                 }
-                Err(_) => Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))),
+                Err(_) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
+                }
             },
             other => other,
         }

@@ -113,7 +113,12 @@ pub(crate) fn deadline_after(d: Option<Duration>) -> u64 {
 
 /// Runs the non-blocking `op` until it does not return `WouldBlock`, waiting for `events` on
 /// `fd` in between, at most until the deadline `timeout` gives (taken at the first wait).
-pub(crate) fn blocking<R>(fd: RawFd, events: u32, timeout: &Timeout, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+pub(crate) fn blocking<R>(
+    fd: RawFd,
+    events: u32,
+    timeout: &Timeout,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> io::Result<R> {
     let mut deadline = None;
     loop {
         match op() {

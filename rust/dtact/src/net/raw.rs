@@ -58,7 +58,9 @@ pub fn tcp_connect_start(addr: &SocketAddr) -> io::Result<(std::net::TcpStream, 
     let rc = match addr {
         SocketAddr::V4(a) => {
             let sa = SockaddrIn { family: AF_INET as u16, port: a.port().to_be(), addr: a.ip().octets(), zero: [0; 8] };
-            unsafe { connect(fd, &sa as *const SockaddrIn as *const c_void, std::mem::size_of::<SockaddrIn>() as socklen_t) }
+            unsafe {
+                connect(fd, &sa as *const SockaddrIn as *const c_void, std::mem::size_of::<SockaddrIn>() as socklen_t)
+            }
         }
         SocketAddr::V6(a) => {
             let sa = SockaddrIn6 {
@@ -68,7 +70,9 @@ pub fn tcp_connect_start(addr: &SocketAddr) -> io::Result<(std::net::TcpStream, 
                 addr: a.ip().octets(),
                 scope_id: a.scope_id(),
             };
-            unsafe { connect(fd, &sa as *const SockaddrIn6 as *const c_void, std::mem::size_of::<SockaddrIn6>() as socklen_t) }
+            unsafe {
+                connect(fd, &sa as *const SockaddrIn6 as *const c_void, std::mem::size_of::<SockaddrIn6>() as socklen_t)
+            }
         }
     };
     if rc == 0 {
