@@ -326,3 +326,15 @@ fn lookup_host_localhost() {
     assert_eq!(addrs, vec!["127.0.0.1:9".parse().unwrap()]);
     dtact_util::io::init(4); // the original's init: a no-op
 }
+
+#[test]
+fn connect_refused_is_an_error() {
+    run(async {
+        let addr = {
+            let l = DtactTcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap()
+        }; // closed: nobody listens there now
+        let e = DtactTcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    });
+}

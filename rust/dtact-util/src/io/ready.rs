@@ -7,7 +7,9 @@
 //! stack class), started the first time an operation in that direction would block, that loops
 //! on `dtact_wait_fd(fd, READ or WRITE, forever)` and wakes every waker registered for that
 //! direction at each readiness edge. Cost: one small fiber per socket direction that has ever
-//! blocked, and one extra fiber switch per readiness edge.
+//! blocked, and one extra fiber switch per readiness edge (the reactor watches an fd for both
+//! directions at once, so a write watcher, once started, also wakes at read edges while the
+//! socket is writable, and finds nobody to wake).
 //!
 //! No edge is lost: an operation that would block first registers its task's waker (under the
 //! direction's lock) and then retries the operation once; only if that retry would block too does
@@ -30,6 +32,10 @@
 //! the reactor cannot watch, which is always ready; either way it sees the mark and exits, and
 //! the last one closes the number. A socket without a live watcher is cancelled and closed at
 //! once.
+//!
+//! If the reactor refuses the fd (`dtact_wait_fd` fails other than by shutdown or a cancel), the
+//! watcher stops, its waiters are woken, and that direction's operations fail with the code from
+//! then on (no watcher is started again).
 //!
 //! Runtime shutdown wakes the watchers with `DTACT_ESHUTDOWN`: they exit and wake their waiters,
 //! which then fail to start a new watcher and return the error. Without a runtime (a future
@@ -56,6 +62,9 @@ struct Dir {
     waiters: Vec<(u64, Waker)>,
     next_id: u64,
     watching: bool,
+    /// The code a watcher stopped with when the reactor refused the fd (not shutdown): later
+    /// waits fail with it instead of starting watcher after watcher.
+    failed: i32,
 }
 
 /// The state shared by a socket and its watchers.
@@ -83,6 +92,9 @@ impl Core {
     fn register(self: &Arc<Self>, d: usize, token: &mut Option<u64>, waker: &Waker) -> io::Result<()> {
         let start = {
             let mut g = lock(&self.dirs[d]);
+            if g.failed != 0 {
+                return Err(dtact::net::io_error(g.failed));
+            }
             let pos = token.and_then(|id| g.waiters.iter().position(|e| e.0 == id));
             match pos {
                 Some(i) => {
@@ -130,11 +142,19 @@ impl Core {
 
     /// The watcher's loop (on its fiber).
     fn watch(&self, d: usize) {
+        let rc = self.watch_loop(d);
+        if rc != sys::DTACT_OK && rc != sys::DTACT_ESHUTDOWN && !self.closed.load(Ordering::Acquire) {
+            lock(&self.dirs[d]).failed = rc;
+        }
+    }
+
+    /// Waits and wakes until the socket is closed (OK) or the reactor says no (its code).
+    fn watch_loop(&self, d: usize) -> i32 {
         let bit = if d == READ { sys::DTACT_IO_READ } else { sys::DTACT_IO_WRITE } as u32;
         let mut local = Vec::new();
         loop {
             if self.closed.load(Ordering::Acquire) {
-                return;
+                return sys::DTACT_OK;
             }
             // SAFETY: dtact_wait_fd takes any fd value; `fd` stays allocated (this Core owns the
             // number once the socket is gone) while this watcher holds the Core.
@@ -144,7 +164,7 @@ impl Core {
                 wake_all(&mut local);
                 continue;
             }
-            return; // ESHUTDOWN, or an fd the reactor rejects: stop (the waiters are woken)
+            return rc; // ESHUTDOWN, or an fd the reactor rejects: stop (the waiters are woken)
         }
     }
 
