@@ -4,7 +4,9 @@
 #   dtact-sys     packaged and verified (the .crate is unpacked and built on its own);
 #   dtact-macros  packaged and verified;
 #   dtact         packaged and verified against those two packages (a temporary directory
-#                 registry: Debian's crates plus the two .crate files).
+#                 registry: Debian's crates plus the two .crate files);
+#   dtact-util    packaged and verified against the three (the dtact package is added to the
+#                 same registry).
 # dtact-mixed is publish = false.
 #
 # dtact-sys compiles the C core, so its package must carry the C sources: this script copies
@@ -79,4 +81,12 @@ for c in dtact-sys dtact-macros; do
 done
 "$CARGO" --config 'source.crates-io.replace-with="local"' --config "source.local.directory=\"$reg\"" \
   --offline package -p dtact --allow-dirty
+
+echo "== cargo package -p dtact-util (verified against the packages above)"
+crate="$tdir/package/dtact-$ver.crate"
+[ -f "$crate" ] || { echo "package-rust.sh: $crate missing" >&2; exit 1; }
+tar -xzf "$crate" -C "$reg"
+printf '{"files":{},"package":"%s"}' "$(sha256sum "$crate" | cut -d' ' -f1)" > "$reg/dtact-$ver/.cargo-checksum.json"
+"$CARGO" --config 'source.crates-io.replace-with="local"' --config "source.local.directory=\"$reg\"" \
+  --offline package -p dtact-util --allow-dirty
 echo "package-rust.sh: OK"

@@ -3,7 +3,8 @@
 #   debian  Debian's own cargo 0.66 / rustc 1.63 (/usr/bin; packages cargo and rustc), the
 #           oldest Rust the crates support (rust-version = "1.63"); required;
 #   rustup  the rustup toolchain in $CARGO_HOME/bin (~/.cargo/bin), when present.
-# For each: cargo test --workspace, the example (cargo run --example hello), the mixed C/Rust
+# For each: cargo test --workspace (dtact-util's tests included, among them one that runs its echo
+# example against a few clients), the example (cargo run --example hello), the mixed C/Rust
 # program (a C main calling a Rust staticlib), and scripts/package-rust.sh (cargo package of the
 # publishable crates, verified). All offline against Debian's crate registry
 # (/usr/share/cargo/registry; run `scripts/deps.sh test` first), with --locked: Cargo.lock stays

@@ -38,6 +38,12 @@
 //! and `dtact_await()`: do not hold references to thread-locals across those calls. Use
 //! [`spawn_pinned`] for `!Send` futures (pinned fiber, same-thread switcher).
 //!
+//! ## Blocking sockets
+//! [`net`] has std-shaped blocking sockets (`TcpListener`, `TcpStream`, `UdpSocket`, the Unix
+//! sockets) for synchronous code: on a fiber a socket that is not ready suspends only the fiber
+//! (the runtime's readiness reactor, `dtact_wait_fd`); on a plain thread it blocks the thread.
+//! The async sockets are in the `dtact-util` crate.
+//!
 //! ## Shutdown and abort
 //! Dropping the runtime cancels tasks that never started (their futures are dropped, their
 //! joiners get a cancelled [`JoinError`]) and drops running tasks at their next suspension point.
@@ -117,6 +123,8 @@
 pub mod config;
 mod error;
 pub mod fiber;
+#[cfg(target_os = "linux")]
+pub mod net;
 mod pool;
 mod runtime;
 pub mod sync;
