@@ -149,8 +149,7 @@ uint32_t dtact__io_backend_choose(const char **why) {
     if (env && *env) {
         if (strcmp(env, "epoll") == 0) return DTACT__IO_EPOLL;
         if (strcmp(env, "io_uring") == 0 || strcmp(env, "uring") == 0) forced = 1;
-        else if (strcmp(env, "auto") != 0)
-            *why = "DTACT_IO_BACKEND is neither epoll, io_uring nor auto: auto is used";
+        else if (strcmp(env, "auto") != 0) *why = "DTACT_IO_BACKEND is neither epoll, io_uring nor auto: auto is used";
     }
     int s = uring_state();
     if (s == U_OK) return DTACT__IO_URING;

@@ -160,17 +160,18 @@ static int errno_code(int neg) {
     }
 }
 
-/* A set of the runtime's backend; a worker whose io_uring set cannot be made
- * (out of memory, the locked-memory limit) turns the runtime to epoll and
- * warns: a worker never fails to watch for want of a backend. */
+/* A set of the runtime's backend. A worker whose io_uring set cannot be made
+ * where an epoll set can (the locked-memory limit, a seccomp filter added
+ * since the probe) turns the runtime to epoll and warns: a worker never fails
+ * to watch for want of a backend. */
 static int set_create(dtact__rt_t *rt, dtact__ioset_t **out) {
     uint32_t backend = dtact__load_relaxed(&rt->io_backend); // relaxed: a setting
     int r = dtact__ioset_create(backend, out);
-    if (r < 0 && backend != DTACT__IO_EPOLL) {
+    if (r < 0 && backend != DTACT__IO_EPOLL && dtact__ioset_create(DTACT__IO_EPOLL, out) == 0) {
+        dtact__store_relaxed(&rt->io_backend, DTACT__IO_EPOLL); // relaxed: a setting
         dtact__warn(DTACT_WARN_IO_BACKEND,
                     "a worker could not set up its io_uring instance; epoll is used from now on");
-        dtact__store_relaxed(&rt->io_backend, DTACT__IO_EPOLL); // relaxed: a setting
-        r = dtact__ioset_create(DTACT__IO_EPOLL, out);
+        r = 0;
     }
     return r;
 }
