@@ -171,10 +171,11 @@ static uint32_t poll_bits(uint32_t e) {
     return r;
 }
 
-/* An SQE (lock held); a full SQ is submitted first. */
+/* An SQE (lock held); a full SQ is submitted first. NULL when the kernel
+ * keeps refusing to take the queued ones. */
 static struct io_uring_sqe *sqe_get(dtact__ioset_t *s) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-    while (!sqe) {
+    for (int i = 0; !sqe && i < 8; i++) {
         (void)io_uring_submit(&s->ring);
         sqe = io_uring_get_sqe(&s->ring);
     }
@@ -190,10 +191,12 @@ static void submit(dtact__ioset_t *s) {
     }
 }
 
-static void arm(dtact__ioset_t *s, int fd, uint64_t ud) {
+static int arm(dtact__ioset_t *s, int fd, uint64_t ud) {
     struct io_uring_sqe *sqe = sqe_get(s);
+    if (!sqe) return -EAGAIN;
     io_uring_prep_poll_multishot(sqe, fd, WATCH_MASK);
     io_uring_sqe_set_data64(sqe, ud);
+    return 0;
 }
 
 /* Returns once no poll of ud is left and the file is released (see the top). */
@@ -242,8 +245,8 @@ static int u_add(dtact__ioset_t *s, int fd, uint64_t data) {
         old = ud_of(e, fd);
         e->data = data;
         e->seq = ++s->seq;
-        e->on = 1;
-        arm(s, fd, ud_of(e, fd));
+        r = arm(s, fd, ud_of(e, fd));
+        e->on = r == 0;
         submit(s);
     }
     pthread_mutex_unlock(&s->lock);
@@ -281,9 +284,8 @@ static int u_reap(dtact__ioset_t *s, dtact__io_event_t *out, int max) {
         if (!e->on || e->seq != (uint32_t)(ud >> 32)) continue; /* a removed watch's late words */
         if (res > 0) out[n++] = (dtact__io_event_t){e->data, poll_bits((uint32_t)res)};
         if (more) continue;
-        if (res >= 0 || res == -ECANCELED) {
-            arm(s, (int)fd, ud); /* ended on its own (CQ overflow): still watched */
-            rearmed = 1;
+        if ((res >= 0 || res == -ECANCELED) && arm(s, (int)fd, ud) == 0) {
+            rearmed = 1; /* ended on its own (CQ overflow): still watched */
         } else {
             e->on = 0; /* cannot be polled any more: report it to both sides */
             out[n++] = (dtact__io_event_t){e->data, DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT};
