@@ -42,7 +42,12 @@
  * from a thread other than the poll's is not enough: it unhashes the poll at
  * once but leaves its completion, and the file, to the owner's task work, so
  * a close right after it could leave the file open a little longer -- seen
- * as EADDRINUSE when the port of a closed listener was bound again.)
+ * as EADDRINUSE when the port of a closed listener was bound again.) Two
+ * limits: the wait is bounded (about a second: an owner thread stopped by a
+ * debugger completes the poll when it runs again, and the file goes then);
+ * and "ENOENT means freed" relies on the owner's task work holding the ring's
+ * lock from the unhash to the free, as the 6.x kernels this was tested on
+ * (6.18) do; a kernel that runs it unlocked leaves a window of microseconds.
  *
  * Whether an fd can be watched at all (epoll refuses a regular file: EPERM,
  * which the reactor reads as "always ready") is asked of an empty epoll set
