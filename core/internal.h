@@ -58,10 +58,12 @@ typedef struct dtact__worker_s {
     void *tsan_fiber; /* TSan's id of the loop's context           */
     dtact__thread_t thread;
     dtact__wstats_t st;
-    /* I/O readiness (reactor.c): the worker's epoll set and its wake eventfd,
-     * created by the worker's own thread on the first fd it watches (-1
-     * before); other threads read them to unwatch an fd or to wake it. */
-    _Atomic int ioset, wakefd;
+    /* I/O readiness (reactor.c): the worker's readiness set (epoll or
+     * io_uring, prim.h) and its wake eventfd, created by the worker's own
+     * thread on the first fd it watches (NULL, -1 before); other threads read
+     * them to unwatch an fd or to wake it. */
+    _Atomic(dtact__ioset_t *) ioset;
+    _Atomic int wakefd;
     uint32_t io_nev, io_pos; /* events read by the idle sleep, not yet handled */
     dtact__io_event_t io_ev[64];
 
@@ -107,6 +109,7 @@ struct dtact__rt_s {
     _Atomic uint64_t stack_frees;
     /* I/O readiness: the fd table (reactor.c), created on first use */
     _Atomic(struct dtact__io_s *) io;
+    _Atomic uint32_t io_backend; /* DTACT__IO_*: chosen at creation; epoll if a worker's io_uring set fails */
 };
 
 /* The runtime of this process (one at a time), published by dtact_init.

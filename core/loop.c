@@ -190,7 +190,7 @@ void *dtact__worker_main(void *arg) {
         if (DTACT_UNLIKELY(dtact__runq_housekeeping_due(&w->rq)) || dtact__runq_empty(&w->rq)) {
             dtact__inbox_drain(w);
             // relaxed: our own field
-            if (dtact__load_relaxed(&w->ioset) >= 0) dtact__reactor_poll(w);
+            if (dtact__load_relaxed(&w->ioset)) dtact__reactor_poll(w);
             if (dtact__timers_count(&w->timers)) fire_timers(w);
             if (dtact__runq_overflow_due(&w->rq)) dtact__runq_overflow_pull(&w->rq);
             stack_waits(w);

@@ -337,8 +337,8 @@ static int has_news(dtact__worker_t *w) {
 /* The I/O set of a worker that watches fds (reactor.c handles what is read
  * here: loop.c calls dtact__reactor_dispatch after idle). */
 static int io_peek(dtact__worker_t *w) {
-    int set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
-    if (set < 0) return 0;
+    dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    if (!set) return 0;
     if (w->io_pos < w->io_nev) return 1;
     int n = dtact__ioset_wait(set, w->io_ev, 64, 0);
     w->io_pos = 0;
@@ -346,7 +346,7 @@ static int io_peek(dtact__worker_t *w) {
     return n > 0;
 }
 
-static void io_sleep(dtact__worker_t *w, int set, int64_t timeout) {
+static void io_sleep(dtact__worker_t *w, dtact__ioset_t *set, int64_t timeout) {
     int n = dtact__ioset_wait(set, w->io_ev, 64, timeout);
     w->io_pos = 0;
     w->io_nev = n > 0 ? (uint32_t)n : 0;
@@ -391,12 +391,12 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
      * worker that watches fds sleeps in its I/O set instead of the futex
      * (mark 2): readiness, a waker's eventfd write and its next timer all end
      * that one sleep. */
-    int ioset = dtact__load_relaxed(&w->ioset); // relaxed: our own field
-    uint32_t mark = ioset >= 0 ? 2u : 1u;
-    if (ioset >= 0 && w->io_pos < w->io_nev) return; /* events not handled yet */
-    dtact__fetch_add_relaxed(&rt->n_parked, 1u);     // relaxed: hint counter; the sleep flag is the truth
-    dtact__store_release(&w->sleep, mark);           // release: publishes wakefd to a waker that reads 2
-    dtact__fence_seq_cst();                          // StoreLoad: pairs with the fence in inbox_push
+    dtact__ioset_t *ioset = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    uint32_t mark = ioset ? 2u : 1u;
+    if (ioset && w->io_pos < w->io_nev) return;  /* events not handled yet */
+    dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
+    dtact__store_release(&w->sleep, mark);       // release: publishes wakefd to a waker that reads 2
+    dtact__fence_seq_cst();                      // StoreLoad: pairs with the fence in inbox_push
     if (!has_news(w)) {
         int64_t timeout = -1;
         if (deadline) {
@@ -405,7 +405,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             timeout = left > (uint64_t)INT64_MAX ? -1 : (int64_t)left; /* a deadline centuries away: no timeout */
         }
         dtact__stat_inc(&w->st.parks);
-        if (ioset >= 0) io_sleep(w, ioset, timeout);
+        if (ioset) io_sleep(w, ioset, timeout);
         else if (timeout != 0) dtact__futex_wait(&w->sleep, 1u, timeout);
     }
     uint32_t one = mark;

@@ -96,17 +96,44 @@ typedef struct dtact__io_event_s {
     uint64_t data;   /* what was registered with the fd */
     uint32_t events; /* DTACT__IO_* */
 } dtact__io_event_t;
-/* An edge-triggered readiness set (epoll): a descriptor >= 0, or -errno. */
-int dtact__ioset_create(void);
-void dtact__ioset_close(int set);
+/* Backends of a readiness set (core/prim_uring.c; the epoll one in
+ * prim_linux.c). Both give edge-triggered IN|OUT readiness of watched fds. */
+#define DTACT__IO_EPOLL 1u /* epoll(7), edge-triggered                                  */
+#define DTACT__IO_URING 2u /* io_uring: a multishot IORING_OP_POLL_ADD per watched fd */
+/* The backend a new runtime uses, chosen once per runtime creation from the
+ * environment variable DTACT_IO_BACKEND (epoll, io_uring, auto; unset = auto)
+ * and a probe of the kernel (cached for the process). auto: io_uring when the
+ * kernel has what the backend needs (Linux >= 6.0: multishot poll, the
+ * synchronous cancel), else epoll. *why (never NULL) is set to a static
+ * sentence to report as a warning when the choice is not what was asked for
+ * (io_uring forced but unavailable, an unknown value), else to NULL. */
+uint32_t dtact__io_backend_choose(const char **why);
+/* A readiness set: created by its owner thread, which alone adds fds to it
+ * and waits in it; any thread may delete an fd from it. */
+typedef struct dtact__ioset_s dtact__ioset_t;
+/* Creates a set of the backend: 0 and *out, or -errno (the io_uring backend
+ * also fails with -ENOSYS when this build has no io_uring support). */
+int dtact__ioset_create(uint32_t backend, dtact__ioset_t **out);
+void dtact__ioset_close(dtact__ioset_t *set); /* NULL is ignored; quiescent (no other caller) */
+uint32_t dtact__ioset_backend(const dtact__ioset_t *set);
 /* Watches fd for IN|OUT (edge-triggered, read hang-up included): 0, or
- * -errno (-EPERM: fd cannot be watched, a regular file; -EEXIST: already). */
-int dtact__ioset_add(int set, int fd, uint64_t data);
-int dtact__ioset_del(int set, int fd);
-/* Waits up to timeout_ns (< 0: forever, 0: poll) for events: their count
- * (0 on timeout or EINTR), or -errno. Nanosecond timeouts where the kernel
- * has epoll_pwait2, else rounded up to milliseconds. */
-int dtact__ioset_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns);
+ * -errno (-EPERM: fd cannot be watched, a regular file). Owner thread only.
+ * An fd still watched (with other data) is watched again with data. */
+int dtact__ioset_add(dtact__ioset_t *set, int fd, uint64_t data);
+/* Stops watching fd; any thread. When it returns the set holds no reference
+ * to the file (io_uring: the poll is removed), so that a close(2) that
+ * follows releases it. 0, or -errno (-ENOENT: not watched). */
+int dtact__ioset_del(dtact__ioset_t *set, int fd);
+/* Owner thread: waits up to timeout_ns (< 0: forever, 0: poll) for events:
+ * their count (0 on timeout or EINTR), or -errno. Nanosecond timeouts (epoll:
+ * where the kernel has epoll_pwait2, else rounded up to milliseconds). */
+int dtact__ioset_wait(dtact__ioset_t *set, dtact__io_event_t *out, int max, int64_t timeout_ns);
+/* The epoll backend (prim_linux.c), called by prim_uring.c only: an epoll
+ * descriptor >= 0 or -errno; add renews an fd already in the set (EEXIST). */
+int dtact__epoll_create(void);
+int dtact__epoll_add(int ep, int fd, uint64_t data);
+int dtact__epoll_del(int ep, int fd);
+int dtact__epoll_wait(int ep, dtact__io_event_t *out, int max, int64_t timeout_ns);
 /* An eventfd to interrupt a wait: create (>= 0 or -errno), signal, drain. */
 int dtact__wakefd_create(void);
 void dtact__wakefd_signal(int fd);

@@ -318,16 +318,12 @@ void dtact__sleep_until_ns(uint64_t deadline) {
 }
 
 /* ---------------------------------------------------------------- readiness */
-int dtact__ioset_create(void) {
+int dtact__epoll_create(void) {
     int fd = epoll_create1(EPOLL_CLOEXEC);
     return fd >= 0 ? fd : -errno;
 }
 
-void dtact__ioset_close(int set) {
-    if (set >= 0) close(set);
-}
-
-int dtact__ioset_add(int set, int fd, uint64_t data) {
+int dtact__epoll_add(int set, int fd, uint64_t data) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -338,7 +334,7 @@ int dtact__ioset_add(int set, int fd, uint64_t data) {
     return epoll_ctl(set, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-int dtact__ioset_del(int set, int fd) {
+int dtact__epoll_del(int set, int fd) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     return epoll_ctl(set, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : -errno;
@@ -359,7 +355,7 @@ static uint32_t io_bits(uint32_t e) {
 #endif
 #endif
 
-int dtact__ioset_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns) {
+int dtact__epoll_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns) {
     struct epoll_event evs[64];
     if (max > 64) max = 64;
     int n = -1;

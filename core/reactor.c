@@ -1,7 +1,9 @@
 /* core/reactor.c -- I/O readiness: dtact_wait_fd and dtact_fd_cancel.
  *
- * One readiness set per worker (epoll, edge-triggered), created by the
- * worker's thread on the first fd a fiber waits for there. An fd is watched
+ * One readiness set per worker (edge-triggered: epoll, or io_uring multishot
+ * polls -- the OS layer, core/prim_uring.c, holds both behind one interface;
+ * the runtime chooses the backend at creation, rt->io_backend), created by
+ * the worker's thread on the first fd a fiber waits for there. An fd is watched
  * once, by the set of the worker where a fiber first waited for it, and stays
  * watched (no system call per wait) until dtact_fd_cancel, Go's netpoll
  * design. Events go to a per-fd descriptor:
@@ -96,10 +98,11 @@ void dtact__reactor_free(dtact__rt_t *rt) {
     }
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         dtact__worker_t *w = &rt->workers[i];
-        dtact__ioset_close(dtact__load_relaxed(&w->ioset));  // relaxed: quiescent
-        dtact__ioset_close(dtact__load_relaxed(&w->wakefd)); // relaxed: quiescent
-        dtact__store_relaxed(&w->ioset, -1);                 // relaxed: quiescent
-        dtact__store_relaxed(&w->wakefd, -1);                // relaxed: quiescent
+        dtact__ioset_close(dtact__load_relaxed(&w->ioset)); // relaxed: quiescent
+        int wfd = dtact__load_relaxed(&w->wakefd);          // relaxed: quiescent
+        if (wfd >= 0) (void)dtact__fd_close(wfd);
+        dtact__store_relaxed(&w->ioset, (dtact__ioset_t *)NULL); // relaxed: quiescent
+        dtact__store_relaxed(&w->wakefd, -1);                    // relaxed: quiescent
     }
 }
 
@@ -129,8 +132,8 @@ static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_ev
 }
 
 void dtact__reactor_poll(dtact__worker_t *w) {
-    int set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
-    if (set < 0) return;
+    dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    if (!set) return;
     for (int round = 0; round < 4; round++) {
         while (w->io_pos < w->io_nev)
             dispatch_one(w->rt, w, &w->io_ev[w->io_pos++]);
@@ -157,20 +160,37 @@ static int errno_code(int neg) {
     }
 }
 
-/* The calling worker's set, created on first use. */
-static int worker_set(dtact__worker_t *w) {
-    int set = dtact__load_relaxed(&w->ioset); // relaxed: only this thread creates it
-    if (set >= 0) return set;
-    set = dtact__ioset_create();
-    if (set < 0) return set;
+/* A set of the runtime's backend. A worker whose io_uring set cannot be made
+ * where an epoll set can (the locked-memory limit, a seccomp filter added
+ * since the probe) turns the runtime to epoll and warns: a worker never fails
+ * to watch for want of a backend. */
+static int set_create(dtact__rt_t *rt, dtact__ioset_t **out) {
+    uint32_t backend = dtact__load_relaxed(&rt->io_backend); // relaxed: a setting
+    int r = dtact__ioset_create(backend, out);
+    if (r < 0 && backend != DTACT__IO_EPOLL && dtact__ioset_create(DTACT__IO_EPOLL, out) == 0) {
+        dtact__store_relaxed(&rt->io_backend, DTACT__IO_EPOLL); // relaxed: a setting
+        dtact__warn(DTACT_WARN_IO_BACKEND,
+                    "a worker could not set up its io_uring instance; epoll is used from now on");
+        r = 0;
+    }
+    return r;
+}
+
+/* The calling worker's set, created on first use: 0 and *out, or -errno. */
+static int worker_set(dtact__worker_t *w, dtact__ioset_t **out) {
+    dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: only this thread creates it
+    *out = set;
+    if (set) return 0;
+    int r = set_create(w->rt, &set);
+    if (r < 0) return r;
     int wfd = dtact__wakefd_create();
     if (wfd < 0) {
         dtact__ioset_close(set);
         return wfd;
     }
-    int r = dtact__ioset_add(set, wfd, WAKE_DATA);
+    r = dtact__ioset_add(set, wfd, WAKE_DATA);
     if (r < 0) {
-        dtact__ioset_close(wfd);
+        (void)dtact__fd_close(wfd);
         dtact__ioset_close(set);
         return r;
     }
@@ -178,7 +198,8 @@ static int worker_set(dtact__worker_t *w) {
     /* relaxed: the owner reads it; other threads read it to unwatch an fd,
      * which they can only name after a registration made under a queue lock */
     dtact__store_relaxed(&w->ioset, set);
-    return set;
+    *out = set;
+    return 0;
 }
 
 /* Makes sure fd is watched. 0; 1 when it cannot be watched (a regular file
@@ -188,9 +209,10 @@ static int watch(dtact__worker_t *w, dtact__pollfd_t *pd, int fd) {
     int rc = 0;
     dtact__waitq_lock(&pd->rq);
     if (!dtact__load_relaxed(&pd->watched_by)) { // relaxed: under the lock
-        int set = worker_set(w);
+        dtact__ioset_t *set;
         uint32_t epoch = dtact__load_relaxed(&pd->epoch); // relaxed: under the lock (cancel takes it)
-        int r = set < 0 ? set : dtact__ioset_add(set, fd, (uint64_t)epoch << 32 | (uint32_t)fd);
+        int r = worker_set(w, &set);
+        if (r == 0) r = dtact__ioset_add(set, fd, (uint64_t)epoch << 32 | (uint32_t)fd);
         if (r == -EPERM) rc = 1;
         else if (r < 0) rc = errno_code(r);
         else dtact__store_release(&pd->watched_by, w->id + 1u); // release: the set exists
@@ -349,9 +371,11 @@ DTACT_API int dtact_fd_cancel(int fd) {
         dtact__waitq_lock(&pd->rq);
         uint32_t by = dtact__load_relaxed(&pd->watched_by); // relaxed: under the lock
         if (by) {
-            int set = dtact__load_relaxed(&rt->workers[by - 1].ioset); // relaxed: published before watched_by
-            (void)dtact__ioset_del(set, fd);                           /* fails harmlessly if fd is already closed */
-            dtact__store_relaxed(&pd->watched_by, 0u);                 // relaxed: under the lock
+            // relaxed: published before watched_by
+            dtact__ioset_t *set = dtact__load_relaxed(&rt->workers[by - 1].ioset);
+            (void)dtact__ioset_del(
+                set, fd); /* fails harmlessly if fd is already closed; io_uring: the poll is gone on return */
+            dtact__store_relaxed(&pd->watched_by, 0u); // relaxed: under the lock
         }
         dtact__waitq_unlock(&pd->rq);
         dtact__waitq_lock(&pd->wq);
@@ -365,4 +389,13 @@ DTACT_API int dtact_fd_cancel(int fd) {
     }
     dtact__rt_leave(pinned);
     return DTACT_OK;
+}
+
+DTACT_API const char *dtact_io_backend(void) {
+    int pinned;
+    dtact__rt_t *rt = dtact__rt_enter(&pinned);
+    if (!rt) return "none";
+    uint32_t b = dtact__load_relaxed(&rt->io_backend); // relaxed: a setting
+    dtact__rt_leave(pinned);
+    return b == DTACT__IO_URING ? "io_uring" : "epoll";
 }

@@ -152,9 +152,13 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
     }
     memset(rt->workers, 0, wbytes);
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        dtact__store_relaxed(&rt->workers[i].ioset, -1);  // relaxed: before the workers start
-        dtact__store_relaxed(&rt->workers[i].wakefd, -1); // relaxed: before the workers start
+        dtact__store_relaxed(&rt->workers[i].ioset, (dtact__ioset_t *)NULL); // relaxed: before the workers start
+        dtact__store_relaxed(&rt->workers[i].wakefd, -1);                    // relaxed: before the workers start
     }
+    /* The I/O backend, read once per runtime (DTACT_IO_BACKEND; prim.h). */
+    const char *why;
+    dtact__store_relaxed(&rt->io_backend, dtact__io_backend_choose(&why)); // relaxed: before the workers start
+    if (why) dtact__warn(DTACT_WARN_IO_BACKEND, why);
     /* Each runtime instance of the process issues handles from its own range
      * of 2^24 generations per slot, so a handle kept from a destroyed runtime
      * never names a fiber of this one (lookup: DTACT_EHANDLE). */

@@ -8,6 +8,7 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed";
 want() { for p in "$@"; do have "$p" || need+=("$p"); done; }
 
 want cmake gcc g++ make pkg-config libc6-dev python3
+want liburing-dev # the io_uring readiness backend (core/prim_uring.c); the build works without it
 if [ "$what" = test ] || [ "$what" = bench ]; then
   want clang clang-format libcriterion-dev libclang-rt-14-dev valgrind
 fi

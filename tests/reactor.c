@@ -1,7 +1,9 @@
 /* tests/reactor.c -- dtact_wait_fd / dtact_fd_cancel: fibers wait for fds
  * without blocking their worker; echo traffic over many socket pairs; write
  * readiness; timeouts; cancel from another fiber or thread; shutdown; plain
- * threads with and without a runtime; hostile input.
+ * threads with and without a runtime; hostile input. ctest runs it three
+ * times: as it is (DTACT_IO_BACKEND unset: auto) and with DTACT_IO_BACKEND
+ * forced to epoll and to io_uring (reactor_epoll, reactor_uring).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -387,4 +389,21 @@ Test(reactor, hostile_input) {
     cr_assert_eq(dtact_fd_cancel(-1), DTACT_EINVAL);
     cr_assert_eq(dtact_fd_close(-1), DTACT_EINVAL);
     rt_down(rt);
+}
+
+/* ------------------------------------------------------- the backend */
+
+/* The run is on the backend DTACT_IO_BACKEND asks for; a forced io_uring that
+ * this machine lacks (an old kernel, a container's seccomp policy, qemu-user)
+ * ran on epoll instead: skipped, saying so. */
+Test(reactor, runs_on_the_backend_the_environment_asks_for) {
+    const char *want = getenv("DTACT_IO_BACKEND");
+    void *rt = rt_up(1, 64);
+    const char *got = dtact_io_backend();
+    cr_assert(strcmp(got, "epoll") == 0 || strcmp(got, "io_uring") == 0, "backend %s", got);
+    rt_down(rt);
+    if (!want || !*want || strcmp(want, "auto") == 0) return;
+    if (strcmp(want, "io_uring") == 0 && strcmp(got, "io_uring") != 0)
+        cr_skip_test("DTACT_IO_BACKEND=io_uring but io_uring is unavailable on this machine: this run used epoll");
+    cr_assert_str_eq(got, want);
 }

@@ -100,6 +100,7 @@ DTACT_API int dtact_last_error(void);
  * "dtact: warning: <message>" to stderr. */
 #define DTACT_WARN_CONFIG_ADJUSTED 1 /* a configuration value was clamped, rounded up or mapped */
 #define DTACT_WARN_CONFIG_IGNORED 2  /* a configuration value has no effect in this build       */
+#define DTACT_WARN_IO_BACKEND 3      /* the I/O backend asked for is unavailable: epoll is used    */
 typedef void (*dtact_warning_fn)(int code, const char *message, void *user);
 /* dtact_set_warning_handler() installs fn (NULL: drop warnings) for the whole
  * process and returns the previous handler; thread-safe. Calls to fn are
@@ -355,7 +356,7 @@ DTACT_API int dtact_current_worker(void);
  * DTACT_IO_WRITE): use it after a non-blocking read/write/accept/connect
  * returned EAGAIN, then retry the call (readiness is a hint: a retry may see
  * EAGAIN again). On a fiber only the fiber waits: the fd is watched by its
- * worker's reactor (epoll, edge-triggered, watched once and kept until
+ * worker's reactor (epoll or io_uring, edge-triggered, watched once and kept until
  * dtact_fd_cancel/dtact_fd_close). On a plain thread it is poll(2).
  * Returns the ready bits (> 0; DTACT_IO_ERROR/HUP come with the side they
  * end), or DTACT_ETIMEDOUT, DTACT_ESHUTDOWN (fiber), DTACT_ECLOSED
@@ -364,7 +365,8 @@ DTACT_API int dtact_current_worker(void);
  * A file that epoll cannot watch (a regular file) is always ready.
  * Contract: an fd that a fiber has waited for must be closed with
  * dtact_fd_close() (or dtact_fd_cancel() before close()): a reused fd number
- * would otherwise inherit a watch whose file is gone. */
+ * would otherwise inherit a watch whose file is gone (and on io_uring the
+ * watch's poll would keep the file open: a socket would send no FIN). */
 DTACT_API int dtact_wait_fd(int fd, uint32_t events, int64_t timeout_ns);
 DTACT_API int dtact_wait_fd_until(int fd, uint32_t events, uint64_t deadline_ns);
 /* dtact_fd_cancel() wakes every fiber or thread waiting for fd with
@@ -372,6 +374,16 @@ DTACT_API int dtact_wait_fd_until(int fd, uint32_t events, uint64_t deadline_ns)
 DTACT_API int dtact_fd_cancel(int fd);
 /* dtact_fd_close() is dtact_fd_cancel() then close(2): OK, EINVAL, ESYS. */
 DTACT_API int dtact_fd_close(int fd);
+/* dtact_io_backend() names the readiness backend of the current runtime's
+ * reactor: "io_uring" (one ring per worker, a multishot poll per watched fd)
+ * or "epoll"; "none" without a runtime. Never NULL, static. Each runtime
+ * chooses when it is created, from the environment variable
+ * DTACT_IO_BACKEND: "epoll", "io_uring", or "auto" (the default: io_uring
+ * where the kernel allows it -- Linux 6.0 or later, not disabled by
+ * kernel.io_uring_disabled or a seccomp filter, not under qemu-user --
+ * else epoll). A forced io_uring that is unavailable falls back to epoll
+ * with a DTACT_WARN_IO_BACKEND warning; the runtime always starts. */
+DTACT_API const char *dtact_io_backend(void);
 
 /* ------------------------------------------------------------------ blocking offload */
 /* dtact_blocking() runs fn(arg) on a helper thread and waits for it: a fiber is

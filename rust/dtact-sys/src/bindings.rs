@@ -28,6 +28,7 @@ pub const DTACT_ECLOSED: i32 = -18;
 pub const DTACT_ERR_MIN: i32 = -18;
 pub const DTACT_WARN_CONFIG_ADJUSTED: i32 = 1;
 pub const DTACT_WARN_CONFIG_IGNORED: i32 = 2;
+pub const DTACT_WARN_IO_BACKEND: i32 = 3;
 pub const DTACT_PRIORITY_LOW: i32 = 0;
 pub const DTACT_PRIORITY_NORMAL: i32 = 1;
 pub const DTACT_PRIORITY_HIGH: i32 = 2;
@@ -262,6 +263,9 @@ extern "C" {
 }
 extern "C" {
     pub fn dtact_fd_close(fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn dtact_io_backend() -> *const ::std::os::raw::c_char;
 }
 extern "C" {
     pub fn dtact_blocking(
