@@ -46,7 +46,9 @@ static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
     if (DTACT_UNLIKELY(!dtact__stack_sp_ok(f->stack, __builtin_frame_address(0))))
         dtact__stack_overflow_abort(f->stack, "stack pointer below the stack at a switch");
+    int in = dtact__rq_enter(w); /* our queues, back from the peers (sysmon.c) */
     dtact__fiber_t *next = dtact__runq_pick_direct(&w->rq, f);
+    dtact__rq_leave(w, in);
     if (!next) return NULL;
     uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg));     // relaxed: our own state
     dtact__store_release(&f->sg, DTACT__SG(fgen, DTACT__ST_READY)); // release: as loop.c's YIELD
