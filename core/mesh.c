@@ -75,6 +75,13 @@
  *     Tokio's bounded local rings make to a global queue, without the
  *     global queue: the chunks stay with their worker until given away.
  *
+ *  7. Stuck workers (sysmon.c): a worker whose fiber blocks its thread is
+ *     noticed by its peers (idle ones before they park, busy ones from
+ *     housekeeping); they take its movable queued work and placement avoids
+ *     it (host launches, remote wake-ups, deflection) while it is marked. A
+ *     push to a worker that runs a fiber wakes one sleeper to look when no
+ *     idle worker is looking (watch_for).
+ *
  * Affinity. A pinned fiber (SameCore, same-thread switchers) is never put in
  * a chunk; SameCCX / SameNUMA fibers only go to workers of their home group
  * (groups from sysfs; topology mode "global" treats them as Any); IO and

@@ -106,9 +106,9 @@ void dtact__mon_wait(dtact__worker_t *w) {
 static void mark(dtact__rt_t *rt, dtact__worker_t *p, uint32_t beat) {
     if (dtact__load_relaxed(&p->mon) & DTACT__MON_STUCK) return; // relaxed: a peek
     /* Count first, so that n_stuck is never below the marks. */
-    dtact__fetch_add_relaxed(&rt->n_stuck, 1u); // relaxed: hint counter
+    dtact__fetch_add_relaxed(&rt->n_stuck, 1u);                                  // relaxed: hint counter
     if (dtact__fetch_or_relaxed(&p->mon, DTACT__MON_STUCK) & DTACT__MON_STUCK) { // relaxed: hint
-        dtact__fetch_sub_relaxed(&rt->n_stuck, 1u); // relaxed: hint counter
+        dtact__fetch_sub_relaxed(&rt->n_stuck, 1u);                              // relaxed: hint counter
         return;
     }
     /* The owner may have come back since we read its beat and missed the
@@ -175,14 +175,15 @@ static uint32_t take_over(dtact__worker_t *w, dtact__worker_t *p, uint32_t beat)
         if (in) dtact__runq_splice_stack(&p->rq, in);
         n = move_work(w, p);
         if (!dtact__runq_movable(&p->rq) && !dtact__runq_overflow_len(&p->rq))
-            dtact__store_relaxed(&p->taken, beat);                  // relaxed: a hint for later looks
+            dtact__store_relaxed(&p->taken, beat);                // relaxed: a hint for later looks
         dtact__store_relaxed(&p->load, dtact__runq_load(&p->rq)); // relaxed: load hint
     }
     dtact__fetch_and_release(&p->mon, ~DTACT__MON_CLAIM); // release: our writes to p's queues, to its enter
     if (n) {
         dtact__stat_inc(&w->st.chunks_moved);
-        dtact__store_release(&w->st.deflected, dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
-        dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq));                         // relaxed: load hint
+        dtact__store_release(&w->st.deflected,
+                             dtact__load_relaxed(&w->st.deflected) + n); // release: owner-only counter
+        dtact__store_relaxed(&w->load, dtact__runq_load(&w->rq));        // relaxed: load hint
     }
     return n;
 }
@@ -194,8 +195,8 @@ uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck) {
     uint32_t now_us = (uint32_t)(now / 1000u);
     for (uint32_t k = 1; k < nw; k++) {
         dtact__worker_t *p = &rt->workers[(w->id + k) % nw];
-        uint32_t b = dtact__load_relaxed(&p->beat); // relaxed: a look; take_over re-reads it with acquire
-        if (!(b & 1u)) continue;                     /* in its loop or a queue operation */
+        uint32_t b = dtact__load_relaxed(&p->beat);    // relaxed: a look; take_over re-reads it with acquire
+        if (!(b & 1u)) continue;                       /* in its loop or a queue operation */
         uint64_t seen = dtact__load_relaxed(&p->seen); // relaxed: a hint shared by the lookers
         uint64_t at;
         if ((uint32_t)(seen >> 32) != b) {

@@ -225,8 +225,8 @@ Test(stuck_worker, pinned_and_critical_fibers_stay_and_run_when_it_returns) {
     each_ran_once(0, MOVABLE + stay + AFTER);
     int x = atomic_load(&stuck_w);
     for (int i = MOVABLE; i < MOVABLE + stay; i++)
-        cr_assert_eq(atomic_load(&ran_on[i]), x, "pinned fiber %d ran on worker %d, not %d", i,
-                     atomic_load(&ran_on[i]), x);
+        cr_assert_eq(atomic_load(&ran_on[i]), x, "pinned fiber %d ran on worker %d, not %d", i, atomic_load(&ran_on[i]),
+                     x);
     close(pipefd[0]);
     close(pipefd[1]);
     rt_down(rt);
@@ -259,22 +259,37 @@ static void round_reader(void *arg) {
     }
 }
 
+/* Keeps the other worker busy (never hungry, never asleep), so that the
+ * reader's children leave it only by take-overs, not by feeding. */
+static atomic_int stop_busy;
+static void busy(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop_busy))
+        dtact_yield();
+}
+
 Test(stuck_worker, every_fiber_runs_once_when_the_owner_returns_during_take_overs) {
     void *rt = rt_up(2, 4096);
     reset();
     atomic_store(&rounds_read, 0);
+    atomic_store(&stop_busy, 0);
     cr_assert_eq(pipe(pipefd), 0);
-    int rounds = (int)dtact_test_scaled(120, 20);
+    int rounds = (int)dtact_test_scaled(100, 20);
     if (rounds * ROUND_KIDS > N) rounds = N / ROUND_KIDS;
     dtact_handle_t r = dtact_fiber_launch(round_reader, (void *)(intptr_t)rounds);
     cr_assert(wait_for(&inside, 1));
+    dtact_handle_t b = dtact_fiber_launch(busy, NULL);
     unsigned seed = 12345;
     for (int i = 0; i < rounds; i++) {
         seed = seed * 1103515245u + 12345u;
-        nap_us((seed >> 16) % 2500u); /* around the 1 ms detection: some rounds are taken over, some not */
+        /* Around the detection (1 ms, and a busy worker looks every 4 ms):
+         * some rounds are taken over, some not, some while the owner returns. */
+        nap_us((seed >> 16) % 7000u);
         unblock();
     }
     cr_assert_eq(dtact_await(r), DTACT_OK);
+    atomic_store(&stop_busy, 1);
+    cr_assert_eq(dtact_await(b), DTACT_OK);
     int kids = rounds * ROUND_KIDS;
     await_all(kids);
     cr_assert_eq(atomic_load(&done), kids);
