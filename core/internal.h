@@ -67,6 +67,11 @@ typedef struct dtact__worker_s {
     /* Stuck-worker detection (sysmon.c): this worker's own copy of `beat`,
      * whether its light fence must be a real one, and its scan clock. */
     uint32_t beat_own;
+    /* The fiber a direct yield queued before its own switch saved its
+     * context: a peer taking the queues over must leave it (sysmon.c).
+     * Written by the owner while it holds its queues, read by a taker under
+     * its claim; cleared when the loop regains control. */
+    dtact__fiber_t *yielding;
     uint32_t mon_fence;  /* 1: no membarrier, order with a seq_cst fence */
     uint32_t mon_rounds; /* housekeeping rounds since the busy scan checked the clock */
     uint64_t mon_next;   /* busy scan: not before this time */

@@ -151,6 +151,7 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
     dtact__rq_leave(w, 1); /* lend the queues out while the fiber runs (sysmon.c) */
     dtact__switch_in(w, f);
     dtact__rq_enter(w); /* and take them back (waits out a peer's take-over) */
+    w->yielding = NULL; /* every direct yield since the switch in has completed its swap */
     /* The fiber that switches back is w->current, not necessarily f: a direct
      * yield (dtact_yield) may have passed the CPU on meanwhile. */
     after_switch(w, w->current);

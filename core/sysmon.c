@@ -68,7 +68,11 @@
  * (pinned single fibers included: they must stay there), then takes the
  * overflow chunks and, highest priority first and oldest first, every fiber
  * that may run on the taker (dtact__can_move), at most DTACT__TAKE_MAX per
- * claim, into its own queues. A fiber is in one place at a time and moves in
+ * claim, into its own queues. One queued fiber is left alone: a direct yield
+ * (fiber_api.c) queues the yielding fiber before the swap that saves its
+ * context, and its thread may be preempted in between for longer than the
+ * threshold; the owner names that fiber in w->yielding until its loop runs
+ * again. A fiber is in one place at a time and moves in
  * one thread, as for every move (mesh.c); the queue checker (runq.c) checks
  * both queues after every operation. When nothing movable is left the beat
  * is noted in `taken`, so that later looks at the same stuck episode claim
@@ -131,11 +135,12 @@ static int heavy_fence(const dtact__rt_t *rt) {
 typedef struct take_ctx_s {
     const dtact__rt_t *rt;
     uint32_t to;
+    const dtact__fiber_t *yielding;
 } take_ctx_t;
 
 static int may_take(const dtact__fiber_t *f, void *ctx) {
     const take_ctx_t *c = ctx;
-    return !(f->flags & DTACT__F_PINNED) && dtact__can_move(c->rt, f, c->to);
+    return f != c->yielding && !(f->flags & DTACT__F_PINNED) && dtact__can_move(c->rt, f, c->to);
 }
 
 /* Moves p's movable work into w's queues; p's queues are claimed. */
@@ -146,7 +151,9 @@ static uint32_t move_work(dtact__worker_t *w, dtact__worker_t *p) {
         n += h->chunk_len;
         dtact__runq_splice(&w->rq, h); /* overflow fibers are Normal and Any: they may run anywhere */
     }
-    take_ctx_t ctx = {w->rt, w->id};
+    /* Not the fiber of a direct yield whose switch may not have saved it yet
+     * (its thread preempted between the queue operation and the switch). */
+    take_ctx_t ctx = {w->rt, w->id, p->yielding};
     for (unsigned pr = DTACT__NPRIO; pr-- > 0 && n < DTACT__TAKE_MAX;) {
         while (n < DTACT__TAKE_MAX && dtact__runq_has_prio(&p->rq, pr)) {
             uint32_t want = DTACT__TAKE_MAX - n;
