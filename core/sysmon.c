@@ -14,7 +14,9 @@
  *    wake-ups of movable fibers whose last worker it was go to another
  *    worker, deflection does not pick it.
  * The mark goes when the worker comes back (its next queue operation or
- * dispatch), and it then runs its own queue as before. A fiber that blocks
+ * dispatch), and it then runs its own queue as before. Timers stay on the
+ * stuck worker's heap (timer.c): a timed wait that began there ends when it
+ * comes back, unless something else wakes the fiber first. A fiber that blocks
  * for good still blocks its own worker's thread, and the fibers pinned to it
  * still wait: the remedy for the blocking call itself is dtact_blocking or
  * dtact_wait_fd (docs/offload.md, README "I/O").
