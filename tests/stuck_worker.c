@@ -319,3 +319,47 @@ Test(stuck_worker, shutdown_after_a_stuck_episode) {
     close(pipefd[1]);
     rt_down(rt);
 }
+
+/* ---- (f) a movable fiber woken from the host while its worker is stuck
+ * runs elsewhere */
+static atomic_int go, parked_on = -1;
+static dtact_handle_t parked_h;
+
+static void parker(void *arg) {
+    (void)arg;
+    atomic_store(&parked_on, dtact_current_worker());
+    while (!atomic_load(&go))
+        dtact_park(-1);
+    count((void *)(intptr_t)0);
+}
+
+static void park_then_block(void *arg) {
+    (void)arg;
+    parked_h = dtact_fiber_launch(parker, NULL);
+    cr_assert_neq(parked_h, DTACT_INVALID_HANDLE);
+    while (atomic_load(&parked_on) < 0)
+        dtact_yield(); /* the child runs (here, or on a peer fed with it) and parks */
+    reader(NULL);
+}
+
+Test(stuck_worker, a_fiber_woken_from_the_host_runs_while_its_worker_is_stuck) {
+    void *rt = rt_up(2, 1024);
+    reset();
+    atomic_store(&go, 0);
+    atomic_store(&parked_on, -1);
+    cr_assert_eq(pipe(pipefd), 0);
+    dtact_handle_t r = dtact_fiber_launch(park_then_block, NULL);
+    cr_assert(wait_for(&inside, 1));
+    atomic_store(&go, 1);
+    cr_assert_eq(dtact_unpark(parked_h), DTACT_OK);
+    int ran = wait_for(&done, 1);
+    unblock();
+    cr_assert(ran, "the woken fiber (parked on worker %d) did not run while worker %d was stuck",
+              atomic_load(&parked_on), atomic_load(&stuck_w));
+    cr_assert_eq(dtact_await(r), DTACT_OK);
+    cr_assert_eq(dtact_await(parked_h), DTACT_OK);
+    each_ran_once(0, 1);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    rt_down(rt);
+}
