@@ -33,7 +33,8 @@
  *    DTACT__MON_MAX_NS while nothing is stuck (an idle runtime has no odd
  *    beat, so it sleeps without a timeout and burns nothing);
  *  - a busy worker, from its housekeeping, every DTACT__MON_BUSY_NS at most
- *    (a clock read every DTACT__MON_ROUNDS rounds).
+ *    (a clock read every DTACT__MON_ROUNDS rounds); it takes work only while
+ *    its own queues hold fewer than DTACT__WATERMARK_LOW fibers.
  * No extra thread, and nothing on the path of a socket read or a dispatch
  * beyond the two stores and one load of the bracket. The first peer to see
  * an odd beat notes it in the worker's `seen` word with the time; a peer
@@ -217,8 +218,12 @@ uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck) {
             /* The same fiber has run for DTACT__STUCK_NS without touching its queues. */
             mark(rt, p, b);
             at = now + DTACT__MON_MAX_NS;
+            /* Take its work when we have little of our own (a busy worker
+             * taking from another would only move the backlog around). */
             // relaxed: peeks; take_over decides under the claim
-            if (dtact__load_relaxed(&p->inbox) || dtact__load_relaxed(&p->taken) != b) got += take_over(w, p, b);
+            if (dtact__runq_load(&w->rq) < DTACT__WATERMARK_LOW &&
+                (dtact__load_relaxed(&p->inbox) || dtact__load_relaxed(&p->taken) != b))
+                got += take_over(w, p, b);
         }
         if (!again || at < again) again = at;
     }
