@@ -5,8 +5,8 @@
  * What a user sees. A worker whose fiber has run for DTACT__STUCK_NS (1 ms)
  * without a dispatch or any operation on its run queues (no spawn, no yield,
  * no wake-up from it) is "stuck". Its peers then
- *  - take its queued movable work: every fiber queued on it (its inbox, its
- *    deques, its overflow chunks) that may run on the taker: Any affinity,
+ *  - take its queued movable work, half of it per look: the fibers queued on
+ *    it (its inbox, its deques, its overflow chunks) that may run on the taker: Any affinity,
  *    SameCCX / SameNUMA within the group (as for every move,
  *    docs/scheduler.md), but never a SameCore or same-thread-switcher (pinned) fiber and
  *    never a Critical one: those stay and run when the worker comes back;
@@ -69,17 +69,22 @@
  *
  * Under the claim the taker moves the stuck worker's inbox to its queues
  * (pinned single fibers included: they must stay there), then takes the
- * overflow chunks and, highest priority first and oldest first, every fiber
- * that may run on the taker (dtact__can_move), at most DTACT__TAKE_MAX per
- * claim, into its own queues. One queued fiber is left alone: a direct yield
- * (fiber_api.c) queues the yielding fiber before the swap that saves its
- * context, and its thread may be preempted in between for longer than the
- * threshold; the owner names that fiber in w->yielding until its loop runs
- * again. A fiber is in one place at a time and moves in
- * one thread, as for every move (mesh.c); the queue checker (runq.c) checks
- * both queues after every operation. When nothing movable is left the beat
- * is noted in `taken`, so that later looks at the same stuck episode claim
- * again only when its inbox receives work.
+ * overflow chunks and, highest priority first and oldest first, the fibers
+ * that may run on the taker (dtact__can_move) into its own queues: half of
+ * the movable work (rounded up; at most DTACT__TAKE_MAX) per claim. The
+ * taker comes back for more when it runs dry (its idle look), and so do the
+ * other idle workers, so a stuck worker is emptied in a few looks, while a
+ * worker that only looked stuck (its thread preempted by the OS for over
+ * the threshold on a loaded machine) keeps half of its work. One queued
+ * fiber is left alone: a direct yield (fiber_api.c) queues the yielding
+ * fiber before the swap that saves its context, and its thread may be
+ * preempted in between for longer than the threshold; the owner names that
+ * fiber in w->yielding until its loop runs again. A fiber is in one place at
+ * a time and moves in one thread, as for every move (mesh.c); the queue
+ * checker (runq.c) checks both queues after every operation. When a claim
+ * finds nothing (more) it may take, the beat is noted in `taken`, so that
+ * later looks at the same stuck episode claim again only when its inbox
+ * receives work.
  */
 #include "internal.h"
 
@@ -146,20 +151,22 @@ static int may_take(const dtact__fiber_t *f, void *ctx) {
     return f != c->yielding && !(f->flags & DTACT__F_PINNED) && dtact__can_move(c->rt, f, c->to);
 }
 
-/* Moves p's movable work into w's queues; p's queues are claimed. */
+/* Moves half of p's movable work (rounded up, at most DTACT__TAKE_MAX) into
+ * w's queues; p's queues are claimed. */
 static uint32_t move_work(dtact__worker_t *w, dtact__worker_t *p) {
-    uint32_t n = 0;
+    uint32_t n = 0, max = (dtact__runq_movable(&p->rq) + dtact__runq_overflow_len(&p->rq) + 1) / 2;
+    if (max > DTACT__TAKE_MAX) max = DTACT__TAKE_MAX;
     dtact__fiber_t *h;
-    while (n < DTACT__TAKE_MAX && (h = dtact__runq_overflow_take_oldest(&p->rq)) != NULL) {
+    while (n < max && (h = dtact__runq_overflow_take_oldest(&p->rq)) != NULL) {
         n += h->chunk_len;
         dtact__runq_splice(&w->rq, h); /* overflow fibers are Normal and Any: they may run anywhere */
     }
     /* Not the fiber of a direct yield whose switch may not have saved it yet
      * (its thread preempted between the queue operation and the switch). */
     take_ctx_t ctx = {w->rt, w->id, p->yielding};
-    for (unsigned pr = DTACT__NPRIO; pr-- > 0 && n < DTACT__TAKE_MAX;) {
-        while (n < DTACT__TAKE_MAX && dtact__runq_has_prio(&p->rq, pr)) {
-            uint32_t want = DTACT__TAKE_MAX - n;
+    for (unsigned pr = DTACT__NPRIO; pr-- > 0 && n < max;) {
+        while (n < max && dtact__runq_has_prio(&p->rq, pr)) {
+            uint32_t want = max - n;
             h = dtact__runq_take_back(&p->rq, pr, want, UINT32_MAX, may_take, &ctx);
             if (!h) break;
             uint32_t got = h->chunk_len;
@@ -184,7 +191,8 @@ static uint32_t take_over(dtact__worker_t *w, dtact__worker_t *p, uint32_t beat)
         dtact__fiber_t *in = dtact__xchg_acquire(&p->inbox, NULL);
         if (in) dtact__runq_splice_stack(&p->rq, in);
         n = move_work(w, p);
-        if (!dtact__runq_movable(&p->rq) && !dtact__runq_overflow_len(&p->rq))
+        /* Nothing (more) for us: later looks at this episode claim again only for new inbox work. */
+        if (!n || (!dtact__runq_movable(&p->rq) && !dtact__runq_overflow_len(&p->rq)))
             dtact__store_relaxed(&p->taken, beat);                // relaxed: a hint for later looks
         dtact__store_relaxed(&p->load, dtact__runq_load(&p->rq)); // relaxed: load hint
     }
