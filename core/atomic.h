@@ -60,6 +60,9 @@
 #define dtact__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #define dtact__fence_acquire() atomic_thread_fence(memory_order_acquire)
 #define dtact__fence_release() atomic_thread_fence(memory_order_release)
+/* Orders the compiler only (no instruction): the light side of an asymmetric
+ * fence whose heavy side is dtact__membarrier (prim.h, sysmon.c). */
+#define dtact__compiler_fence() atomic_signal_fence(memory_order_seq_cst)
 
 /* A pause hint for spin loops. */
 static inline void dtact__cpu_relax(void) {

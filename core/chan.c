@@ -233,7 +233,12 @@ void dtact__chan_forward(dtact_chan_t *ch, int kind) {
  * this worker has nothing else to run (SPIN_NS). 1 when the ring became ready. */
 static int spin_ready(dtact_chan_t *ch, int kind, uint64_t deadline) {
     dtact__worker_t *w = dtact__tls_worker();
-    if (w && dtact__runq_load(&w->rq)) return 0; /* other fibers wait to run here */
+    if (w) {
+        int in = dtact__rq_enter(w); /* a read of our queues, lent out while we run (sysmon.c) */
+        uint32_t queued = dtact__runq_load(&w->rq);
+        dtact__rq_leave(w, in);
+        if (queued) return 0; /* other fibers wait to run here */
+    }
     uint64_t until = dtact__now_ns() + SPIN_NS;
     if (until > deadline) until = deadline;
     /* Watch the stamp of the slot we need, not the other side's position: the

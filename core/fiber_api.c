@@ -13,7 +13,9 @@
  * (the saved frame formats must match, including the loop's context that the
  * next fiber returns to), and no sanitizer needs the switch annotated. Safe
  * because the yielding fiber goes to this worker's own queue, which no other
- * thread touches, before the switch saves its context.
+ * thread touches, before the switch saves its context -- except a peer that
+ * takes the queue over from a stuck worker (sysmon.c), which leaves the fiber
+ * named in w->yielding where it is.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,10 @@ static dtact__fiber_t *yield_pick(dtact__worker_t *w, dtact__fiber_t *f) {
     if (DTACT_UNLIKELY(!dtact__stack_canary_ok(f->stack))) dtact__stack_overflow_abort(f->stack, "canary destroyed");
     if (DTACT_UNLIKELY(!dtact__stack_sp_ok(f->stack, __builtin_frame_address(0))))
         dtact__stack_overflow_abort(f->stack, "stack pointer below the stack at a switch");
+    int in = dtact__rq_enter(w); /* our queues, back from the peers (sysmon.c) */
     dtact__fiber_t *next = dtact__runq_pick_direct(&w->rq, f);
+    if (next) w->yielding = f; /* queued, but its context is saved only by the swap below */
+    dtact__rq_leave(w, in);
     if (!next) return NULL;
     uint64_t fgen = DTACT__SG_GEN(dtact__load_relaxed(&f->sg));     // relaxed: our own state
     dtact__store_release(&f->sg, DTACT__SG(fgen, DTACT__ST_READY)); // release: as loop.c's YIELD

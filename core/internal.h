@@ -66,6 +66,18 @@ typedef struct dtact__worker_s {
     _Atomic int wakefd;
     uint32_t io_nev, io_pos; /* events read by the idle sleep, not yet handled */
     dtact__io_event_t io_ev[64];
+    /* Stuck-worker detection (sysmon.c): this worker's own copy of `beat`,
+     * whether its light fence must be a real one, and its scan clock. */
+    uint32_t beat_own;
+    /* The fiber a direct yield queued before its own switch saved its
+     * context: a peer taking the queues over must leave it (sysmon.c).
+     * Written by the owner while it holds its queues, read by a taker under
+     * its claim; cleared when the loop regains control. */
+    dtact__fiber_t *yielding;
+    uint32_t mon_fence;  /* 1: no membarrier, order with a seq_cst fence */
+    uint32_t mon_rounds; /* housekeeping rounds since the busy scan checked the clock */
+    uint64_t mon_next;   /* busy scan: not before this time */
+    uint64_t mon_delay;  /* idle scan: current back-off of the bounded sleep */
 
     /* ---- shared: each on its own cache line */
     /* MPSC stack of chunks; any thread pushes, owner drains */
@@ -79,6 +91,17 @@ typedef struct dtact__worker_s {
     _Atomic uint32_t hungry;
     /* queued fibers above which it deflects; any thread sets (relaxed tuning knob) */
     _Atomic uint32_t deflect_at;
+    /* Stuck-worker detection (sysmon.c). beat: the owner's heartbeat, bumped
+     * on entering and leaving its queues: even while its loop or a queue
+     * operation runs, odd while a fiber runs with the queues lent out. mon:
+     * DTACT__MON_CLAIM (a peer is taking its work) | DTACT__MON_STUCK (marked
+     * stuck: placement avoids it); peers set, the owner clears STUCK. seen:
+     * the beat a peer saw first << 32 | when (microseconds); taken: the beat
+     * at which a peer took all its movable work. Peers write seen/taken. */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t beat;
+    _Atomic uint32_t mon;
+    _Atomic uint32_t taken;
+    _Atomic uint64_t seen;
 } dtact__worker_t;
 
 enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOPPED = 2 };
@@ -94,8 +117,11 @@ struct dtact__rt_s {
     size_t side_len;
     uint32_t blocking_run; /* started by dtact_run (vs dtact_start)     */
 
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry;     /* workers spinning for work */
-    _Atomic uint32_t n_parked;                                /* workers asleep (not yet woken) */
+    _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t n_hungry; /* workers spinning for work */
+    _Atomic uint32_t n_parked;                            /* workers asleep (not yet woken) */
+    _Atomic uint32_t n_stuck;                             /* workers marked stuck (sysmon.c; a hint, >= the marks) */
+    _Atomic uint32_t n_watch; /* idle workers asleep until their next look at the others (mesh.c) */
+    uint32_t mon_membarrier;  /* 1: takers use membarrier, owners a compiler fence */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown;     /* 0, then 1 forever          */
     _Atomic uint32_t phase;                                   /* enum dtact__rt_phase          */
     _Atomic uint32_t swept;                                   /* shutdown sweep done           */
@@ -164,6 +190,72 @@ void dtact__switch_in(dtact__worker_t *w, dtact__fiber_t *f);
 void dtact__switch_out(dtact__worker_t *w, dtact__fiber_t *f, enum dtact__action action);
 /* First thing a new fiber does on its own stack (sanitizer bookkeeping). */
 void dtact__switch_first_entry(void);
+
+/* sysmon.c -- stuck-worker detection: a worker blocked inside a fiber has
+ * its movable queued work taken by its peers, and new work placed elsewhere */
+#define DTACT__MON_CLAIM 1u
+#define DTACT__MON_STUCK 2u
+/* A worker whose fiber ran this long without a dispatch or a queue operation is stuck. */
+#define DTACT__STUCK_NS 1000000ull
+/* The longest an idle worker sleeps between looks while a peer runs a fiber. */
+#define DTACT__MON_MAX_NS 16000000ull
+/* A busy worker looks every this often, checking the clock every DTACT__MON_ROUNDS housekeeping rounds. */
+#define DTACT__MON_BUSY_NS 4000000ull
+#define DTACT__MON_ROUNDS 16u
+/* Registers the process barrier; sets the workers' fence mode. Before they start. */
+void dtact__mon_setup(dtact__rt_t *rt);
+/* The owner's slow path of dtact__rq_enter: waits out a peer's claim, clears its stuck mark. */
+void dtact__mon_wait(dtact__worker_t *w);
+/* Looks at the peers (from w's loop): marks those stuck for DTACT__STUCK_NS
+ * and takes their movable work into w's queues. Returns how many fibers it
+ * took; *recheck: when to look again (0: no peer is running a fiber). */
+uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck);
+/* A worker to place f on instead of `to` when `to` is marked stuck (f NULL:
+ * any fiber, a fresh host spawn); `to` itself when it is not, or when no
+ * other may take f. Call only when rt->n_stuck is non-zero. */
+uint32_t dtact__mon_redirect(dtact__rt_t *rt, uint32_t to, const dtact__fiber_t *f);
+/* Drops w's stuck mark (w's own thread, from its loop). */
+void dtact__mon_unmark(dtact__worker_t *w);
+
+/* The owner side of sysmon.c's protocol. A worker's thread brackets every
+ * touch of its run queues from fiber context with enter/leave; its loop is
+ * inside from the return of each switch to the next switch into a fiber.
+ * enter returns 1 when it entered (0: already inside, the loop or a nested
+ * call); pass that to leave. Cost: two stores and one load of the worker's
+ * own line, and a compiler fence (a real one under TSan or without
+ * membarrier). */
+static inline int dtact__rq_enter(dtact__worker_t *w) {
+    uint32_t b = w->beat_own;
+    if (!(b & 1u)) return 0;
+    w->beat_own = ++b;
+    dtact__store_relaxed(&w->beat, b); // relaxed: ordered before the load of mon by the fence below (sysmon.c)
+#if defined(DTACT_TSAN)
+    dtact__fence_seq_cst(); // seq_cst: TSan does not model membarrier; pairs with the taker's fence
+#else
+    if (DTACT_UNLIKELY(w->mon_fence)) dtact__fence_seq_cst(); // seq_cst: no membarrier; pairs with the taker's fence
+    else dtact__compiler_fence();                             /* the taker's membarrier makes this a full fence (sysmon.c) */
+#endif
+    // acquire: pairs with a taker's release of its claim (its writes to our queues)
+    if (DTACT_UNLIKELY(dtact__load_acquire(&w->mon))) dtact__mon_wait(w);
+    return 1;
+}
+static inline void dtact__rq_leave(dtact__worker_t *w, int entered) {
+    if (!entered) return;
+    w->beat_own++;
+    dtact__store_release(&w->beat, w->beat_own); // release: publishes our queue writes to a taker's acquire of beat
+}
+
+/* May f run on worker `to`? (pinned and Critical fibers: only at home; the
+ * SameCCX/SameNUMA groups) */
+static inline int dtact__can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
+    if (f->flags & DTACT__F_PINNED) return to == f->home;
+    if (f->priority == DTACT_PRIORITY_CRITICAL) return to == f->home;
+    switch (f->affinity) {
+    case DTACT_AFFINITY_SAME_CCX: return rt->global_topology || rt->workers[to].ccx == rt->workers[f->home].ccx;
+    case DTACT_AFFINITY_SAME_NUMA: return rt->global_topology || rt->workers[to].numa == rt->workers[f->home].numa;
+    default: return 1;
+    }
+}
 
 /* mesh.c -- the policy: placement, inboxes, feeding, deflection, parking */
 /* Puts a ready fiber somewhere it will run: the calling worker's queue when

@@ -148,10 +148,25 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
     dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_RUNNING));
     f->home = (uint16_t)w->id;
     w->current = f;
+    dtact__rq_leave(w, 1); /* lend the queues out while the fiber runs (sysmon.c) */
     dtact__switch_in(w, f);
+    dtact__rq_enter(w); /* and take them back (waits out a peer's take-over) */
+    w->yielding = NULL; /* every direct yield since the switch in has completed its swap */
     /* The fiber that switches back is w->current, not necessarily f: a direct
      * yield (dtact_yield) may have passed the CPU on meanwhile. */
     after_switch(w, w->current);
+}
+
+/* A busy worker looks at its peers too, every DTACT__MON_BUSY_NS at most
+ * (sysmon.c): when every other worker is busy, the work of a stuck one
+ * still moves. */
+static void busy_scan(dtact__worker_t *w) {
+    w->mon_rounds = 0;
+    if (w->rt->nworkers < 2) return;
+    uint64_t now = dtact__now_ns(), again;
+    if (now < w->mon_next) return;
+    w->mon_next = now + DTACT__MON_BUSY_NS;
+    dtact__mon_scan(w, now, &again);
 }
 
 /* Wakes the fibers whose deadlines passed; returns the next deadline (0: none). */
@@ -194,6 +209,7 @@ void *dtact__worker_main(void *arg) {
             if (dtact__timers_count(&w->timers)) fire_timers(w);
             if (dtact__runq_overflow_due(&w->rq)) dtact__runq_overflow_pull(&w->rq);
             stack_waits(w);
+            if (DTACT_UNLIKELY(++w->mon_rounds >= DTACT__MON_ROUNDS)) busy_scan(w);
         }
         dtact__fiber_t *f = dtact__runq_next(&w->rq);
         if (!f) {

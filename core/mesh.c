@@ -75,6 +75,13 @@
  *     Tokio's bounded local rings make to a global queue, without the
  *     global queue: the chunks stay with their worker until given away.
  *
+ *  7. Stuck workers (sysmon.c): a worker whose fiber blocks its thread is
+ *     noticed by its peers (idle ones before they park, busy ones from
+ *     housekeeping); they take its movable queued work and placement avoids
+ *     it (host launches, remote wake-ups, deflection) while it is marked. A
+ *     push to a worker that runs a fiber wakes one sleeper to look when no
+ *     idle worker is looking (watch_for).
+ *
  * Affinity. A pinned fiber (SameCore, same-thread switchers) is never put in
  * a chunk; SameCCX / SameNUMA fibers only go to workers of their home group
  * (groups from sysfs; topology mode "global" treats them as Any); IO and
@@ -112,14 +119,8 @@
 #define DTACT__DEFLECT_PERIOD 32u
 #define DTACT__SPIN_NS 50000u /* how long a hungry worker waits before parking */
 
-static int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
-    if (f->flags & DTACT__F_PINNED) return to == f->home;
-    if (f->priority == DTACT_PRIORITY_CRITICAL) return to == f->home;
-    switch (f->affinity) {
-    case DTACT_AFFINITY_SAME_CCX: return rt->global_topology || rt->workers[to].ccx == rt->workers[f->home].ccx;
-    case DTACT_AFFINITY_SAME_NUMA: return rt->global_topology || rt->workers[to].numa == rt->workers[f->home].numa;
-    default: return 1;
-    }
+static inline int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
+    return dtact__can_move(rt, f, to);
 }
 
 /* ------------------------------------------------------------ inbox */
@@ -138,6 +139,24 @@ static void wake_worker(dtact__rt_t *rt, dtact__worker_t *to) {
     }
 }
 
+/* Work was sent to `to`, awake, while some peers sleep. If `to` is running a
+ * fiber (it may be stuck in it) and no idle peer is looking at the workers
+ * (spinning, or asleep with a bounded sleep: sysmon.c), wake one sleeper: it
+ * will look, so the work cannot be stranded on a stuck worker unseen. */
+static void watch_for(dtact__rt_t *rt, dtact__worker_t *to) {
+    // relaxed: hints; at worst one extra sleeper wakes, or the next push wakes one
+    if (dtact__load_relaxed(&rt->n_hungry) || dtact__load_relaxed(&rt->n_watch) ||
+        !(dtact__load_relaxed(&to->beat) & 1u))
+        return;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        dtact__worker_t *p = &rt->workers[i];
+        if (p != to && dtact__load_relaxed(&p->sleep)) { // relaxed: peek; wake_worker's exchange decides
+            wake_worker(rt, p);
+            return;
+        }
+    }
+}
+
 /* Pushes a chunk (head with chunk_len and chunk_tail set, linked through
  * next) to w's inbox and wakes w if it sleeps. */
 static void inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *head) {
@@ -148,27 +167,13 @@ static void inbox_push(dtact__rt_t *rt, dtact__worker_t *to, dtact__fiber_t *hea
     } while (!dtact__cas_weak_release(&to->inbox, &old, head));
     dtact__fence_seq_cst(); // StoreLoad: protocol "inbox push vs. sleep" step 2 (pairs with the fence in idle)
     if (dtact__load_relaxed(&to->sleep)) wake_worker(rt, to);
+    else if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_parked))) watch_for(rt, to); // relaxed: a hint
 }
 
 uint32_t dtact__inbox_drain(dtact__worker_t *w) {
     if (!dtact__load_relaxed(&w->inbox)) return 0;            // relaxed: a peek; the exchange below synchronises
     dtact__fiber_t *c = dtact__xchg_acquire(&w->inbox, NULL); // acquire: pairs with the release CAS in inbox_push
-    /* The stack holds chunks newest first: reverse to keep arrival order. */
-    dtact__fiber_t *rev = NULL;
-    while (c) {
-        dtact__fiber_t *nx = c->prev;
-        c->prev = rev;
-        rev = c;
-        c = nx;
-    }
-    uint32_t total = 0;
-    while (rev) {
-        dtact__fiber_t *nextc = rev->prev;
-        total += rev->chunk_len;
-        dtact__runq_splice(&w->rq, rev);
-        rev = nextc;
-    }
-    return total;
+    return dtact__runq_splice_stack(&w->rq, c);
 }
 
 /* ------------------------------------------------------------ chunks */
@@ -307,6 +312,10 @@ static void deflect(dtact__worker_t *w) {
     uint32_t la = dtact__load_relaxed(&rt->workers[a].load); // relaxed: load hints
     uint32_t lb = dtact__load_relaxed(&rt->workers[b].load);
     uint32_t to = la <= lb ? a : b, lt = la <= lb ? la : lb;
+    // relaxed: hints; a worker stuck in a fiber looks light but runs nothing (sysmon.c)
+    if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_stuck)) &&
+        (dtact__load_relaxed(&rt->workers[to].mon) & DTACT__MON_STUCK))
+        return;
     if (lt + DTACT__CHUNK < dtact__runq_load(&w->rq) / 2) give_to(w, to, DTACT__CHUNK, 1);
 }
 
@@ -354,6 +363,8 @@ static void io_sleep(dtact__worker_t *w, dtact__ioset_t *set, int64_t timeout) {
 
 void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     dtact__rt_t *rt = w->rt;
+    // relaxed: our own mark, set late by a peer that saw us in a fiber
+    if (DTACT_UNLIKELY(dtact__load_relaxed(&w->mon) & DTACT__MON_STUCK)) dtact__mon_unmark(w);
     if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
         /* Rule 3, the hungry side: publish the request, then spin. */
         dtact__store_release(&w->hungry, 1u);        // release: pairs with a feeder's CAS
@@ -383,6 +394,24 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         }
         if (has_news(w) || (deadline && dtact__now_ns() >= deadline)) return;
     }
+    /* Stuck peers (sysmon.c): take their movable work, else sleep no longer
+     * than the next look at them (backing off from DTACT__STUCK_NS). */
+    int watching = 0;
+    if (rt->nworkers > 1) {
+        uint64_t now = dtact__now_ns(), again;
+        if (dtact__mon_scan(w, now, &again)) {
+            w->mon_delay = 0;
+            return;
+        }
+        if (!again) w->mon_delay = 0;
+        else {
+            watching = 1;
+            w->mon_delay = w->mon_delay ? w->mon_delay * 2 : DTACT__STUCK_NS;
+            if (w->mon_delay > DTACT__MON_MAX_NS) w->mon_delay = DTACT__MON_MAX_NS;
+            if (again < now + w->mon_delay) again = now + w->mon_delay;
+            if (!deadline || again < deadline) deadline = again;
+        }
+    }
     /* Idle time returns the pages of surplus free stacks (stack.c: purging
      * is deferred until a second without demand), a few batches at a time. */
     uint64_t trim_at = dtact__stack_trim(rt->arena, dtact__now_ns(), 4);
@@ -393,10 +422,11 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
      * that one sleep. */
     dtact__ioset_t *ioset = dtact__load_relaxed(&w->ioset); // relaxed: our own field
     uint32_t mark = ioset ? 2u : 1u;
-    if (ioset && w->io_pos < w->io_nev) return;  /* events not handled yet */
-    dtact__fetch_add_relaxed(&rt->n_parked, 1u); // relaxed: hint counter; the sleep flag is the truth
-    dtact__store_release(&w->sleep, mark);       // release: publishes wakefd to a waker that reads 2
-    dtact__fence_seq_cst();                      // StoreLoad: pairs with the fence in inbox_push
+    if (ioset && w->io_pos < w->io_nev) return;               /* events not handled yet */
+    if (watching) dtact__fetch_add_relaxed(&rt->n_watch, 1u); // relaxed: a hint for inbox_push
+    dtact__fetch_add_relaxed(&rt->n_parked, 1u);              // relaxed: hint counter; the sleep flag is the truth
+    dtact__store_release(&w->sleep, mark);                    // release: publishes wakefd to a waker that reads 2
+    dtact__fence_seq_cst();                                   // StoreLoad: pairs with the fence in inbox_push
     if (!has_news(w)) {
         int64_t timeout = -1;
         if (deadline) {
@@ -411,7 +441,8 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     uint32_t one = mark;
     // acq_rel: we woke by ourselves (news, timeout, spurious): undo our own count; pairs with wake_worker's exchange
     if (dtact__cas_strong_acq_rel(&w->sleep, &one, 0u))
-        dtact__fetch_sub_relaxed(&rt->n_parked, 1u); // relaxed: hint counter
+        dtact__fetch_sub_relaxed(&rt->n_parked, 1u);          // relaxed: hint counter
+    if (watching) dtact__fetch_sub_relaxed(&rt->n_watch, 1u); // relaxed: as above
 }
 
 DTACT_API int dtact_set_deflection_threshold(uint32_t worker, uint32_t queued) {
@@ -437,6 +468,7 @@ void dtact__wake_all_workers(dtact__rt_t *rt) {
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
     if (self && self->rt == rt && (f->home == self->id || can_move(rt, f, self->id))) {
         dtact__runq_t *q = &self->rq;
+        int in = dtact__rq_enter(self); /* from a fiber: take our queues back (sysmon.c) */
         if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f))
             dtact__runq_overflow_push(q, f);
         else if (front) dtact__runq_push_front(q, f);
@@ -445,10 +477,14 @@ void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, 
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) ||
                            dtact__runq_load(q) > deflect_at(self)))
             dtact__balance(self);
+        dtact__rq_leave(self, in);
         return;
     }
     f->next = NULL;
     f->chunk_len = 1;
     f->chunk_tail = f;
-    inbox_push(rt, &rt->workers[f->home], f);
+    uint32_t to = f->home;
+    /* Not to a worker stuck in a fiber when the fiber may run elsewhere. */
+    if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_stuck))) to = dtact__mon_redirect(rt, to, f); // relaxed: a hint
+    inbox_push(rt, &rt->workers[to], f);
 }

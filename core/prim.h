@@ -185,6 +185,16 @@ int dtact__on_fork_child(void (*fn)(void));
  * none is ready). */
 void dtact__thread_yield(void);
 
+/* ------------------------------------------------------- process barriers
+ * The heavy side of an asymmetric fence (sysmon.c): dtact__membarrier makes
+ * every other running thread of the process execute a full memory barrier
+ * before it returns, so a thread that orders its own accesses with a compiler
+ * barrier only still cannot have a store reordered after a later load across
+ * it. Register once (0, or -1 when the kernel lacks it, Linux < 4.14 or a
+ * filter); then each call returns 0, or -1 (the barrier did not happen). */
+int dtact__membarrier_register(void);
+int dtact__membarrier(void);
+
 /* --------------------------------------------------------------- topology */
 /* Online CPUs (>= 1). */
 uint32_t dtact__cpu_count(void);

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -485,6 +486,25 @@ void dtact__thread_exit_unwatch(void) {
 int dtact__on_fork_child(void (*fn)(void)) { return pthread_atfork(NULL, NULL, fn) == 0 ? 0 : -1; }
 
 void dtact__thread_yield(void) { sched_yield(); }
+
+/* ------------------------------------------------------- process barriers */
+int dtact__membarrier_register(void) {
+#if defined(__NR_membarrier)
+    long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return -1;
+    return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
+int dtact__membarrier(void) {
+#if defined(__NR_membarrier)
+    return syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) == 0 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
 
 /* --------------------------------------------------------------- topology */
 uint32_t dtact__cpu_count(void) {

@@ -154,6 +154,25 @@ void dtact__runq_splice(dtact__runq_t *q, dtact__fiber_t *head) {
     CHECKED(q);
 }
 
+uint32_t dtact__runq_splice_stack(dtact__runq_t *q, dtact__fiber_t *c) {
+    /* The stack holds chunks newest first: reverse to keep arrival order. */
+    dtact__fiber_t *rev = NULL;
+    while (c) {
+        dtact__fiber_t *nx = c->prev;
+        c->prev = rev;
+        rev = c;
+        c = nx;
+    }
+    uint32_t total = 0;
+    while (rev) {
+        dtact__fiber_t *nextc = rev->prev;
+        total += rev->chunk_len;
+        dtact__runq_splice(q, rev);
+        rev = nextc;
+    }
+    return total;
+}
+
 dtact__fiber_t *dtact__runq_take_back(dtact__runq_t *q, unsigned p, uint32_t want, uint32_t scan,
                                       int (*ok)(const dtact__fiber_t *f, void *ctx), void *ctx) {
     dtact__fiber_t *head = NULL, *tail = NULL;

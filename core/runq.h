@@ -2,7 +2,9 @@
  * them is runq.c (and the inline accessors below).
  *
  * A run queue belongs to one worker and is touched by that worker's thread
- * alone: no atomics anywhere in this file. Fibers are linked intrusively
+ * alone -- or by one peer that took it over while the owner is stuck in a
+ * fiber (sysmon.c's protocol hands the queue over whole, with the fences it
+ * needs): no atomics anywhere in this file. Fibers are linked intrusively
  * through their records' next/prev fields, so a queue can never be full and
  * moving a fiber costs no allocation.
  *
@@ -108,6 +110,9 @@ dtact__fiber_t *dtact__runq_pick_direct(dtact__runq_t *q, dtact__fiber_t *f);
 /* Appends a whole chunk (head with chunk_len/chunk_tail set, one priority,
  * linked both ways) to the back of its priority in O(1). */
 void dtact__runq_splice(dtact__runq_t *q, dtact__fiber_t *head);
+/* Splices a stack of chunks as an inbox holds them (newest first, chunk
+ * heads linked through prev) in arrival order; returns how many fibers. */
+uint32_t dtact__runq_splice_stack(dtact__runq_t *q, dtact__fiber_t *chunks);
 /* Unlinks up to `want` fibers of priority p from the back (oldest first) for
  * which ok(f, ctx) holds, scanning at most `scan` fibers, and links them into
  * a chunk (both ways; head->chunk_len/chunk_tail set). Returns the chunk head,

@@ -207,6 +207,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         dtact__store_relaxed(&w->deflect_at, DTACT__WATERMARK); // relaxed: before the workers start
         dtact__cpu_groups(i % ncpu, &w->ccx, &w->numa);
     }
+    dtact__mon_setup(rt);
     dtact__overflow_set_current_fn(rt->arena, current_fiber);
     rc = dtact__overflow_handler_install(rt->arena);
     if (rc != DTACT_OK) {

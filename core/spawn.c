@@ -126,7 +126,10 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
         f->home = (uint16_t)w->id;
         dtact__stat_inc(&w->st.spawned);
     } else {
-        f->home = (uint16_t)(dtact__fetch_add_relaxed(&rt->host_rr, 1u) % rt->nworkers); // relaxed: round robin
+        uint32_t to = (uint32_t)(dtact__fetch_add_relaxed(&rt->host_rr, 1u) % rt->nworkers); // relaxed: round robin
+        // relaxed: a hint; not to a worker stuck in a fiber (sysmon.c)
+        if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_stuck))) to = dtact__mon_redirect(rt, to, NULL);
+        f->home = (uint16_t)to;
         dtact__fetch_add_seq_cst(&rt->host_spawned,
                                  1u); // seq_cst: ordered before the shutdown check below (runtime.c, "termination")
         if (dtact__load_seq_cst(&rt->shutdown)) {
