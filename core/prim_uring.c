@@ -337,7 +337,16 @@ int dtact__ioset_create(uint32_t backend, dtact__ioset_t **out) {
     if (backend == DTACT__IO_URING) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_CQSIZE;
+        /* COOP_TASKRUN: the kernel completes a poll's wake-up on the owner
+         * thread at its next system call or interrupt, without an IPI that
+         * kicks the thread out of user space for every readiness edge (the
+         * default). Measured with the echo server at W = 1: 43k -> 106k
+         * requests/s (epoll, same run: 100k). TASKRUN_FLAG tells liburing's
+         * peek to enter the kernel when such work is pending. The price: a
+         * sync cancel from another thread (u_del) waits until the owner next
+         * enters the kernel, and an owner blocked in an un-offloaded call
+         * runs it only when that call returns (u_del gives up after ~1 s). */
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
         p.cq_entries = CQ_ENTRIES;
         int r = io_uring_queue_init_params(SQ_ENTRIES, &s->ring, &p);
         if (r == 0 && pthread_mutex_init(&s->lock, NULL) != 0) {
