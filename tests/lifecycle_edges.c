@@ -41,6 +41,12 @@ Test(lifecycle_edges, a_forked_child_forgets_the_parents_runtime_and_may_start_i
 #if defined(DTACT_TSAN)
     cr_skip_test("TSan does not support starting threads in a child forked from a multi-threaded process");
 #endif
+#if defined(DTACT_ASAN)
+    /* clang 14's ASan: a parent thread inside the allocator at the fork leaves
+     * its lock held in the child, whose new worker then waits for it forever
+     * (seen in CI: the child's dtact-worker-0 blocked in the allocator's Refill) */
+    cr_skip_test("ASan's allocator is not fork-safe in a multi-threaded process: the child can deadlock");
+#endif
     void *rt = rt_new(2, 256);
     cr_assert_eq(dtact_start(rt), DTACT_OK);
     atomic_store(&child_ran, 0);
