@@ -85,12 +85,14 @@ static void assert_eof(int fd) {
     cr_assert_eq(read(fd, &c, 1), 0, "the peer read data or an error instead of EOF");
 }
 
-/* Armed polls in the process's io_uring instances (/proc/self/fdinfo:
- * "PollList:" then one "  op=..." line each), or -1 when none shows them. */
-static int armed_polls(void) {
+/* Entries of one list in the fdinfo of the process's io_uring instances
+ * (/proc/self/fdinfo: a `header` line, then one line per entry starting with
+ * `item`), summed over the rings, or -1 when no ring shows that list. */
+static int ring_list_entries(const char *header, const char *item) {
     DIR *d = opendir("/proc/self/fd");
     if (!d) return -1;
     int total = -1;
+    size_t hl = strlen(header), il = strlen(item);
     struct dirent *e;
     while ((e = readdir(d))) {
         char path[300], link[64] = {0}, line[256];
@@ -101,10 +103,10 @@ static int armed_polls(void) {
         if (!f) continue;
         int in_list = 0;
         while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "PollList:", 9) == 0) {
+            if (strncmp(line, header, hl) == 0) {
                 in_list = 1;
                 if (total < 0) total = 0;
-            } else if (in_list && strncmp(line, "  op=", 5) == 0) {
+            } else if (in_list && strncmp(line, item, il) == 0) {
                 total++;
             } else {
                 in_list = 0;
@@ -115,6 +117,9 @@ static int armed_polls(void) {
     closedir(d);
     return total;
 }
+
+/* Armed polls ("PollList:", one "  op=..." line each). */
+static int armed_polls(void) { return ring_list_entries("PollList:", "  op="); }
 
 /* ------------------------------------------------------------ the query */
 
@@ -303,36 +308,8 @@ Test(io_backend, watch_cancel_rewatch_cycles_leave_nothing_behind_io_uring) { re
 
 /* ------------------------------------------------------------ CQ overflow */
 
-/* CQEs waiting in the kernel's overflow list of the process's rings (fdinfo's
- * "CqOverflowList:" entries), or -1 when none shows them. */
-static int overflowed_cqes(void) {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    int total = -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char path[300], link[64] = {0}, line[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-        if (readlink(path, link, sizeof link - 1) <= 0 || strcmp(link, "anon_inode:[io_uring]") != 0) continue;
-        snprintf(path, sizeof path, "/proc/self/fdinfo/%s", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        int in_list = 0;
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "CqOverflowList:", 15) == 0) {
-                in_list = 1;
-                if (total < 0) total = 0;
-            } else if (in_list && strncmp(line, "  ", 2) == 0) {
-                total++;
-            } else {
-                in_list = 0;
-            }
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return total;
-}
+/* CQEs waiting in the kernel's overflow list of the process's rings. */
+static int overflowed_cqes(void) { return ring_list_entries("CqOverflowList:", "  "); }
 
 #define OV_PAIRS 64
 #define OV_BYTES 40 /* per pair: 64 x 40 single-byte writes, well past the CQ's 1024 entries */
