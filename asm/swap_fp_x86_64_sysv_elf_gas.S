@@ -28,17 +28,36 @@
  * WHAT IS SAVED. The registers the System V AMD64 psABI (section 3.2.1, figure
  * 3.4) makes callee-saved: rbx, rbp, r12-r15, rsp (stored in *save_sp) and the
  * resume address, AND the FP control state the psABI also makes callee-saved:
- * the control bits of MXCSR (rounding mode, exception masks, FTZ/DAZ; the
- * sticky status flags travel with them, as in Boost.Context) and the x87
- * control word (precision, rounding, masks). So each fiber owns its rounding
- * mode and exception masks: fesetround() in one fiber is invisible to others.
- * MXCSR is always reloaded (ldmxcsr is cheap on current cores); the x87
- * control word is reloaded only when the incoming one differs from the
- * outgoing one, because fldcw is slow and partly serialising and almost
- * every fiber runs the default 0x037F. The result is identical either way.
- * Measured on the AMD EPYC reference VM: the cost of the float variants is
- * stmxcsr (about 2 ns); reading its result back to compare MXCSR too would
- * add another 2 ns (stmxcsr does not store-forward), so that is not done.
+ * the control bits of MXCSR (rounding mode, exception masks, FTZ/DAZ) and
+ * the x87 control word (precision, rounding, masks). So each fiber owns its
+ * rounding mode and exception masks: fesetround() in one fiber is invisible
+ * to others.
+ *
+ * FP CONTROL. MXCSR is reloaded on every switch with the incoming control
+ * bits and all status flags (bits 0-5) clear. The status flags are
+ * caller-saved in the psABI (3.2.1), like the x87 status word, so a switch
+ * may change them; they are not carried from context to context. Carrying
+ * them (as Boost.Context does, and as this switch did before) makes the two
+ * contexts' MXCSR values differ as soon as one side has done one inexact
+ * float operation (PE is sticky; a fresh fiber starts at 0x1F80), and from
+ * then on every switch writes a changed value into MXCSR. On an Intel Xeon
+ * with AVX-512 that made the float switch bimodal, a 6 ns minimum before the
+ * first float operation and a 48-57 ns median after it, with Boost's
+ * jump_fcontext the same in the same binary (on the AMD EPYC machines the
+ * value makes no difference). With the flags cleared, the value written
+ * equals the current one whenever the control bits are equal, whatever
+ * float work either side did earlier.
+ *   The x87 control word is reloaded only when the incoming one differs from
+ * the outgoing one, because fldcw is slow and partly serialising and almost
+ * every fiber runs the default 0x037F.
+ *   Not done: comparing MXCSR and skipping ldmxcsr. The outgoing value exists
+ * only in memory (stmxcsr has no register form), and reading it back does
+ * not store-forward on AMD Zen: that version cost 3.8 TSC ticks (1.8 ns)
+ * more per switch there.
+ * Cost, AMD EPYC reference VM (TSC 2.1 GHz), min of 400 x 20k switches:
+ * no-float 4.8 ticks (2.3 ns), this switch 10.9 ticks (5.2 ns; 10.4 when it
+ * carried the flags); of the 6 ticks between them, stmxcsr takes about 3.5,
+ * the x87 word 1.5, ldmxcsr and the clearing of the flags 1.
  *
  * WHAT IS NOT SAVED, AND WHY THAT IS SAFE.
  *  - Caller-saved state: rax, rcx, rdx, rsi, rdi, r8-r11, all of xmm/ymm/zmm,
@@ -134,7 +153,10 @@
     movq    %rsp, (%rdi)            /* *save_sp = address of slot 0               */
     movzwl  4(%rsp), %edx           /* edx = our x87 CW (forwarded from fnstcw)   */
     movq    %rsi, %rsp              /* switch stacks: rsp = load_sp (same layout) */
-    ldmxcsr (%rsp)                  /* MXCSR = incoming slot 0 bytes 0-3          */
+    movl    (%rsp), %ecx            /* ecx = incoming MXCSR                       */
+    andl    $0xFFC0, %ecx           /* keep its control bits, clear the status    */
+    movl    %ecx, (%rsp)            /*   flags (caller-saved: see FP CONTROL)     */
+    ldmxcsr (%rsp)                  /* MXCSR = incoming control bits, no flags    */
     cmpw    4(%rsp), %dx            /* incoming x87 CW == outgoing one?           */
     jne     .Lload_fpucw_\name      /* no: load it (rare, out of line)            */
 .Lfpucw_done_\name:

@@ -16,6 +16,12 @@
  * clock_gettime calls per rep of millions of switches) is below 0.01% and is
  * not subtracted. The thread is pinned to the CPU it starts on.
  *
+ * Rows marked "flag set" run with FE_INEXACT set in the main context's MXCSR
+ * (w1_flags), the state of any program that has done an inexact float
+ * operation; the other rows run with all status flags clear. A float
+ * switcher that reloads MXCSR on every switch then writes a different value
+ * each time, which some cores charge heavily for (asm/swap_fp_x86_64_sysv_elf_gas.S).
+ *
  * Usage: bench_w1_switch [reps=N] [n=N] [ucn=N]
  *   reps  timed repetitions per implementation (default 7, at least 5 recommended)
  *   n     switches per repetition (default 10000000)
@@ -24,6 +30,7 @@
  */
 #include "switch.h"
 
+#include <fenv.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,7 +76,8 @@ typedef struct w1_impl {
     const char *name;
     void *(*setup)(void);
     void (*run)(uint64_t rounds);
-    int slow; /* uses ucn instead of n */
+    int slow;  /* uses ucn instead of n */
+    int dirty; /* runs with a sticky status flag (FE_INEXACT) set in the main context's MXCSR */
 } w1_impl;
 
 static uint64_t w1_counter; /* incremented by the fiber once per round trip */
@@ -163,13 +171,15 @@ static void w1_bc_run(uint64_t rounds) {
 #endif
 
 static const w1_impl w1_impls[] = {
-    {"dtact cross fp (0)", w1_cross_fp_setup, w1_cross_fp_run, 0},
-    {"dtact cross nofp (1)", w1_cross_nofp_setup, w1_cross_nofp_run, 0},
-    {"dtact same fp (2)", w1_same_fp_setup, w1_same_fp_run, 0},
-    {"dtact same nofp (3)", w1_same_nofp_setup, w1_same_nofp_run, 0},
-    {"glibc swapcontext", w1_uc_setup, w1_uc_run, 1},
+    {"dtact cross fp (0)", w1_cross_fp_setup, w1_cross_fp_run, 0, 0},
+    {"dtact cross fp (0), flag set", w1_cross_fp_setup, w1_cross_fp_run, 0, 1},
+    {"dtact cross nofp (1)", w1_cross_nofp_setup, w1_cross_nofp_run, 0, 0},
+    {"dtact same fp (2)", w1_same_fp_setup, w1_same_fp_run, 0, 0},
+    {"dtact same nofp (3)", w1_same_nofp_setup, w1_same_nofp_run, 0, 0},
+    {"glibc swapcontext", w1_uc_setup, w1_uc_run, 1, 0},
 #ifdef DTACT_HAVE_BOOST_CONTEXT
-    {"boost jump_fcontext", w1_bc_setup, w1_bc_run, 0},
+    {"boost jump_fcontext", w1_bc_setup, w1_bc_run, 0, 0},
+    {"boost jump_fcontext, flag set", w1_bc_setup, w1_bc_run, 0, 1},
 #endif
 };
 #define W1_NIMPL (sizeof w1_impls / sizeof w1_impls[0])
@@ -188,6 +198,16 @@ static double w1_median(double *v, unsigned k) {
     return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
+/* The FP status flags of the main context for the next run: all clear, or
+ * FE_INEXACT set, as after any inexact float operation in the program (the
+ * report's divisions, vector code). The fiber's saved MXCSR stays 0x1F80, so
+ * with the flag set the two contexts' MXCSR values differ: a switcher that
+ * reloads MXCSR on every switch writes a new value each time. */
+static void w1_flags(int dirty) {
+    feclearexcept(FE_ALL_EXCEPT);
+    if (dirty) feraiseexcept(FE_INEXACT);
+}
+
 /* Repetitions run round-robin over the implementations (rep 0 of each, then
  * rep 1 of each, ...), so load from other processes hits all of them alike. */
 static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *out) {
@@ -202,6 +222,7 @@ static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *ou
         w1_counter = 0;
         stacks[i] = w1_impls[i].setup();
         expect[i] = rounds / 10 + 1;
+        w1_flags(w1_impls[i].dirty);
         w1_impls[i].run(expect[i]); /* warm-up: caches, predictors, stack page faults */
         got[i] = w1_counter;
     }
@@ -209,6 +230,7 @@ static int w1_measure_all(uint64_t n, uint64_t ucn, unsigned reps, w1_result *ou
         for (size_t i = 0; i < W1_NIMPL; i++) {
             uint64_t rounds = (w1_impls[i].slow ? ucn : n) / 2;
             w1_counter = 0;
+            w1_flags(w1_impls[i].dirty);
             uint64_t t0 = w1_ticks(), n0 = w1_now_ns();
             w1_impls[i].run(rounds);
             uint64_t n1 = w1_now_ns(), t1 = w1_ticks();

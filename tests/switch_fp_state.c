@@ -4,7 +4,8 @@
  * where the other side changes it; a new float-variant fiber starts with the
  * default environment (MXCSR 0x1F80 / CW 0x037F / FPCR 0) and divides
  * correctly without SIGFPE even if its creator unmasked exceptions or changed
- * the rounding mode; the no-float variants share the state, as documented;
+ * the rounding mode; MXCSR status flags are not carried (x86_64); the
+ * no-float variants share the state, as documented;
  * snprintf("%f") and sscanf work on a fiber stack in every variant.
  */
 #include <criterion/criterion.h>
@@ -117,6 +118,46 @@ static void fs_cw_entry(void *arg) {
     fs_fib_cw = fs_get_fpucw();
     tu_switch(fs_variant, &fs_fib, &fs_main);
     abort();
+}
+
+/* MXCSR's status flags (bits 0-5) are caller-saved in the psABI and are not
+ * carried: the resumed context's MXCSR holds its own control bits and no
+ * flags, whatever flags either side had raised. (Carrying them made every
+ * switch write a different MXCSR value once one side had done an inexact
+ * float operation, which some cores charge heavily for.) */
+static uint32_t fs_fib_mxcsr;
+
+static void fs_flags_entry(void *arg) {
+    (void)arg;
+    TU_FIBER_START();
+    fs_fib_mxcsr = fs_get_mxcsr();
+    fs_set_mxcsr(0x1F80 | 0x04 | 0x20); /* raise divide-by-zero and inexact here */
+    tu_switch(fs_variant, &fs_fib, &fs_main);
+    fs_fib_mxcsr = fs_get_mxcsr();
+    tu_switch(fs_variant, &fs_fib, &fs_main);
+    abort();
+}
+
+Test(switch_fp_state, mxcsr_status_flags_not_carried) {
+    const unsigned vs[2] = {DTACT__SW_CROSS_FP, DTACT__SW_SAME_FP};
+    for (int i = 0; i < 2; i++) {
+        uint32_t orig = fs_get_mxcsr();
+        fs_setup(vs[i], fs_flags_entry);
+        fs_set_mxcsr(0x9F80 | 0x20); /* main: FTZ on (control), inexact raised (status) */
+        tu_switch(vs[i], &fs_main, &fs_fib);
+        uint32_t back1 = fs_get_mxcsr();
+        uint32_t fib1 = fs_fib_mxcsr;
+        fs_set_mxcsr(0x9F80 | 0x01); /* main: invalid raised before the next switch */
+        tu_switch(vs[i], &fs_main, &fs_fib);
+        uint32_t back2 = fs_get_mxcsr();
+        uint32_t fib2 = fs_fib_mxcsr;
+        fs_set_mxcsr(orig);
+        fs_teardown();
+        cr_assert_eq(fib1, 0x1F80, "%s: a new fiber saw MXCSR %#x", tu_variant_name(vs[i]), fib1);
+        cr_assert_eq(back1, 0x9F80, "%s: main resumed with MXCSR %#x", tu_variant_name(vs[i]), back1);
+        cr_assert_eq(fib2, 0x1F80, "%s: the fiber resumed with MXCSR %#x", tu_variant_name(vs[i]), fib2);
+        cr_assert_eq(back2, 0x9F80, "%s: main resumed with MXCSR %#x", tu_variant_name(vs[i]), back2);
+    }
 }
 
 Test(switch_fp_state, x87_control_word_preserved) {
