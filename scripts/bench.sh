@@ -7,13 +7,16 @@
 #   WORKERS       worker counts, one table each (default 2)
 #   --reps R      separate process runs per cell (default 5); the table shows their median
 #   --rows LIST   subset of W2,W2w,W3a,W3b,W3c,W4a,W4b,W4c,W5a,W5b,W7,W8 (default: all but W4c)
-#   --peers LIST  subset of dtact,dtact-nofp,dtact-await,tokio,go,boost.fiber
-#                 (default dtact,dtact-nofp,tokio,go,boost.fiber)
+#   --peers LIST  subset of dtact,dtact-nofp,dtact-await,base,base-await,tokio,go,boost.fiber
+#                 (default dtact,dtact-nofp,tokio,go,boost.fiber); base and base-await run $BASE_BIN (another
+#                 build of bench_dtact_peer, e.g. before a change) like dtact and dtact-await, in the same run
+#   --spread      cells show "median (min-max)" over the R runs
 #   --mintime S   minimum seconds of a timed measurement (default 0.25)
 #   --timeout S   kill one run after S seconds (default 600)
 #   --no-build    use the existing build/bench and peer binaries
 # Environment: PEER_BIN=dir with prebuilt peer-go, peer-tokio, peer-fiber (skips building the peers);
-#              BENCH_BUILD=dir for the Dtact release build (default build/bench).
+#              BENCH_BUILD=dir for the Dtact release build (default build/bench);
+#              BASE_BIN=path of the bench_dtact_peer that the base columns run.
 #
 # Dtact: cmake -DCMAKE_BUILD_TYPE=Release into build/bench, program bench_dtact_peer (benches/dtact_peer.c).
 # Peers: ../shared/bench/peers (relative to the repo root; may be read-only) is copied to build/peers/ (git-
@@ -32,6 +35,7 @@ REPS=5
 MINTIME=0.25
 TMO=600
 BUILD=1
+SPREAD=0
 ROWS="W2 W2w W3a W3b W3c W4a W4b W5a W5b W7 W8"
 PEERS="dtact dtact-nofp tokio go boost.fiber"
 WORKERS=()
@@ -43,7 +47,8 @@ while [ $# -gt 0 ]; do
         --mintime) MINTIME=$2; shift ;;
         --timeout) TMO=$2; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --spread) SPREAD=1 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) WORKERS+=("$1") ;;
     esac
@@ -97,6 +102,9 @@ if [ $BUILD = 1 ]; then
 fi
 [ -x "$DTACT_BIN" ] || { log "$DTACT_BIN missing"; exit 1; }
 case " $PEERS " in
+    *" base "*|*" base-await "*) [ -x "${BASE_BIN:-}" ] || { log "the base columns need BASE_BIN (an executable)"; exit 2; } ;;
+esac
+case " $PEERS " in
     *" tokio "*|*" go "*|*" boost.fiber "*) build_peers || { log "peers unavailable"; exit 1; } ;;
 esac
 
@@ -126,6 +134,8 @@ peer_cmd() {   # peer row workload n workers -> command line (empty: not applica
         dtact) echo "$DTACT_BIN $wl $n $w" ;;
         dtact-nofp) echo "$DTACT_BIN $wl $n $w switcher=1" ;;
         dtact-await) case "$wl" in W3|W4) echo "$DTACT_BIN $wl $n $w join=await" ;; esac ;;
+        base) echo "${BASE_BIN:?base columns need BASE_BIN} $wl $n $w" ;;
+        base-await) case "$wl" in W3|W4) echo "${BASE_BIN:?base columns need BASE_BIN} $wl $n $w join=await" ;; esac ;;
         go|tokio) echo "$PB/peer-$peer $wl $n $w" ;;
         boost.fiber) [ "$row" = W4c ] || echo "$PB/peer-fiber $wl $n $w stackalloc=pool" ;;   # W4c: > 50 GB RSS
     esac
@@ -203,8 +213,13 @@ for w in "${WORKERS[@]}"; do
                         print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
                     MED[$row,$peer]=$med
                     cell=$(fmt_num "$med")
+                    if [ $SPREAD = 1 ]; then
+                        lo=$(printf '%s\n' ${VALS[$row,$peer]} | sort -g | head -1)
+                        hi=$(printf '%s\n' ${VALS[$row,$peer]} | sort -g | tail -1)
+                        cell="$cell ($(fmt_num "$lo")-$(fmt_num "$hi"))"
+                    fi
                     case "$peer" in
-                        dtact*) ;;
+                        dtact*|base*) ;;
                         *) if [ -z "$best" ] || awk -v a="$med" -v b="$best" 'BEGIN{exit !(a < b)}'; then
                                best=$med; bestp=$peer; fi ;;
                     esac
@@ -221,6 +236,7 @@ for w in "${WORKERS[@]}"; do
         echo
         echo "dtact = bench_dtact_peer (switcher 0, CrossThreadFloat); dtact-nofp = switcher=1 (CrossThreadNoFloat);"
         echo "dtact-await = detached dtact_fiber_launch + dtact_await instead of joinable spawn + join (W3/W4);"
+        [ -n "${BASE_BIN:-}" ] && echo "base, base-await = the same with $BASE_BIN;"
         echo "go/tokio/boost.fiber = the peerbench programs (boost.fiber: work_stealing, pooled 16 KiB stacks)."
         echo "Last column: the fastest (lowest) non-Dtact peer's median / dtact's median; > 1 means Dtact is faster."
         echo "Raw lines: $RAW"
