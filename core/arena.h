@@ -60,19 +60,19 @@ typedef struct dtact__arena_config_s {
  * corrupt it). [base, top) is usable; a guard gap (or the canary word at
  * `base`) lies below base. top is 16-byte aligned and staggered. */
 struct dtact__stack_s {
-    void *base;                         /* lowest usable byte (the canary word of an unguarded stack) */
-    void *top;                          /* initial stack pointer, 16-byte aligned         */
-    size_t size;                        /* usable bytes of the size class                 */
-    const volatile uint64_t *canary_at; /* the word the canary check reads: base when
-                                      * unguarded, &canary when guarded (the check must
-                                      * not touch the stack's base page: a read faults
-                                      * in a page where the kernel has no zero page) */
-    uint64_t canary;                    /* expected value of *canary_at                  */
-    dtact__fiber_t *owner;              /* fiber bound to it (for the overflow message)   */
-    dtact__stack_t *next;               /* free-list link                                 */
-    uint32_t id;                        /* index within its class                         */
-    uint8_t cls;                        /* size class                                     */
-    uint8_t guarded;                    /* 1 if a guard (region or page) protects it      */
+    void *base; /* lowest usable byte (the canary word of an unguarded stack) */
+    void *top;  /* initial stack pointer, 16-byte aligned                    */
+    /* the word the canary check reads: base when unguarded, &canary when
+     * guarded (the check must not touch a guarded stack's base page: on a
+     * kernel without a shared zero page even a read costs a page) */
+    const volatile uint64_t *canary_at;
+    uint64_t canary;       /* expected value of *canary_at                  */
+    dtact__fiber_t *owner; /* fiber bound to it (for the overflow message)   */
+    dtact__stack_t *next;  /* free-list link                                 */
+    uint32_t size;         /* usable bytes of the size class (<= 64 MiB)     */
+    uint32_t id;           /* index within its class                         */
+    uint32_t cls;          /* size class                                     */
+    uint8_t guarded;       /* 1 if a guard (region or page) protects it      */
 #if defined(DTACT_ASAN)
     void *asan_low; /* lowest saved stack pointer since it was bound (frames below it
                      * returned, so only [asan_low, top) can hold a finished fiber's

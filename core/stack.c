@@ -249,9 +249,9 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
     }
     if (!guarded && !committed && dtact__mem_commit(slot, c->slot_size) != 0) return -1;
     s->base = slot + a->guard_gap;
-    s->size = c->size;
+    s->size = (uint32_t)c->size;
     s->top = (void *)(((uintptr_t)(slot + c->slot_size) - 128u * (id % 8u)) & ~(uintptr_t)15);
-    s->cls = (uint8_t)(c - a->cls);
+    s->cls = (uint32_t)(c - a->cls);
     s->id = id;
     s->guarded = (uint8_t)guarded;
 #if defined(DTACT_ASAN)
@@ -285,7 +285,7 @@ static dtact__stack_t *dtact__stack_carve(dtact__arena_t *a, dtact__stack_class_
     } while (!dtact__cas_weak_acq_rel(&c->carved, &id, id + 1));
     dtact__stack_t *s = &c->desc[id];
     s->id = id;
-    s->cls = (uint8_t)(c - a->cls);
+    s->cls = (uint32_t)(c - a->cls);
     s->base = NULL; /* created by dtact__stack_ready */
     return s;
 }

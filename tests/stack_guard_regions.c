@@ -195,8 +195,8 @@ static void expect_overflow_report(const char *kind) {
     uint64_t h = 0;
     cr_assert_eq(sscanf(buf, "fiber=0x%" SCNx64, &h), 1, "%s: stderr: %s", kind, buf);
     char want[160];
-    snprintf(want, sizeof want,
-             "dtact: stack overflow in fiber 0x%" PRIx64 " (stack 16384 bytes, guard page hit at 0x", h);
+    snprintf(want, sizeof want, "dtact: stack overflow in fiber 0x%" PRIx64 " (stack 16384 bytes, guard page hit at 0x",
+             h);
     cr_assert(strstr(buf, want) != NULL, "%s: want \"%s\" in: %s", kind, want, buf);
 }
 
