@@ -44,7 +44,7 @@ typedef struct dtact__arena_config_s {
     uint32_t capacity;    /* fiber records, 1 .. DTACT__MAX_CAPACITY           */
     size_t default_stack; /* bytes, 0 (256 KiB) or <= DTACT__STACK_MAX; rounded up to a class */
     uint32_t ncaches;     /* per-worker caches (workers)                       */
-    int guard_pages;      /* 0: canary only; 1: guard pages while budget lasts */
+    int guard_pages;      /* 0: canary only; 1: guards (regions, else pages while the budget lasts) */
     uint64_t gen_base;    /* first generation of every record (0 means 1): the
                              * runtime gives each instance its own range, so a
                              * handle of a destroyed runtime never names a fiber
@@ -60,15 +60,19 @@ typedef struct dtact__arena_config_s {
  * corrupt it). [base, top) is usable; a guard gap (or the canary word at
  * `base`) lies below base. top is 16-byte aligned and staggered. */
 struct dtact__stack_s {
-    void *base;            /* lowest usable byte (canary word lives here)   */
-    void *top;             /* initial stack pointer, 16-byte aligned         */
-    size_t size;           /* usable bytes of the size class                 */
-    uint64_t canary;       /* expected value of *(uint64_t *)base            */
+    void *base; /* lowest usable byte (the canary word of an unguarded stack) */
+    void *top;  /* initial stack pointer, 16-byte aligned                    */
+    /* the word the canary check reads: base when unguarded, &canary when
+     * guarded (the check must not touch a guarded stack's base page: on a
+     * kernel without a shared zero page even a read costs a page) */
+    const volatile uint64_t *canary_at;
+    uint64_t canary;       /* expected value of *canary_at                  */
     dtact__fiber_t *owner; /* fiber bound to it (for the overflow message)   */
     dtact__stack_t *next;  /* free-list link                                 */
-    uint32_t cls;          /* size class                                     */
+    uint32_t size;         /* usable bytes of the size class (<= 64 MiB)     */
     uint32_t id;           /* index within its class                         */
-    uint8_t guarded;       /* 1 if a guard page protects it                  */
+    uint32_t cls;          /* size class                                     */
+    uint8_t guarded;       /* 1 if a guard (region or page) protects it      */
 #if defined(DTACT_ASAN)
     void *asan_low; /* lowest saved stack pointer since it was bound (frames below it
                      * returned, so only [asan_low, top) can hold a finished fiber's
@@ -141,9 +145,7 @@ uint64_t dtact__stack_trim(dtact__arena_t *a, uint64_t now, uint32_t max_batches
 void dtact__stack_free(dtact__arena_t *a, uint32_t cache, dtact__stack_t *s);
 
 /* Checked by the scheduler after every switch out of a fiber. */
-static inline int dtact__stack_canary_ok(const dtact__stack_t *s) {
-    return *(const volatile uint64_t *)s->base == s->canary;
-}
+static inline int dtact__stack_canary_ok(const dtact__stack_t *s) { return *s->canary_at == s->canary; }
 
 /* Checked with the canary: the saved stack pointer of a switched-out fiber
  * lies inside its own stack (a frame larger than the guard gap can jump the

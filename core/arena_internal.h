@@ -184,7 +184,7 @@ struct dtact__arena_s {
     uint32_t rec_batch; /* records per spill/refill: REC_BATCH, less for small pools */
     dtact__wcache_t *caches;
     size_t page;
-    int guard_pages; /* cfg->guard_pages != 0 */
+    int guard_pages; /* how stacks are guarded: DTACT__GUARD_* (stack.c) */
     int default_cls;
     uint64_t secret;                              /* canary secret */
     int64_t guard_budget;                         /* guarded stacks this arena may create */
@@ -233,6 +233,14 @@ static inline void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw
     }
 }
 
+/* a->guard_pages: no guards (canaries only, cfg->guard_pages == 0); guard
+ * regions inside the read-write mapping (madvise, no map cost, every stack);
+ * PROT_NONE guard pages (mprotect, one more mapping each, while the budget
+ * lasts). */
+#define DTACT__GUARD_NONE 0
+#define DTACT__GUARD_MARKER 1
+#define DTACT__GUARD_MPROTECT 2
+
 // arena.c
 /* Walks the magazines, host bitmap, free lists and caches; only valid while no
  * thread allocates or frees. Returns 1 when shared_free + in_use + cached +
@@ -250,6 +258,10 @@ void dtact__stack_fini(dtact__arena_t *a);
 /* Class of `bytes` without an arena (0 is not special): -1 above
  * DTACT__STACK_MAX. */
 int dtact__stack_class_of(size_t bytes);
+/* 1 when arenas created now guard their stacks with guard regions: the OS
+ * layer's probe succeeded and DTACT_STACK_GUARD is not "mprotect" (read at
+ * every call, so a test can switch it). */
+int dtact__stack_guard_regions(void);
 /* Test hook: how many more guarded stacks this arena may create. */
 void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n);
 

@@ -41,7 +41,18 @@ int dtact__mem_protect(void *p, size_t len);
 void dtact__mem_purge(void *p, size_t len);
 /* Unmaps [p, p+len) (a whole region from reserve or map). */
 void dtact__mem_release(void *p, size_t len);
-/* The most mappings the process may have (vm.max_map_count), or -1 unknown. */
+/* Lightweight guard regions (Linux 6.13+ MADV_GUARD_INSTALL): an access to a
+ * guarded page faults (SIGSEGV at the address) like PROT_NONE, but the pages
+ * are marked in the page tables, inside the read-write mapping, so a guard
+ * costs no mapping (no vm.max_map_count entry) and no memory; purge keeps it.
+ * dtact__mem_guard_probed: 1 when they work here, 0 when not (an older
+ * kernel answers EINVAL; an emulator that accepts the advice without acting
+ * on it is caught by a probe: a system call must fail with EFAULT reading a
+ * guarded page). The probe runs once per process.
+ * dtact__mem_guard_install: guards [p, p+len) of a read-write range: 0 or -1. */
+int dtact__mem_guard_probed(void);
+int dtact__mem_guard_install(void *p, size_t len);
+/* The most mappings the process may have (vm.max_map_count), or <= 0 unknown. */
 long dtact__map_count_max(void);
 /* The mappings the process has now, or -1 unknown. */
 long dtact__map_count_now(void);

@@ -5,7 +5,8 @@
  * with MAP_NORESERVE; commit is mprotect(RW), which keeps MAP_NORESERVE, so a
  * committed stack is charged no swap and its pages appear when touched. purge
  * is madvise(MADV_DONTNEED): private anonymous pages read as zero afterwards.
- * The mapping budget is /proc/sys/vm/max_map_count and the line count of
+ * Guard regions: madvise(MADV_GUARD_INSTALL), probed once (prim.h). The
+ * mapping budget is /proc/sys/vm/max_map_count and the line count of
  * /proc/self/maps (read with open/read, no stdio: no allocation).
  *
  * Fault signals. One sigaction handler (SA_SIGINFO | SA_ONSTACK) serves
@@ -114,6 +115,31 @@ void dtact__mem_purge(void *p, size_t len) { (void)madvise(p, len, MADV_DONTNEED
 
 void dtact__mem_release(void *p, size_t len) { (void)munmap(p, len); }
 
+int dtact__mem_guard_install(void *p, size_t len) {
+    return !FI_FAIL(COMMIT) && madvise(p, len, 102 /* MADV_GUARD_INSTALL, Linux 6.13 */) == 0 ? 0 : -1;
+}
+
+/* 1 when a guard region installed on a scratch page really guards it. */
+static int dtact__guard_probe(void) {
+    size_t pg = dtact__page_size();
+    char *m = dtact__mmap_anon(2 * pg, PROT_READ | PROT_WRITE);
+    int ok = 0, fd[2];
+    if (m && madvise(m, pg, 102 /* MADV_GUARD_INSTALL */) == 0 && pipe2(fd, O_CLOEXEC) == 0) {
+        errno = 0; /* the guarded page must fail with EFAULT, its neighbour pass */
+        ok = write(fd[1], m, 1) < 0 && errno == EFAULT && write(fd[1], m + pg, 1) == 1;
+        close(fd[0]), close(fd[1]);
+    }
+    if (m) munmap(m, 2 * pg);
+    return ok;
+}
+
+int dtact__mem_guard_probed(void) {
+    static _Atomic int state;            /* 0 unknown, 1 works, 2 does not */
+    int s = dtact__load_relaxed(&state); // relaxed: a cached probe result, the same in every thread
+    if (s == 0) dtact__store_relaxed(&state, s = dtact__guard_probe() ? 1 : 2); // relaxed: as above
+    return s == 1;
+}
+
 /* Counts the lines of a /proc file (lines != 0) or parses its first number;
  * -1 when unreadable. */
 static long dtact__read_proc(const char *path, int lines) {
@@ -140,10 +166,7 @@ static long dtact__read_proc(const char *path, int lines) {
     return lines ? n : (digits != 0 ? v : -1);
 }
 
-long dtact__map_count_max(void) {
-    long v = dtact__read_proc("/proc/sys/vm/max_map_count", 0);
-    return v > 0 ? v : -1;
-}
+long dtact__map_count_max(void) { return dtact__read_proc("/proc/sys/vm/max_map_count", 0); }
 
 long dtact__map_count_now(void) { return dtact__read_proc("/proc/self/maps", 1); }
 

@@ -18,28 +18,48 @@
  *     slot_size = page + class size
  *     slot id   = [ guard page | usable: base .. top ... slot end ]
  * so each class costs at most 64 GiB of address space (the 64 MiB class: 1023
- * slots) and no memory. A slot is *created* the first time it is carved:
- * dtact__mem_commit of its usable part (the guard page stays inaccessible),
- * or of the whole slot when it gets no guard. Reuse never commits again.
+ * slots) and no memory. A slot is *created* the first time it is carved
+ * (below); reuse never commits again.
  *
- * Guards vs canaries. Each guarded stack splits the region into two more
- * mappings, so guards are handed out while the map budget lasts:
- *     guard_budget = (max_map_count - maps at create - 1024) / 2
- * (per arena, read at create through dtact__map_count_max/now; 0 when
- * cfg->guard_pages == 0). Beyond it a stack is unguarded: its RW mapping
- * merges with its unguarded neighbours and a canary word at `base` (secret ^
- * base, secret random per arena) is checked by the scheduler after every
- * switch (dtact__stack_canary_ok).
- * A guarded stack's canary is the word 0: the base page is not touched (so a
- * stack costs one page until it grows), reading it yields 0, and any non-zero
- * write of the last word still fails the check; the guard page catches the
- * rest. (Writing a random canary there would cost a second page per stack and
- * break the 8 KiB-per-idle-stack budget.)
+ * Guards (a->guard_pages, chosen at create):
+ *  - guard regions (DTACT__GUARD_MARKER), where the OS layer's probe says
+ *    madvise(MADV_GUARD_INSTALL) works (Linux 6.13+; not under qemu-user) and
+ *    DTACT_STACK_GUARD is not "mprotect": create commits the whole slot (its
+ *    mapping merges with the neighbours': no new map entry) and installs a
+ *    guard region on the gap. Every stack is guarded, at no map and no memory
+ *    cost (a page table marker); a refused install leaves that one stack to a
+ *    canary.
+ *  - guard pages (DTACT__GUARD_MPROTECT), the fallback: create commits only
+ *    the usable part, so the PROT_NONE gap splits the region into two more
+ *    mappings; guards are handed out while the map budget lasts:
+ *        guard_budget = (max_map_count - maps at create - 1024) / 2
+ *    (per arena, read at create through dtact__map_count_max/now), about 32k
+ *    stacks at the default vm.max_map_count of 65530.
+ *  - none (cfg->guard_pages == 0): canaries only.
+ * An unguarded stack (no guards, or beyond the budget) commits its whole slot,
+ * merging with its unguarded neighbours, and carries a canary word at `base`
+ * (secret ^ base, secret random per arena), checked by the scheduler after
+ * every switch (dtact__stack_canary_ok) together with the saved stack pointer.
+ * A guarded stack has no canary on the stack: its canary_at points at the
+ * descriptor's own canary field, so the check never reads the stack. (It used
+ * to read a 0 word at `base`, counting on the kernel's shared zero page; on
+ * kernels without one, e.g. VM sandboxes, that read cost a second resident
+ * page per stack.)
+ *
+ * What a parked fiber costs (W8: 16 KiB stacks, measured with mincore over
+ * 100k parked fibers, Linux 6.18): its stack's top page (the spawn trampoline,
+ * the task's frame and the park/switch frames fit in it together with any
+ * stagger, 0..896 bytes), a 128-byte record, this 64-byte descriptor and an
+ * 8-byte batch link: about 4.3 KB with guard regions. Under the mprotect
+ * fallback the ~68k stacks beyond the map budget add their canary's base page
+ * (about 7.1 KB per fiber at 100k); before guarded stacks stopped reading
+ * their base word, every stack had two pages (8.4 KB).
  *
  * Stagger. top = slot end - 128 * (id % 8), 16-byte aligned, so the hot top
  * frames of consecutive stacks do not alias in the L1 sets, while a fiber's
  * first frames still fit in its top page (a larger stagger made idle fibers
- * touch two pages). The usable depth is therefore size - up to 896 bytes; `size` reports the class size.
+ * touch two pages; measured above). The usable depth is therefore size - up
+ * to 896 bytes; `size` reports the class size.
  *
  * Free lists and invariant (per class, quiescent):
  *     nfree + in_use + cached + (slots - carved) == slots,
@@ -62,6 +82,7 @@
  * with acquire before it reads a descriptor); head by the tagged stack; nfree
  * and the statistics by relaxed RMW.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena_internal.h"
@@ -129,9 +150,13 @@ int dtact__stack_class_reserve(dtact__arena_t *a, int cls) {
     return DTACT_OK;
 }
 
+int dtact__stack_guard_regions(void) {
+    const char *env = getenv("DTACT_STACK_GUARD");
+    return !(env && strcmp(env, "mprotect") == 0) && dtact__mem_guard_probed();
+}
+
 int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
     a->default_cls = dtact__stack_class_of(cfg->default_stack ? cfg->default_stack : DTACT__STACK_DEFAULT);
-    a->guard_pages = cfg->guard_pages != 0;
     a->guard_gap = cfg->guard_gap ? (cfg->guard_gap + a->page - 1) & ~(a->page - 1) : a->page;
     if (a->guard_gap > DTACT__GUARD_GAP_MAX) a->guard_gap = DTACT__GUARD_GAP_MAX;
     a->secret = dtact__random_secret(a);
@@ -156,8 +181,16 @@ int dtact__stack_init(dtact__arena_t *a, const dtact__arena_config_t *cfg) {
      * of a fiber of their size (dtact__stack_class_reserve), so the address
      * space a runtime takes follows the stack sizes it uses. */
     if (dtact__stack_class_reserve(a, a->default_cls) != DTACT_OK) return DTACT_ENOMEM;
+    /* Guard regions when the kernel has them (no map cost: every stack gets
+     * one); else PROT_NONE pages while the map budget lasts. */
     a->guard_budget = 0;
-    if (a->guard_pages) {
+    if (cfg->guard_pages == 0) {
+        a->guard_pages = DTACT__GUARD_NONE;
+    } else if (dtact__stack_guard_regions()) {
+        a->guard_pages = DTACT__GUARD_MARKER;
+        a->guard_budget = INT64_MAX / 2;
+    } else {
+        a->guard_pages = DTACT__GUARD_MPROTECT;
         long max = dtact__map_count_max();
         long cur = dtact__map_count_now();
         if (max <= 0) max = 65530; /* the kernel default */
@@ -199,15 +232,24 @@ void dtact__arena_set_guard_budget(dtact__arena_t *a, int64_t n) {
 static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact__stack_t *s, uint32_t id) {
     // acquire: pairs with the reserving CAS (reserved before any slot of the class is carved)
     char *slot = dtact__load_acquire(&c->region) + (size_t)id * c->slot_size;
-    int guarded = 0;
+    int guarded = 0, committed = 0;
     // relaxed: a budget counter, no ordering
-    if (a->guard_pages && dtact__fetch_add_relaxed(&a->guards_used, 1) < a->guard_budget) {
-        if (dtact__mem_commit(slot + a->guard_gap, c->size) == 0) guarded = 1;
-        else a->guard_budget = 0; /* out of maps: stop trying (racy write of a hint) */
+    if (a->guard_pages != DTACT__GUARD_NONE && dtact__fetch_add_relaxed(&a->guards_used, 1) < a->guard_budget) {
+        if (a->guard_pages == DTACT__GUARD_MARKER) {
+            /* the whole slot read-write (it merges with its neighbours: no new
+             * mapping), then the gap becomes a guard region */
+            if (dtact__mem_commit(slot, c->slot_size) != 0) return -1;
+            committed = 1;
+            guarded = dtact__mem_guard_install(slot, a->guard_gap) == 0; /* refused: this one gets a canary */
+        } else if (dtact__mem_commit(slot + a->guard_gap, c->size) == 0) {
+            guarded = 1;
+        } else {
+            a->guard_budget = 0; /* out of maps: stop trying (racy write of a hint) */
+        }
     }
-    if (!guarded && dtact__mem_commit(slot, c->slot_size) != 0) return -1;
+    if (!guarded && !committed && dtact__mem_commit(slot, c->slot_size) != 0) return -1;
     s->base = slot + a->guard_gap;
-    s->size = c->size;
+    s->size = (uint32_t)c->size;
     s->top = (void *)(((uintptr_t)(slot + c->slot_size) - 128u * (id % 8u)) & ~(uintptr_t)15);
     s->cls = (uint32_t)(c - a->cls);
     s->id = id;
@@ -220,10 +262,12 @@ static int dtact__stack_create(dtact__arena_t *a, dtact__stack_class_t *c, dtact
     s->owner = NULL;
     s->next = NULL;
     if (guarded) {
-        s->canary = 0;                                /* see the top comment: the untouched base word reads 0 */
+        s->canary = 0; /* see the top comment: the check reads the descriptor, not the stack */
+        s->canary_at = &s->canary;
         dtact__fetch_add_relaxed(&a->stk_guarded, 1); // relaxed: statistic
     } else {
         s->canary = dtact__canary_value(a, s->base);
+        s->canary_at = (const volatile uint64_t *)s->base;
         dtact__fetch_add_relaxed(&a->stk_canary, 1); // relaxed: statistic
     }
     return 0;

@@ -44,7 +44,8 @@ static void setup(fix_t *x, size_t stack) {
     x->f->stack = x->s;
     uint64_t h = dtact__handle_make(x->f->index, DTACT__SG_GEN(atomic_load(&x->f->sg)));
     snprintf(x->expect, sizeof x->expect,
-             "dtact: stack overflow in fiber 0x%" PRIx64 " (stack %zu bytes, guard page hit at 0x", h, x->s->size);
+             "dtact: stack overflow in fiber 0x%" PRIx64 " (stack %zu bytes, guard page hit at 0x", h,
+             (size_t)x->s->size);
 }
 
 static void teardown(fix_t *x) {
