@@ -86,7 +86,7 @@ struct dtact__ioset_s {
 #if defined(DTACT_HAVE_URING)
     pthread_mutex_t lock; /* the SQ, tab, cap, seq */
     struct io_uring ring;
-    uwatch_t *tab; /* indexed by fd, cap entries */
+    uwatch_t *tab; /* indexed by fd; cap entries: 0, then MAX_FDS (see grow) */
     uint32_t cap, seq;
 #endif
 };
@@ -222,17 +222,18 @@ static void wait_gone(dtact__ioset_t *s, uint64_t ud) {
     }
 }
 
+/* The table is one lazily zero-filled mapping for every possible fd
+ * (MAX_FDS entries, 16 MiB of address space): an entry costs memory only once
+ * its page is touched, so a set pays for the pages of the fds it watched,
+ * not for a power-of-two table zeroed up to its highest fd (52 B per
+ * connection at 10k connections on two workers, half of it never used). */
 static int grow(dtact__ioset_t *s, int fd) {
-    if ((uint32_t)fd < s->cap) return 0;
     if ((uint32_t)fd >= MAX_FDS) return -EINVAL;
-    uint32_t cap = s->cap ? s->cap : 64u;
-    while (cap <= (uint32_t)fd)
-        cap *= 2;
-    uwatch_t *t = dtact__heap_realloc(s->tab, (size_t)cap * sizeof *t);
+    if (s->tab) return 0;
+    uwatch_t *t = dtact__mem_map((size_t)MAX_FDS * sizeof *t);
     if (!t) return -ENOMEM;
-    memset(t + s->cap, 0, (size_t)(cap - s->cap) * sizeof *t);
     s->tab = t;
-    s->cap = cap;
+    s->cap = MAX_FDS;
     return 0;
 }
 
@@ -370,7 +371,7 @@ void dtact__ioset_close(dtact__ioset_t *s) {
     if (s->backend == DTACT__IO_URING) {
         io_uring_queue_exit(&s->ring); /* cancels every poll */
         pthread_mutex_destroy(&s->lock);
-        dtact__heap_free(s->tab);
+        if (s->tab) dtact__mem_release(s->tab, (size_t)MAX_FDS * sizeof *s->tab);
     }
 #endif
     (void)dtact__fd_close(s->ep);

@@ -43,12 +43,17 @@
 #define WAKE_DATA UINT64_MAX
 #define THREAD_SLICE_NS 20000000
 
+/* 56 bytes: watched_by is 16 bits (at most DTACT__MAX_WORKERS = 1024 workers)
+ * so that the two tokens fit in the same 8 bytes as the epoch; the three are
+ * distinct objects, so writes to them under different locks do not race. */
 typedef struct dtact__pollfd_s {
     dtact__waitq_t rq, wq;       /* readers, writers; each lock guards its side's token */
     _Atomic uint32_t epoch;      /* bumped by dtact_fd_cancel                       */
-    _Atomic uint32_t watched_by; /* worker id + 1 whose set watches the fd, 0: none */
+    _Atomic uint16_t watched_by; /* worker id + 1 whose set watches the fd, 0: none */
     uint8_t ready_r, ready_w;    /* edge tokens, under rq.lock / wq.lock            */
 } dtact__pollfd_t;
+_Static_assert(DTACT__MAX_WORKERS < UINT16_MAX, "watched_by holds a worker id + 1");
+_Static_assert(sizeof(void *) != 8 || sizeof(dtact__pollfd_t) == 56, "a descriptor is 56 bytes");
 
 struct dtact__io_s {
     dtact__waitq_t grow; /* its lock serialises page allocation */
@@ -215,7 +220,7 @@ static int watch(dtact__worker_t *w, dtact__pollfd_t *pd, int fd) {
         if (r == 0) r = dtact__ioset_add(set, fd, (uint64_t)epoch << 32 | (uint32_t)fd);
         if (r == -EPERM) rc = 1;
         else if (r < 0) rc = errno_code(r);
-        else dtact__store_release(&pd->watched_by, w->id + 1u); // release: the set exists
+        else dtact__store_release(&pd->watched_by, (uint16_t)(w->id + 1u)); // release: the set exists
     }
     dtact__waitq_unlock(&pd->rq);
     return rc;
@@ -375,7 +380,7 @@ DTACT_API int dtact_fd_cancel(int fd) {
             dtact__ioset_t *set = dtact__load_relaxed(&rt->workers[by - 1].ioset);
             (void)dtact__ioset_del(
                 set, fd); /* fails harmlessly if fd is already closed; io_uring: the poll is gone on return */
-            dtact__store_relaxed(&pd->watched_by, 0u); // relaxed: under the lock
+            dtact__store_relaxed(&pd->watched_by, (uint16_t)0); // relaxed: under the lock
         }
         dtact__waitq_unlock(&pd->rq);
         dtact__waitq_lock(&pd->wq);
