@@ -4,8 +4,8 @@
  * output line, so that scripts/bench.sh can put them side by side in one run.
  *
  * usage: bench_dtact_peer WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] [switcher=0..3]
- *                         [stack=BYTES] [join=spawn|await] [batches=9] [unit=8192] [factor=1000] [every=1000]
- *                         [seed=42]
+ *                         [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100]
+ *                         [seed=42] [stats=0|1]
  *   WORKLOAD  W2 | W2w | W3 | W4 | W5 | W7 | W8 | W9 | SKEW
  *   switcher  the context switcher of every spawned fiber (DTACT_SWITCHER_*), default 0 (CrossThreadFloat);
  *             the peer name printed is dtact (0), dtact-nofp (1), dtact-st (2), dtact-st-nofp (3)
@@ -13,6 +13,8 @@
  *   join      W3/W4 only: spawn = dtact_spawn(DTACT_SPAWN_JOINABLE) + dtact_join(h, -1, &result), like
  *             tokio's JoinHandle (default); await = dtact_fiber_launch_ext (detached) + dtact_await, the
  *             W4 result in a per-fiber slot like Boost.Fiber's (peer name gets the suffix "-await")
+ *   stats=1   after the measurement, print the scheduler's counters (dtact_get_stats: fibers moved between
+ *             workers, chunks, work requests, parks, wake-ups) on one more line
  *   W9        skewed (the peerbench W9 of ../shared/bench/peers): N tasks spawned in order, every 100th spins
  *             1 ms by the clock, the others 1 us; prints ratio = makespan / (nominal work / WORKERS)
  *   SKEW      load balance under skew (docs/benchmarks.md): the root spawns N tasks in a fixed pseudo-random
@@ -60,9 +62,10 @@ static struct {
     int switcher;
     uint32_t stack;
     int join_await;
+    int stats;
     unsigned batches;
     uint64_t unit, factor, every, seed;
-} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0, 9, 8192, 1000, 1000, 42};
+} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0, 0, 5, 1024, 1000, 100, 42};
 
 static char g_peer[48] = "dtact";
 
@@ -85,8 +88,8 @@ static double now_s(void) {
 static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s W2|W2w|W3|W4|W5|W7|W8|W9|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] "
-            "[switcher=0..3] [stack=BYTES] [join=spawn|await] [batches=9] [unit=8192] [factor=1000] [every=1000] "
-            "[seed=42]\n",
+            "[switcher=0..3] [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100] "
+            "[seed=42] [stats=0|1]\n",
             prog);
     exit(2);
 }
@@ -640,6 +643,7 @@ int main(int argc, char **argv) {
         else if (KEY("switcher")) C.switcher = atoi(v);
         else if (KEY("stack")) C.stack = (uint32_t)strtoul(v, NULL, 10), stack_set = 1;
         else if (KEY("batches")) C.batches = (unsigned)atoi(v);
+        else if (KEY("stats")) C.stats = atoi(v);
         else if (KEY("unit")) C.unit = strtoull(v, NULL, 10);
         else if (KEY("factor")) C.factor = strtoull(v, NULL, 10);
         else if (KEY("every")) C.every = strtoull(v, NULL, 10);
@@ -707,6 +711,15 @@ int main(int argc, char **argv) {
     rc = dtact_join(root, -1, NULL);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_join(root): %s", dtact_strerror(rc));
 
+    if (C.stats) { /* the scheduler's counters over the whole process (dtact_stats_t) */
+        dtact_stats_t st;
+        if (dtact_get_stats(rt, &st) == DTACT_OK)
+            printf("peer=%s workload=%s stats: spawned=%llu deflected=%llu chunks_moved=%llu requests=%llu parks=%llu "
+                   "wakes=%llu\n",
+                   g_peer, C.workload, (unsigned long long)st.spawned, (unsigned long long)st.deflected,
+                   (unsigned long long)st.chunks_moved, (unsigned long long)st.requests, (unsigned long long)st.parks,
+                   (unsigned long long)st.wakes);
+    }
     dtact_shutdown();
     rc = dtact_destroy(rt);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_destroy: %s", dtact_strerror(rc));

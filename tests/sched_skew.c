@@ -148,11 +148,10 @@ Test(sched_skew, every_fiber_runs_once_when_the_owner_spawns_during_takes) {
         int total = (int)dtact_test_scaled(2000, 200);
         if (total > MAXK) total = MAXK;
         run_root(churning_root, (void *)(intptr_t)total);
-        cr_assert_eq(atomic_load(&failed_round), 0, "W=%d: only %d of %d fibers ran", workers[k],
-                     atomic_load(&done), total);
+        cr_assert_eq(atomic_load(&failed_round), 0, "W=%d: only %d of %d fibers ran", workers[k], atomic_load(&done),
+                     total);
         for (int i = 0; i < total; i++)
-            cr_assert_eq(atomic_load(&hits[i]), 1, "W=%d: fiber %d ran %d times", workers[k], i,
-                         atomic_load(&hits[i]));
+            cr_assert_eq(atomic_load(&hits[i]), 1, "W=%d: fiber %d ran %d times", workers[k], i, atomic_load(&hits[i]));
         rt_down(rt);
     }
 }
@@ -193,8 +192,7 @@ Test(sched_skew, a_skewed_batch_runs_every_fiber_once) {
             atomic_store(&hits[i], 0);
         run_root(skew_root, (void *)(intptr_t)n);
         for (int i = 0; i < n; i++)
-            cr_assert_eq(atomic_load(&hits[i]), 1, "round %d: fiber %d ran %d times", round, i,
-                         atomic_load(&hits[i]));
+            cr_assert_eq(atomic_load(&hits[i]), 1, "round %d: fiber %d ran %d times", round, i, atomic_load(&hits[i]));
     }
     rt_down(rt);
 }

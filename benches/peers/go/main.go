@@ -3,7 +3,7 @@
 //
 // usage: sync-go WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]
 //
-//	[batches=9] [unit=8192] [factor=1000] [every=1000]
+//	[batches=5] [unit=1024] [factor=1000] [every=100]
 //
 //	W7   P pairs (default WORKERS) bounce a token N times over two unbuffered channels      ns/round-trip
 //	W7b  the same over two channels of capacity 1                                           ns/round-trip
@@ -61,10 +61,10 @@ var (
 	capacity        = 1024
 	rounds          = 5
 	seed     uint64 = 42
-	batches         = 9
-	unit     uint64 = 8192
+	batches         = 5
+	unit     uint64 = 1024
 	factor   uint64 = 1000
-	every    uint64 = 1000
+	every    uint64 = 100
 )
 
 func fail(format string, a ...interface{}) {
@@ -403,7 +403,7 @@ func measure(batch func(), unit string, ops float64, extra string) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sync-go W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=9] [unit=8192] [factor=1000] [every=1000]")
+	fmt.Fprintln(os.Stderr, "usage: sync-go W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=5] [unit=1024] [factor=1000] [every=100]")
 	os.Exit(2)
 }
 

@@ -2,7 +2,7 @@
 //! (docs/benchmarks.md, "Synchronisation and timers"); the Dtact side is benches/sync_bench.c.
 //!
 //! usage: sync-tokio WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]
-//!                   [batches=9] [unit=8192] [factor=1000] [every=1000]
+//!                   [batches=5] [unit=1024] [factor=1000] [every=100]
 //!
 //!   W7   P pairs (default WORKERS) bounce a token N times through two `Notify` (notify_one / notified);
 //!        the token travels in a shared word                                           ns/round-trip
@@ -391,7 +391,7 @@ async fn driver(cfg: Cfg) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: sync-tokio W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=9] [unit=8192] [factor=1000] [every=1000]"
+        "usage: sync-tokio W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=5] [unit=1024] [factor=1000] [every=100]"
     );
     std::process::exit(2);
 }
@@ -416,10 +416,10 @@ fn main() {
         cap: 1024,
         rounds: 5,
         seed: 42,
-        batches: 9,
-        unit: 8192,
+        batches: 5,
+        unit: 1024,
         factor: 1000,
-        every: 1000,
+        every: 100,
     };
     for a in &args[4..] {
         let (k, v) = a.split_once('=').unwrap_or_else(|| usage());
