@@ -30,9 +30,10 @@
  * queues are untouched. Peers look at the heartbeats:
  *  - an idle worker, before it parks, when any peer is busy (its beat odd,
  *    or even while it is neither asleep nor hungry: in its loop, or in a
- *    queue operation of a fiber that goes on running); it then sleeps at
- *    most until it must look again, backing off from 1 ms to
- *    DTACT__MON_MAX_NS while nothing is stuck (in an idle runtime every
+ *    queue operation of a fiber that goes on running: looked at again
+ *    after DTACT__MON_MAX_NS); it then sleeps at most until it must look
+ *    again, backing off from 1 ms to DTACT__MON_MAX_NS while nothing is
+ *    stuck (in an idle runtime every
  *    worker sleeps or spins, so it sleeps without a timeout and burns
  *    nothing);
  *  - a busy worker, from its housekeeping, every DTACT__MON_BUSY_NS at most
@@ -233,12 +234,13 @@ uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck) {
         if (!(b & 1u)) {
             /* In its loop, or in a queue operation of a fiber that goes on
              * running. An idle peer needs no look; a busy one is looked at
-             * again: the fiber may have queued work that it will not hand
-             * out (one queued fiber wakes nobody, mesh.c rule 5) and then
-             * compute for a long time. */
+             * again, after the longest back-off (a busy loop feeds sleepers
+             * itself, so this is rarely needed): the fiber may have queued
+             * work that it will not hand out (one queued fiber wakes nobody,
+             * mesh.c rule 5) and then compute for a long time. */
             // relaxed: hints
             if (dtact__load_relaxed(&p->sleep) || dtact__load_relaxed(&p->hungry)) continue;
-            at = now + DTACT__STUCK_NS;
+            at = now + DTACT__MON_MAX_NS;
             if (!again || at < again) again = at;
             continue;
         }
