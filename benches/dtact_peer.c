@@ -4,14 +4,25 @@
  * output line, so that scripts/bench.sh can put them side by side in one run.
  *
  * usage: bench_dtact_peer WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] [switcher=0..3]
- *                         [stack=BYTES] [join=spawn|await]
- *   WORKLOAD  W2 | W2w | W3 | W4 | W5 | W7 | W8
+ *                         [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100]
+ *                         [seed=42] [stats=0|1]
+ *   WORKLOAD  W2 | W2w | W3 | W4 | W5 | W7 | W8 | W9 | SKEW
  *   switcher  the context switcher of every spawned fiber (DTACT_SWITCHER_*), default 0 (CrossThreadFloat);
  *             the peer name printed is dtact (0), dtact-nofp (1), dtact-st (2), dtact-st-nofp (3)
  *   stack     dtact_config_t.mStackSize; default 16384 for W5 and W8, else 0 (the runtime's 256 KiB)
  *   join      W3/W4 only: spawn = dtact_spawn(DTACT_SPAWN_JOINABLE) + dtact_join(h, -1, &result), like
  *             tokio's JoinHandle (default); await = dtact_fiber_launch_ext (detached) + dtact_await, the
  *             W4 result in a per-fiber slot like Boost.Fiber's (peer name gets the suffix "-await")
+ *   stats=1   after the measurement, print the scheduler's counters (dtact_get_stats: fibers moved between
+ *             workers, chunks, work requests, parks, wake-ups) on one more line
+ *   W9        skewed (the peerbench W9 of ../shared/bench/peers): N tasks spawned in order, every 100th spins
+ *             1 ms by the clock, the others 1 us; prints ratio = makespan / (nominal work / WORKERS)
+ *   SKEW      load balance under skew (docs/benchmarks.md): the root spawns N tasks in a fixed pseudo-random
+ *             order (seed), every `every`-th of them (by a shuffled index) spinning factor x unit iterations of
+ *             a dependent LCG step, the others unit iterations; then joins them all. Each task times its own
+ *             body (CLOCK_MONOTONIC); per batch ratio = makespan / (sum of task times / WORKERS). One warm-up
+ *             batch, then `batches` timed ones; each rep prints the median ratio (and min, max) and the median
+ *             makespan; the same definition as benches/peers/go and benches/peers/tokio (workload SKEW)
  *
  * Runtime: dtact_init with mWorkers = WORKERS (W2: 1), mFiberCapacity large enough for every fiber of one
  * batch to be live at once (N + 1024, max 16777215), then dtact_start. The root of every workload is a fiber
@@ -51,7 +62,10 @@ static struct {
     int switcher;
     uint32_t stack;
     int join_await;
-} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0};
+    int stats;
+    unsigned batches;
+    uint64_t unit, factor, every, seed;
+} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0, 0, 5, 1024, 1000, 100, 42};
 
 static char g_peer[48] = "dtact";
 
@@ -73,8 +87,9 @@ static double now_s(void) {
 
 static void usage(const char *prog) {
     fprintf(stderr,
-            "usage: %s W2|W2w|W3|W4|W5|W7|W8 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] "
-            "[switcher=0..3] [stack=BYTES] [join=spawn|await]\n",
+            "usage: %s W2|W2w|W3|W4|W5|W7|W8|W9|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] "
+            "[switcher=0..3] [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100] "
+            "[seed=42] [stats=0|1]\n",
             prog);
     exit(2);
 }
@@ -336,6 +351,117 @@ static void batch_w7(void) {
     if (atomic_load(&bad)) CHECK_FAIL("%llu bad tokens", (unsigned long long)atomic_load(&bad));
 }
 
+/* ------------------------------------------------------------------ SKEW load balance under skew */
+
+/* The same in every program of the comparison (benches/peers/go, benches/peers/tokio). */
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* the work: `iters` dependent multiply-add steps (about 1 ns each), not foldable by the compiler */
+static __attribute__((noinline)) uint64_t skew_spin(uint64_t x, uint64_t iters) {
+    for (uint64_t k = 0; k < iters; k++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        __asm__ volatile("" : "+r"(x));
+    }
+    return x;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t *g_skew_iters; /* per spawn position: the task's iterations */
+static uint64_t *g_skew_dur;   /* per spawn position: its measured run time, ns */
+static uint64_t g_skew_sum;    /* checksum of the results of the warm-up batch */
+
+static void skew_setup(void) {
+    uint64_t n = C.n;
+    uint64_t *perm = malloc(n * sizeof *perm);
+    g_skew_iters = malloc(n * sizeof *g_skew_iters);
+    g_skew_dur = malloc(n * sizeof *g_skew_dur);
+    if (!perm || !g_skew_iters || !g_skew_dur) CHECK_FAIL("out of memory");
+    for (uint64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (uint64_t i = n - 1; i > 0; i--) { /* Fisher-Yates with splitmix64(seed + i) */
+        uint64_t j = splitmix64(C.seed + i) % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        g_skew_iters[i] = perm[i] % C.every == 0 ? C.unit * C.factor : C.unit;
+    free(perm);
+}
+
+static void *skew_task(void *arg) {
+    uint64_t i = (uint64_t)(uintptr_t)arg;
+    uint64_t t0 = now_ns();
+    uint64_t x = skew_spin(i + 1, g_skew_iters[i]);
+    g_skew_dur[i] = now_ns() - t0;
+    return (void *)(uintptr_t)x;
+}
+
+/* one batch: returns makespan / (work / W); *span_ns and *work_ns get the two times */
+static double skew_batch(uint64_t *span_ns, uint64_t *work_ns) {
+    uint64_t n = C.n, sum = 0, work = 0;
+    dtact_handle_t *hs = handles(n);
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++)
+        hs[i] = spawn_join(skew_task, (void *)(uintptr_t)i);
+    for (uint64_t i = 0; i < n; i++)
+        sum += (uint64_t)(uintptr_t)join_h(hs[i]);
+    uint64_t span = now_ns() - t0;
+    for (uint64_t i = 0; i < n; i++)
+        work += g_skew_dur[i];
+    if (!g_skew_sum) g_skew_sum = sum;
+    else if (sum != g_skew_sum)
+        CHECK_FAIL("checksum %llu != %llu", (unsigned long long)sum, (unsigned long long)g_skew_sum);
+    *span_ns = span;
+    *work_ns = work;
+    return (double)span / ((double)work / (double)C.workers);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void skew(void) {
+    uint64_t span, work, nlong = 0;
+    skew_setup();
+    for (uint64_t i = 0; i < C.n; i++)
+        nlong += g_skew_iters[i] != C.unit;
+    skew_batch(&span, &work); /* warm-up, and the checksum */
+    unsigned b = C.batches ? C.batches : 1;
+    double *r = malloc(b * sizeof *r), *s = malloc(b * sizeof *s), *wk = malloc(b * sizeof *wk);
+    if (!r || !s || !wk) CHECK_FAIL("out of memory");
+    for (int rep = 1; rep <= C.reps; rep++) {
+        for (unsigned k = 0; k < b; k++) {
+            r[k] = skew_batch(&span, &work);
+            s[k] = (double)span;
+            wk[k] = (double)work;
+        }
+        qsort(r, b, sizeof *r, cmp_double);
+        qsort(s, b, sizeof *s, cmp_double);
+        qsort(wk, b, sizeof *wk, cmp_double);
+        printf("peer=%s workload=SKEW n=%llu workers=%u rep=%d batches=%u ratio=%.4f ratio_min=%.4f ratio_max=%.4f "
+               "makespan_ns=%.0f work_ns=%.0f ns_per_op=%.2f unit=ratio long=%llu factor=%llu unit_iters=%llu "
+               "switcher=%d\n",
+               g_peer, (unsigned long long)C.n, C.workers, rep, b, r[b / 2], r[0], r[b - 1], s[b / 2], wk[b / 2],
+               s[b / 2] / (double)C.n, (unsigned long long)nlong, (unsigned long long)C.factor,
+               (unsigned long long)C.unit, C.switcher);
+        fflush(stdout);
+    }
+    free(r);
+    free(s);
+    free(wk);
+}
+
 /* ------------------------------------------------------------------ W8 memory */
 
 static void read_status(long *rss, long *hwm) {
@@ -393,6 +519,7 @@ static void w8(void) {
 
 /* ------------------------------------------------------------------ measurement */
 
+
 static double time_batches(void (*batch)(void), uint64_t k) {
     double t0 = now_s();
     for (uint64_t i = 0; i < k; i++)
@@ -424,6 +551,43 @@ static void measure(void (*batch)(void), const char *unit, double ops, const cha
     }
 }
 
+/* ------------------------------------------------------------------ W9 skewed (the peerbench's) */
+
+static void w9_spin(uint64_t ns) {
+    uint64_t t0 = now_ns();
+    while (now_ns() - t0 < ns) {
+    }
+}
+
+static void *w9_task(void *arg) {
+    w9_spin((uint64_t)(uintptr_t)arg);
+    return (void *)(uintptr_t)1;
+}
+
+static void batch_w9(void) {
+    uint64_t n = C.n, ran = 0;
+    dtact_handle_t *hs = handles(n);
+    for (uint64_t i = 0; i < n; i++)
+        hs[i] = spawn_join(w9_task, (void *)(uintptr_t)(i % 100 == 0 ? 1000000u : 1000u));
+    for (uint64_t i = 0; i < n; i++)
+        ran += (uint64_t)(uintptr_t)join_h(hs[i]);
+    if (ran != n) CHECK_FAIL("ran %llu != %llu", (unsigned long long)ran, (unsigned long long)n);
+}
+
+static void w9(void) {
+    uint64_t n = C.n, nlong = (n + 99) / 100;
+    double ideal = ((double)(n - nlong) * 1e-6 + (double)nlong * 1e-3) / (double)C.workers;
+    uint64_t k = calibrate(batch_w9);
+    for (int r = 1; r <= C.reps; r++) {
+        double el = time_batches(batch_w9, k);
+        printf("peer=%s workload=W9 n=%llu workers=%u rep=%d batches=%llu ratio=%.4f unit=makespan/ideal "
+               "elapsed_s=%.4f makespan_s=%.4f ideal_s=%.4f switcher=%d\n",
+               g_peer, (unsigned long long)n, C.workers, r, (unsigned long long)k, el / (double)k / ideal, el,
+               el / (double)k, ideal, C.switcher);
+        fflush(stdout);
+    }
+}
+
 static void *driver(void *arg) {
     (void)arg;
     const char *w = C.workload;
@@ -447,6 +611,10 @@ static void *driver(void *arg) {
         measure(batch_w7, "ns/round-trip", (double)C.n * C.pairs, ex);
     } else if (!strcmp(w, "W8")) {
         w8();
+    } else if (!strcmp(w, "W9")) {
+        w9();
+    } else if (!strcmp(w, "SKEW")) {
+        skew();
     }
     return NULL;
 }
@@ -474,6 +642,12 @@ int main(int argc, char **argv) {
         else if (KEY("tasks")) C.tasks = (unsigned)atoi(v);
         else if (KEY("switcher")) C.switcher = atoi(v);
         else if (KEY("stack")) C.stack = (uint32_t)strtoul(v, NULL, 10), stack_set = 1;
+        else if (KEY("batches")) C.batches = (unsigned)atoi(v);
+        else if (KEY("stats")) C.stats = atoi(v);
+        else if (KEY("unit")) C.unit = strtoull(v, NULL, 10);
+        else if (KEY("factor")) C.factor = strtoull(v, NULL, 10);
+        else if (KEY("every")) C.every = strtoull(v, NULL, 10);
+        else if (KEY("seed")) C.seed = strtoull(v, NULL, 0);
         else if (KEY("join")) {
             if (!strcmp(v, "await")) C.join_await = 1;
             else if (strcmp(v, "spawn")) usage(argv[0]);
@@ -482,9 +656,10 @@ int main(int argc, char **argv) {
     }
     if (C.switcher < 0 || C.switcher > 3) usage(argv[0]);
     if (C.pairs == 0) C.pairs = C.workers;
+    if (C.unit == 0 || C.factor == 0 || C.every == 0) usage(argv[0]);
     const char *w = C.workload;
     if (strcmp(w, "W2") && strcmp(w, "W2w") && strcmp(w, "W3") && strcmp(w, "W4") && strcmp(w, "W5") &&
-        strcmp(w, "W7") && strcmp(w, "W8")) {
+        strcmp(w, "W7") && strcmp(w, "W8") && strcmp(w, "W9") && strcmp(w, "SKEW")) {
         fprintf(stderr, "bench_dtact_peer: unknown workload %s\n", w);
         return 2;
     }
@@ -497,7 +672,7 @@ int main(int argc, char **argv) {
 
     /* capacity: every fiber of one batch may be live at once, plus the root and some slack */
     uint64_t live = 64;
-    if (!strcmp(w, "W3") || !strcmp(w, "W4") || !strcmp(w, "W8")) live = C.n;
+    if (!strcmp(w, "W3") || !strcmp(w, "W4") || !strcmp(w, "W8") || !strcmp(w, "W9") || !strcmp(w, "SKEW")) live = C.n;
     else if (!strcmp(w, "W5")) live = fib_calls(C.n);
     else if (!strcmp(w, "W7")) live = 2 * (uint64_t)C.pairs;
     else if (!strcmp(w, "W2w")) live = C.tasks;
@@ -536,6 +711,15 @@ int main(int argc, char **argv) {
     rc = dtact_join(root, -1, NULL);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_join(root): %s", dtact_strerror(rc));
 
+    if (C.stats) { /* the scheduler's counters over the whole process (dtact_stats_t) */
+        dtact_stats_t st;
+        if (dtact_get_stats(rt, &st) == DTACT_OK)
+            printf("peer=%s workload=%s stats: spawned=%llu deflected=%llu chunks_moved=%llu requests=%llu parks=%llu "
+                   "wakes=%llu\n",
+                   g_peer, C.workload, (unsigned long long)st.spawned, (unsigned long long)st.deflected,
+                   (unsigned long long)st.chunks_moved, (unsigned long long)st.requests, (unsigned long long)st.parks,
+                   (unsigned long long)st.wakes);
+    }
     dtact_shutdown();
     rc = dtact_destroy(rt);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_destroy: %s", dtact_strerror(rc));

@@ -208,8 +208,18 @@ void dtact__mon_setup(dtact__rt_t *rt);
 void dtact__mon_wait(dtact__worker_t *w);
 /* Looks at the peers (from w's loop): marks those stuck for DTACT__STUCK_NS
  * and takes their movable work into w's queues. Returns how many fibers it
- * took; *recheck: when to look again (0: no peer is running a fiber). */
+ * took; *recheck: when to look again (0: every peer is idle). */
 uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck);
+/* An idle worker's early take (sysmon.c, "Early takes"): a peer running a
+ * fiber with queued work (UINT32_MAX: none), and its beat in *beat ... */
+uint32_t dtact__mon_pick(dtact__worker_t *w, uint32_t *beat);
+/* ... then, DTACT__STEAL_NS later, half of that peer's movable work if its
+ * beat is still `beat`. Returns how many fibers it took into w's queues. */
+uint32_t dtact__mon_steal(dtact__worker_t *w, uint32_t peer, uint32_t beat);
+/* An idle worker looks for a busy peer's queued work this long into its
+ * spin, and takes it when the peer's fiber has run this much longer. */
+#define DTACT__PICK_NS 5000u
+#define DTACT__STEAL_NS 20000u
 /* A worker to place f on instead of `to` when `to` is marked stuck (f NULL:
  * any fiber, a fresh host spawn); `to` itself when it is not, or when no
  * other may take f. Call only when rt->n_stuck is non-zero. */

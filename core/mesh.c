@@ -43,6 +43,11 @@
  *     spawn; when it is non-zero it claims one hungry peer (CAS hungry 1 -> 0,
  *     so exactly one feeder serves it) and pushes it a chunk of up to half of
  *     its movable queued fibers, taken from the back (oldest) of its queues.
+ *     A feeder that runs one long fiber cannot see the request: when no
+ *     chunk came DTACT__PICK_NS into the spin, the hungry worker picks the
+ *     peer running a fiber with the most queued work and, if that fiber is
+ *     still running DTACT__STEAL_NS later, takes half of its movable work
+ *     itself (sysmon.c, "Early takes").
  *  4. Deflection: a worker whose queue is above its threshold (DTACT__WATERMARK
  *     unless dtact_set_deflection_threshold changed it), every
  *     DTACT__DEFLECT_PERIOD pushes, looks at two random peers' published loads
@@ -370,15 +375,26 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
         dtact__store_release(&w->hungry, 1u);        // release: pairs with a feeder's CAS
         dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter
         dtact__stat_inc(&w->st.requests);
-        uint64_t t0 = dtact__now_ns();
+        uint64_t t0 = dtact__now_ns(), end = t0 + DTACT__SPIN_NS, pick_at = 0;
         unsigned spins = 0;
+        uint32_t peer = UINT32_MAX, beat = 0, took = 0;
         while (!has_news(w)) {
             dtact__cpu_relax();
             if ((++spins & 255u) == 0) {
                 if (io_peek(w)) break; /* I/O is ready: the loop handles it */
                 uint64_t now = dtact__now_ns();
                 /* Stop at the spin budget, or at once when the next timer is due. */
-                if (now - t0 > DTACT__SPIN_NS || (deadline && now >= deadline)) break;
+                if (now > end || (deadline && now >= deadline)) break;
+                /* Early take (sysmon.c): a peer's queued work behind a fiber that keeps running. */
+                if (peer == UINT32_MAX && now - t0 >= DTACT__PICK_NS && now - t0 <= DTACT__SPIN_NS) {
+                    if ((peer = dtact__mon_pick(w, &beat)) != UINT32_MAX) {
+                        pick_at = now;
+                        if (end < now + DTACT__STEAL_NS) end = now + DTACT__STEAL_NS;
+                    }
+                } else if (peer != UINT32_MAX && now - pick_at >= DTACT__STEAL_NS) {
+                    if ((took = dtact__mon_steal(w, peer, beat)) != 0) break;
+                    peer = UINT32_MAX; /* its fiber changed, or nothing movable: look again */
+                }
             }
         }
         /* Withdraw the request unless a feeder claimed it. */
@@ -392,7 +408,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             if (dtact__load_acquire(&w->inbox)) break; // acquire: pairs with inbox_push's release
             dtact__cpu_relax();
         }
-        if (has_news(w) || (deadline && dtact__now_ns() >= deadline)) return;
+        if (took || has_news(w) || (deadline && dtact__now_ns() >= deadline)) return;
     }
     /* Stuck peers (sysmon.c): take their movable work, else sleep no longer
      * than the next look at them (backing off from DTACT__STUCK_NS). */

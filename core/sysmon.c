@@ -28,10 +28,14 @@
  * (dtact__rq_leave: before it switches into a fiber, after a fiber's queue
  * operation): even while it may touch them, odd while a fiber runs and the
  * queues are untouched. Peers look at the heartbeats:
- *  - an idle worker, before it parks, when any peer's beat is odd; it then
- *    sleeps at most until it must look again, backing off from 1 ms to
- *    DTACT__MON_MAX_NS while nothing is stuck (an idle runtime has no odd
- *    beat, so it sleeps without a timeout and burns nothing);
+ *  - an idle worker, before it parks, when any peer is busy (its beat odd,
+ *    or even while it is neither asleep nor hungry: in its loop, or in a
+ *    queue operation of a fiber that goes on running: looked at again
+ *    after DTACT__MON_MAX_NS); it then sleeps at most until it must look
+ *    again, backing off from 1 ms to DTACT__MON_MAX_NS while nothing is
+ *    stuck (in an idle runtime every
+ *    worker sleeps or spins, so it sleeps without a timeout and burns
+ *    nothing);
  *  - a busy worker, from its housekeeping, every DTACT__MON_BUSY_NS at most
  *    (a clock read every DTACT__MON_ROUNDS rounds); it takes work only while
  *    its own queues hold fewer than DTACT__WATERMARK_LOW fibers.
@@ -85,6 +89,18 @@
  * finds nothing (more) it may take, the beat is noted in `taken`, so that
  * later looks at the same stuck episode claim again only when its inbox
  * receives work.
+ *
+ * Early takes (load balance). The same take-over serves an idle worker long
+ * before the 1 ms of "stuck": a worker whose hungry spin (mesh.c) has not
+ * been fed picks the peer that runs a fiber (odd beat) with the most queued
+ * work (dtact__mon_pick), and when that peer's beat is still the same
+ * DTACT__STEAL_NS later -- the same fiber has run all along, so the peer has
+ * not been to its loop, where it would have fed the hungry worker -- takes
+ * half of its movable work (dtact__mon_steal). Nothing is marked: placement
+ * is not changed. Without it, work queued behind a long computation waited
+ * for the stuck mark, 1 ms, and for the looker's back-off (up to
+ * DTACT__MON_MAX_NS) while the looker idled: the tail of a batch with a
+ * few long fibers.
  */
 #include "internal.h"
 
@@ -213,10 +229,22 @@ uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck) {
     uint32_t now_us = (uint32_t)(now / 1000u);
     for (uint32_t k = 1; k < nw; k++) {
         dtact__worker_t *p = &rt->workers[(w->id + k) % nw];
-        uint32_t b = dtact__load_relaxed(&p->beat);    // relaxed: a look; take_over re-reads it with acquire
-        if (!(b & 1u)) continue;                       /* in its loop or a queue operation */
-        uint64_t seen = dtact__load_relaxed(&p->seen); // relaxed: a hint shared by the lookers
+        uint32_t b = dtact__load_relaxed(&p->beat); // relaxed: a look; take_over re-reads it with acquire
         uint64_t at;
+        if (!(b & 1u)) {
+            /* In its loop, or in a queue operation of a fiber that goes on
+             * running. An idle peer needs no look; a busy one is looked at
+             * again, after the longest back-off (a busy loop feeds sleepers
+             * itself, so this is rarely needed): the fiber may have queued
+             * work that it will not hand out (one queued fiber wakes nobody,
+             * mesh.c rule 5) and then compute for a long time. */
+            // relaxed: hints
+            if (dtact__load_relaxed(&p->sleep) || dtact__load_relaxed(&p->hungry)) continue;
+            at = now + DTACT__MON_MAX_NS;
+            if (!again || at < again) again = at;
+            continue;
+        }
+        uint64_t seen = dtact__load_relaxed(&p->seen); // relaxed: a hint shared by the lookers
         if ((uint32_t)(seen >> 32) != b) {
             dtact__store_relaxed(&p->seen, (uint64_t)b << 32 | now_us); // relaxed: as above
             at = now + DTACT__STUCK_NS;
@@ -237,6 +265,32 @@ uint32_t dtact__mon_scan(dtact__worker_t *w, uint64_t now, uint64_t *recheck) {
     }
     *recheck = again;
     return got;
+}
+
+uint32_t dtact__mon_pick(dtact__worker_t *w, uint32_t *beat) {
+    dtact__rt_t *rt = w->rt;
+    uint32_t nw = rt->nworkers, best = UINT32_MAX, best_load = 0;
+    for (uint32_t k = 1; k < nw; k++) {
+        uint32_t i = (w->id + k) % nw;
+        dtact__worker_t *p = &rt->workers[i];
+        uint32_t b = dtact__load_relaxed(&p->beat); // relaxed: a look; take_over re-reads it with acquire
+        if (!(b & 1u)) continue;                    /* in its loop: it feeds a hungry peer itself */
+        // relaxed: hints; take_over decides under the claim
+        uint32_t l = dtact__load_relaxed(&p->load) + (dtact__load_relaxed(&p->inbox) != NULL);
+        if (!l || (dtact__load_relaxed(&p->taken) == b && !dtact__load_relaxed(&p->inbox))) continue;
+        if (l > best_load) {
+            best = i;
+            best_load = l;
+            *beat = b;
+        }
+    }
+    return best;
+}
+
+uint32_t dtact__mon_steal(dtact__worker_t *w, uint32_t peer, uint32_t beat) {
+    dtact__worker_t *p = &w->rt->workers[peer];
+    if (dtact__load_relaxed(&p->beat) != beat) return 0; // relaxed: a look; take_over re-reads it with acquire
+    return take_over(w, p, beat);
 }
 
 uint32_t dtact__mon_redirect(dtact__rt_t *rt, uint32_t to, const dtact__fiber_t *f) {

@@ -6,7 +6,8 @@
 #                         [WORKERS ...]
 #   WORKERS       worker counts, one table each (default 2)
 #   --reps R      separate process runs per cell (default 5); the table shows their median
-#   --rows LIST   subset of W2,W2w,W3a,W3b,W3c,W4a,W4b,W4c,W5a,W5b,W7,W8 (default: all but W4c)
+#   --rows LIST   subset of W2,W2w,W3a,W3b,W3c,W4a,W4b,W4c,W5a,W5b,W7,W8,W9 (default: all but W4c and W9;
+#                 W9 = the peerbench's skewed load, makespan / ideal; see also scripts/bench-skew.sh)
 #   --peers LIST  subset of dtact,dtact-nofp,dtact-await,base,base-await,tokio,go,boost.fiber
 #                 (default dtact,dtact-nofp,tokio,go,boost.fiber); base and base-await run $BASE_BIN (another
 #                 build of bench_dtact_peer, e.g. before a change) like dtact and dtact-await, in the same run
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
         --timeout) TMO=$2; shift ;;
         --no-build) BUILD=0 ;;
         --spread) SPREAD=1 ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) WORKERS+=("$1") ;;
     esac
@@ -125,6 +126,7 @@ row_def() {
         W5b) echo "W5 30|fib_tree|fib(30), 2692537 tasks|ns/task|W" ;;
         W7)  echo "W7 100000|pingpong|W pairs x 100k|ns/round-trip|W" ;;
         W8)  echo "W8 100000|memory|100k parked|bytes/task|W" ;;
+        W9)  echo "W9 100000|skewed|100k (1% 1 ms, 99% 1 us)|makespan/ideal|W" ;;
     esac
 }
 
@@ -162,7 +164,7 @@ for w in "${WORKERS[@]}"; do
         read -r wl n <<<"${def%%|*}"
         wmode=${def##*|}
         ww=$w; [ "$wmode" = 1 ] && ww=1
-        key=ns_per_op; [ "$wl" = W8 ] && key=bytes_per_task
+        key=ns_per_op; [ "$wl" = W8 ] && key=bytes_per_task; [ "$wl" = W9 ] && key=ratio
         for ((r = 1; r <= REPS; r++)); do
             for peer in $PEERS; do
                 [ -n "${BAD[$row,$peer]:-}" ] && continue

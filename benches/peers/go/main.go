@@ -3,6 +3,8 @@
 //
 // usage: sync-go WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]
 //
+//	[batches=5] [unit=1024] [factor=1000] [every=100]
+//
 //	W7   P pairs (default WORKERS) bounce a token N times over two unbuffered channels      ns/round-trip
 //	W7b  the same over two channels of capacity 1                                           ns/round-trip
 //	W7c  the same through two events (a chan struct{} of capacity 1, non-blocking set);
@@ -14,6 +16,15 @@
 //	W12  N goroutines each time.Sleep a pseudo-random 1..100 ms (seed S), `rounds` rounds;
 //	     lateness = wake time - deadline; prints p50_us, p99_us, max_us and cpu_s (getrusage
 //	     user+sys over the rounds)
+//	SKEW load balance under skew (benches/dtact_peer.c, docs/benchmarks.md): the root goroutine starts N
+//	     goroutines in a fixed pseudo-random order (Fisher-Yates with splitmix64(seed + i)), every
+//	     `every`-th of them (by shuffled index) spinning factor x unit dependent LCG steps, the others unit
+//	     steps, and waits for all (WaitGroup); each times its own body. Per batch ratio = makespan /
+//	     (sum of task times / WORKERS); one warm-up batch, then `batches`; each rep prints the median
+//	     ratio (min, max) and the median makespan; runs with GODEBUG=asyncpreemptoff=1 (the program
+//	     re-executes itself with it) and reads the clock with the runtime's nosplit nanotime around an
+//	     inlined loop: a goroutine preempted inside its timed body would count the goroutines that ran
+//	     meanwhile as its own work                                                      ratio
 //
 // GOMAXPROCS = WORKERS. A measurement (all but W12) is `batches` back-to-back runs of the workload timed
 // together: one cold warm-up, a second unless the first took over 4 x mintime, then the batch count grows
@@ -36,19 +47,24 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	_ "unsafe" // go:linkname
 )
 
 var (
 	workload string
 	n        int
 	workers  int
-	reps     = 5
-	minTime  = 0.25
-	pairs    = 0
-	tasks    = 0
-	capacity = 1024
-	rounds   = 5
+	reps            = 5
+	minTime         = 0.25
+	pairs           = 0
+	tasks           = 0
+	capacity        = 1024
+	rounds          = 5
 	seed     uint64 = 42
+	batches         = 5
+	unit     uint64 = 1024
+	factor   uint64 = 1000
+	every    uint64 = 100
 )
 
 func fail(format string, a ...interface{}) {
@@ -253,6 +269,103 @@ func w12(rep int) {
 		n, workers, rep, rounds, pct(0.5), pct(0.99), pct(1), cpu, el)
 }
 
+// ------------------------------------------------------------------ SKEW load balance under skew
+
+// nanotime is the runtime's monotonic clock (time.Now's source). It is nosplit: unlike a call of
+// time.Now or time.Since, calling it is not a preemption point, so a goroutine that sysmon asked to yield
+// (it ran over 10 ms) is not descheduled between the end of its work and the clock read.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// skewSpin is small enough to be inlined: the timed body has no call, hence no preemption point.
+func skewSpin(x uint64, iters uint64) uint64 {
+	for k := uint64(0); k < iters; k++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
+
+var (
+	skewIters []uint64
+	skewDur   []int64
+	skewRes   []uint64
+	skewSum   uint64
+)
+
+func skewSetup() int {
+	perm := make([]uint64, n)
+	for i := range perm {
+		perm[i] = uint64(i)
+	}
+	for i := n - 1; i > 0; i-- {
+		j := splitmix64(seed+uint64(i)) % uint64(i+1)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	skewIters = make([]uint64, n)
+	skewDur = make([]int64, n)
+	skewRes = make([]uint64, n)
+	nlong := 0
+	for i := range perm {
+		if perm[i]%every == 0 {
+			skewIters[i] = unit * factor
+			nlong++
+		} else {
+			skewIters[i] = unit
+		}
+	}
+	return nlong
+}
+
+func skewBatch() (float64, int64, int64) {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			s := nanotime()
+			x := skewSpin(uint64(i)+1, skewIters[i])
+			skewDur[i] = nanotime() - s
+			skewRes[i] = x
+			wg.Done()
+		}(i)
+	}
+	wg.Wait()
+	span := int64(time.Since(t0))
+	var work int64
+	var sum uint64
+	for i := 0; i < n; i++ {
+		work += skewDur[i]
+		sum += skewRes[i]
+	}
+	if skewSum == 0 {
+		skewSum = sum
+	} else if sum != skewSum {
+		fail("checksum %d != %d", sum, skewSum)
+	}
+	return float64(span) / (float64(work) / float64(workers)), span, work
+}
+
+func skew() {
+	nlong := skewSetup()
+	skewBatch()
+	r := make([]float64, batches)
+	s := make([]float64, batches)
+	wk := make([]float64, batches)
+	for rep := 1; rep <= reps; rep++ {
+		for k := 0; k < batches; k++ {
+			ratio, span, work := skewBatch()
+			r[k], s[k], wk[k] = ratio, float64(span), float64(work)
+		}
+		sort.Float64s(r)
+		sort.Float64s(s)
+		sort.Float64s(wk)
+		b := batches
+		fmt.Printf("peer=go workload=SKEW n=%d workers=%d rep=%d batches=%d ratio=%.4f ratio_min=%.4f ratio_max=%.4f makespan_ns=%.0f work_ns=%.0f ns_per_op=%.2f unit=ratio long=%d factor=%d unit_iters=%d\n",
+			n, workers, rep, b, r[b/2], r[0], r[b-1], s[b/2], wk[b/2], s[b/2]/float64(n), nlong, factor, unit)
+	}
+}
+
 // ------------------------------------------------------------------ measurement
 
 func timeBatches(batch func(), k int) float64 {
@@ -290,7 +403,7 @@ func measure(batch func(), unit string, ops float64, extra string) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sync-go W7|W7b|W7c|W10|W11|W12 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]")
+	fmt.Fprintln(os.Stderr, "usage: sync-go W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=5] [unit=1024] [factor=1000] [every=100]")
 	os.Exit(2)
 }
 
@@ -329,6 +442,14 @@ func main() {
 			capacity = atoi(kv[1])
 		case "rounds":
 			rounds = atoi(kv[1])
+		case "batches":
+			batches = atoi(kv[1])
+		case "unit":
+			unit = uint64(atoi(kv[1]))
+		case "factor":
+			factor = uint64(atoi(kv[1]))
+		case "every":
+			every = uint64(atoi(kv[1]))
 		case "seed":
 			s, err := strconv.ParseUint(kv[1], 0, 64)
 			if err != nil {
@@ -339,7 +460,7 @@ func main() {
 			usage()
 		}
 	}
-	if n <= 0 || workers <= 0 || rounds <= 0 || capacity < 0 {
+	if n <= 0 || workers <= 0 || rounds <= 0 || capacity < 0 || batches <= 0 || unit == 0 || factor == 0 || every == 0 {
 		usage()
 	}
 	if pairs <= 0 {
@@ -347,6 +468,14 @@ func main() {
 	}
 	if tasks <= 0 {
 		tasks = 4 * workers
+	}
+	if workload == "SKEW" && !strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
+		exe, err := os.Executable()
+		if err != nil {
+			fail("os.Executable: %v", err)
+		}
+		env := append(os.Environ(), "GODEBUG=asyncpreemptoff=1")
+		fail("exec: %v", syscall.Exec(exe, os.Args, env))
 	}
 	runtime.GOMAXPROCS(workers)
 	switch workload {
@@ -364,6 +493,8 @@ func main() {
 		for r := 1; r <= reps; r++ {
 			w12(r)
 		}
+	case "SKEW":
+		skew()
 	default:
 		fmt.Fprintf(os.Stderr, "sync-go: unknown workload %s\n", workload)
 		os.Exit(2)

@@ -2,6 +2,7 @@
 //! (docs/benchmarks.md, "Synchronisation and timers"); the Dtact side is benches/sync_bench.c.
 //!
 //! usage: sync-tokio WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]
+//!                   [batches=5] [unit=1024] [factor=1000] [every=100]
 //!
 //!   W7   P pairs (default WORKERS) bounce a token N times through two `Notify` (notify_one / notified);
 //!        the token travels in a shared word                                           ns/round-trip
@@ -14,6 +15,12 @@
 //!   W12  N tasks each `time::sleep_until(now + d)`, d pseudo-random 1..100 ms (seed S), `rounds` rounds;
 //!        lateness = wake time - deadline; prints p50_us, p99_us, max_us and cpu_s (getrusage user+sys
 //!        over the rounds)
+//!   SKEW load balance under skew (benches/dtact_peer.c, docs/benchmarks.md): the root task spawns N tasks
+//!        in a fixed pseudo-random order (Fisher-Yates with splitmix64(seed + i)), every `every`-th of them
+//!        (by shuffled index) spinning factor x unit dependent LCG steps, the others unit steps, and awaits
+//!        their JoinHandles in order; each times its own body (Instant). Per batch ratio = makespan / (sum
+//!        of task times / WORKERS); one warm-up batch, then `batches`; each rep prints the median ratio
+//!        (min, max) and the median makespan                                           ratio
 //!
 //! multi_thread runtime with WORKERS worker threads (time driver enabled for W12 only). The root of every
 //! workload is a spawned task. A measurement (all but W12) is `batches` back-to-back runs timed together:
@@ -39,6 +46,10 @@ struct Cfg {
     cap: usize,
     rounds: usize,
     seed: u64,
+    batches: usize,
+    unit: u64,
+    factor: u64,
+    every: u64,
 }
 
 fn fail(cfg: &Cfg, msg: String) -> ! {
@@ -235,6 +246,78 @@ async fn w12(cfg: &Cfg, rep: usize) {
     );
 }
 
+// ------------------------------------------------------------------ SKEW load balance under skew
+
+/// The same loop as the C program's (an empty asm statement that "changes" x every step, so that LLVM
+/// cannot unroll the recurrence into independent multiplies; Go's compiler does not transform it).
+#[inline(never)]
+fn skew_spin(mut x: u64, iters: u64) -> u64 {
+    for _ in 0..iters {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        unsafe { std::arch::asm!("/* {0} */", inout(reg) x, options(nomem, nostack, preserves_flags)) };
+    }
+    x
+}
+
+fn skew_setup(cfg: &Cfg) -> Vec<u64> {
+    let n = cfg.n as usize;
+    let mut perm: Vec<u64> = (0..n as u64).collect();
+    for i in (1..n).rev() {
+        let j = (splitmix64(cfg.seed.wrapping_add(i as u64)) % (i as u64 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    perm.iter().map(|&p| if p % cfg.every == 0 { cfg.unit * cfg.factor } else { cfg.unit }).collect()
+}
+
+/// One batch: (makespan / (work / W), makespan ns, work ns, checksum).
+async fn skew_batch(cfg: &Cfg, iters: &Arc<Vec<u64>>) -> (f64, u64, u64, u64) {
+    let n = cfg.n as usize;
+    let t0 = Instant::now();
+    let mut hs = Vec::with_capacity(n);
+    for i in 0..n {
+        let it = iters.clone();
+        hs.push(tokio::spawn(async move {
+            let s = Instant::now();
+            let x = skew_spin(i as u64 + 1, it[i]);
+            (x, s.elapsed().as_nanos() as u64)
+        }));
+    }
+    let (mut sum, mut work) = (0u64, 0u64);
+    for h in hs {
+        let (x, d) = h.await.unwrap();
+        sum = sum.wrapping_add(x);
+        work += d;
+    }
+    let span = t0.elapsed().as_nanos() as u64;
+    (span as f64 / (work as f64 / cfg.workers as f64), span, work, sum)
+}
+
+async fn skew(cfg: &Cfg) {
+    let iters = Arc::new(skew_setup(cfg));
+    let nlong = iters.iter().filter(|&&x| x != cfg.unit).count();
+    let check = skew_batch(cfg, &iters).await.3;
+    let b = cfg.batches;
+    for rep in 1..=cfg.reps {
+        let (mut r, mut s, mut wk) = (Vec::with_capacity(b), Vec::with_capacity(b), Vec::with_capacity(b));
+        for _ in 0..b {
+            let (ratio, span, work, sum) = skew_batch(cfg, &iters).await;
+            if sum != check {
+                fail(cfg, format!("checksum {} != {}", sum, check));
+            }
+            r.push(ratio);
+            s.push(span as f64);
+            wk.push(work as f64);
+        }
+        for v in [&mut r, &mut s, &mut wk] {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        }
+        println!(
+            "peer=tokio workload=SKEW n={} workers={} rep={} batches={} ratio={:.4} ratio_min={:.4} ratio_max={:.4} makespan_ns={:.0} work_ns={:.0} ns_per_op={:.2} unit=ratio long={} factor={} unit_iters={}",
+            cfg.n, cfg.workers, rep, b, r[b / 2], r[0], r[b - 1], s[b / 2], wk[b / 2], s[b / 2] / cfg.n as f64, nlong, cfg.factor, cfg.unit
+        );
+    }
+}
+
 // ------------------------------------------------------------------ measurement
 
 async fn batch(cfg: &Cfg) {
@@ -276,6 +359,10 @@ async fn driver(cfg: Cfg) {
         }
         return;
     }
+    if cfg.workload == "SKEW" {
+        skew(&cfg).await;
+        return;
+    }
     let np = cfg.pairs as u64;
     let (unit, ops, extra) = match cfg.workload.as_str() {
         "W7" | "W7c" => ("ns/round-trip", (cfg.n * np) as f64, format!(" pairs={} via=notify", np)),
@@ -304,7 +391,7 @@ async fn driver(cfg: Cfg) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: sync-tokio W7|W7b|W7c|W10|W11|W12 N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S]"
+        "usage: sync-tokio W7|W7b|W7c|W10|W11|W12|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=T] [cap=C] [rounds=5] [seed=S] [batches=5] [unit=1024] [factor=1000] [every=100]"
     );
     std::process::exit(2);
 }
@@ -329,6 +416,10 @@ fn main() {
         cap: 1024,
         rounds: 5,
         seed: 42,
+        batches: 5,
+        unit: 1024,
+        factor: 1000,
+        every: 100,
     };
     for a in &args[4..] {
         let (k, v) = a.split_once('=').unwrap_or_else(|| usage());
@@ -340,10 +431,16 @@ fn main() {
             "cap" => cfg.cap = num(v),
             "rounds" => cfg.rounds = num(v),
             "seed" => cfg.seed = num(v),
+            "batches" => cfg.batches = num(v),
+            "unit" => cfg.unit = num(v),
+            "factor" => cfg.factor = num(v),
+            "every" => cfg.every = num(v),
             _ => usage(),
         }
     }
-    if cfg.n == 0 || cfg.workers == 0 || cfg.rounds == 0 || cfg.cap == 0 {
+    if cfg.n == 0 || cfg.workers == 0 || cfg.rounds == 0 || cfg.cap == 0 || cfg.batches == 0 || cfg.unit == 0
+        || cfg.factor == 0 || cfg.every == 0
+    {
         usage();
     }
     if cfg.pairs == 0 {
@@ -353,7 +450,7 @@ fn main() {
         cfg.tasks = 4 * cfg.workers;
     }
     match cfg.workload.as_str() {
-        "W7" | "W7b" | "W7c" | "W10" | "W11" | "W12" => {}
+        "W7" | "W7b" | "W7c" | "W10" | "W11" | "W12" | "SKEW" => {}
         _ => {
             eprintln!("sync-tokio: unknown workload {}", cfg.workload);
             std::process::exit(2);
