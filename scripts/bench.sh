@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
         --timeout) TMO=$2; shift ;;
         --no-build) BUILD=0 ;;
         --spread) SPREAD=1 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) WORKERS+=("$1") ;;
     esac
