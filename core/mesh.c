@@ -471,7 +471,7 @@ void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, 
         int in = dtact__rq_enter(self); /* from a fiber: take our queues back (sysmon.c) */
         if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f))
             dtact__runq_overflow_push(q, f);
-        else if (front) dtact__runq_push_front(q, f);
+        else if (front && !self->io_fifo) dtact__runq_push_front(q, f); /* readiness: at the back (reactor.c) */
         else dtact__runq_push_back(q, f);
         // relaxed: hints
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) ||
