@@ -65,6 +65,8 @@ typedef struct dtact__worker_s {
     _Atomic(dtact__ioset_t *) ioset;
     _Atomic int wakefd;
     uint32_t io_nev, io_pos; /* events read by the idle sleep, not yet handled */
+    uint32_t io_fifo;        /* 1 while reactor.c wakes fibers: they queue at the back (mesh.c) */
+    uint64_t backlog_at;     /* mesh.c rule 5: when the backlog began or last woke a peer; 0: none */
     dtact__io_event_t io_ev[64];
     /* Stuck-worker detection (sysmon.c): this worker's own copy of `beat`,
      * whether its light fence must be a real one, and its scan clock. */

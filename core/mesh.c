@@ -63,6 +63,19 @@
  *     wakes it), but only while nobody is hungry (spinning): a burst of new
  *     work wakes at most one worker at a time, and the woken worker, once its
  *     chunk is done, asks for more by rule 3.
+ *     A worker that watches fds (reactor.c) wakes a sleeper only for a
+ *     backlog that lasted DTACT__SPREAD_NS (its queue did not run dry
+ *     meanwhile), and then at most once per DTACT__SPREAD_NS. Readiness
+ *     makes work in many small bursts: waking the peer for each (the peer
+ *     runs its chunk, finds nothing and sleeps again) cost an echo server
+ *     a third of its CPU per request, with no gain in latency. The
+ *     deferral applies only while a sleeping peer watches the busy workers
+ *     (sysmon.c: it looks again within DTACT__MON_MAX_NS and takes the
+ *     work of a stuck one), so a fiber that blocks its worker cannot
+ *     strand a young backlog beyond the stuck-worker bound. The hungry side
+ *     of such a worker spins only while a peer has work to give it (load
+ *     hint >= 2): when none does, nothing can arrive by rule 3, and its
+ *     own next work comes from its readiness set, which it sleeps in.
  *
  *  6. Overflow (chunks made at spawn time, kept by runq.c): a fresh Normal,
  *     freely movable fiber spawned while its worker's queues hold
@@ -122,7 +135,8 @@
 #include "internal.h"
 
 #define DTACT__DEFLECT_PERIOD 32u
-#define DTACT__SPIN_NS 50000u /* how long a hungry worker waits before parking */
+#define DTACT__SPIN_NS 50000u    /* how long a hungry worker waits before parking */
+#define DTACT__SPREAD_NS 200000u /* rule 5 on a worker that watches fds: backlog age before a wake */
 
 static inline int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
     return dtact__can_move(rt, f, to);
@@ -324,6 +338,21 @@ static void deflect(dtact__worker_t *w) {
     if (lt + DTACT__CHUNK < dtact__runq_load(&w->rq) / 2) give_to(w, to, DTACT__CHUNK, 1);
 }
 
+/* Rule 5's deferral on a worker that watches fds (top of file): 1 when a
+ * sleeper may be woken now. */
+static int spread_due(dtact__worker_t *w) {
+    // relaxed: our own field; a hint (a watcher counts itself before it sleeps)
+    if (!dtact__load_relaxed(&w->ioset) || !dtact__load_relaxed(&w->rt->n_watch)) return 1;
+    uint64_t now = dtact__now_ns();
+    if (!w->backlog_at) {
+        w->backlog_at = now;
+        return 0;
+    }
+    if (now - w->backlog_at < DTACT__SPREAD_NS) return 0;
+    w->backlog_at = now;
+    return 1;
+}
+
 void dtact__balance(dtact__worker_t *w) {
     dtact__rt_t *rt = w->rt;
     uint32_t movable = dtact__runq_movable(&w->rq) + dtact__runq_overflow_len(&w->rq);
@@ -332,7 +361,7 @@ void dtact__balance(dtact__worker_t *w) {
         if (feed_hungry(w)) return;
     }
     // relaxed: hints (Go's rule: wake only when nobody spins)
-    if (movable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked)) {
+    if (movable >= 2 && !dtact__load_relaxed(&rt->n_hungry) && dtact__load_relaxed(&rt->n_parked) && spread_due(w)) {
         wake_one(w);
         return;
     }
@@ -366,11 +395,22 @@ static void io_sleep(dtact__worker_t *w, dtact__ioset_t *set, int64_t timeout) {
     w->io_nev = n > 0 ? (uint32_t)n : 0;
 }
 
+/* A peer has work it could give us (rule 5's threshold on its load hint). */
+static int peer_has_work(const dtact__worker_t *w) {
+    const dtact__rt_t *rt = w->rt;
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        if (i != w->id && dtact__load_relaxed(&rt->workers[i].load) >= 2u) return 1; // relaxed: load hints
+    return 0;
+}
+
 void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     dtact__rt_t *rt = w->rt;
     // relaxed: our own mark, set late by a peer that saw us in a fiber
     if (DTACT_UNLIKELY(dtact__load_relaxed(&w->mon) & DTACT__MON_STUCK)) dtact__mon_unmark(w);
-    if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown)) { // relaxed: re-checked in the spin
+    w->backlog_at = 0;                               /* the queue ran dry: rule 5's backlog ends */
+    int io = dtact__load_relaxed(&w->ioset) != NULL; // relaxed: our own field
+    // relaxed: re-checked in the spin; a worker that watches fds spins only while a peer has work (rule 5)
+    if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown) && (!io || peer_has_work(w))) {
         /* Rule 3, the hungry side: publish the request, then spin. */
         dtact__store_release(&w->hungry, 1u);        // release: pairs with a feeder's CAS
         dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter
@@ -382,6 +422,7 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             dtact__cpu_relax();
             if ((++spins & 255u) == 0) {
                 if (io_peek(w)) break; /* I/O is ready: the loop handles it */
+                if (io && !peer_has_work(w)) break;
                 uint64_t now = dtact__now_ns();
                 /* Stop at the spin budget, or at once when the next timer is due. */
                 if (now > end || (deadline && now >= deadline)) break;
@@ -487,7 +528,7 @@ void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, 
         int in = dtact__rq_enter(self); /* from a fiber: take our queues back (sysmon.c) */
         if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f))
             dtact__runq_overflow_push(q, f);
-        else if (front) dtact__runq_push_front(q, f);
+        else if (front && !self->io_fifo) dtact__runq_push_front(q, f); /* readiness: at the back (reactor.c) */
         else dtact__runq_push_back(q, f);
         // relaxed: hints
         if (DTACT_UNLIKELY((dtact__load_relaxed(&rt->n_hungry) | dtact__load_relaxed(&rt->n_parked)) ||

@@ -23,7 +23,9 @@
  * sleep), and while busy it polls the set without waiting every housekeeping
  * round (loop.c, every 61st dispatch). A fiber is woken through the wait
  * queue (waitq.c) and runs on a worker of its affinity like any unparked
- * fiber. Timeouts are the fiber's timer; shutdown wakes it with ESHUTDOWN.
+ * fiber, queued behind the fibers already runnable there (first come, first
+ * served among connections). Timeouts are the fiber's timer; shutdown wakes
+ * it with ESHUTDOWN.
  *
  * Plain threads wait in poll(2); with a runtime they poll in slices of
  * 20 ms so that dtact_fd_cancel ends their wait too (within a slice).
@@ -136,9 +138,7 @@ static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_ev
     if (ev->events & DTACT__IO_OUT) edge(&pd->wq, &pd->ready_w, bits | (int)DTACT__IO_OUT);
 }
 
-void dtact__reactor_poll(dtact__worker_t *w) {
-    dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
-    if (!set) return;
+static void poll_rounds(dtact__worker_t *w, dtact__ioset_t *set) {
     for (int round = 0; round < 4; round++) {
         while (w->io_pos < w->io_nev)
             dispatch_one(w->rt, w, &w->io_ev[w->io_pos++]);
@@ -151,6 +151,19 @@ void dtact__reactor_poll(dtact__worker_t *w) {
             return;
         }
     }
+}
+
+/* The fibers woken here queue at the back, behind the runnable ones
+ * (io_fifo, read by dtact__schedule): a wake-up normally goes to the front,
+ * but readiness wakes many connection fibers per poll, and at the front each
+ * poll's batch would run before every fiber woken by the polls before it
+ * (1,000 connections on a worker: p99 100 ms for a 10 ms mean). */
+void dtact__reactor_poll(dtact__worker_t *w) {
+    dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: our own field
+    if (!set) return;
+    w->io_fifo = 1;
+    poll_rounds(w, set);
+    w->io_fifo = 0;
 }
 
 /* ------------------------------------------------------------ watching */

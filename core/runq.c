@@ -126,7 +126,9 @@ dtact__fiber_t *dtact__runq_next(dtact__runq_t *q) {
 dtact__fiber_t *dtact__runq_pick_direct(dtact__runq_t *q, dtact__fiber_t *f) {
     uint32_t m = q->mask;
     uint32_t t = q->tick + 1;
-    if (!m || t % DTACT__DRAIN_PERIOD == 0 || t % DTACT__FAIR_PERIOD == 0) return NULL;
+    /* The loop's housekeeping test reads the tick before its dispatch
+     * advances it (runq.h, housekeeping_due); the fairness pick, after. */
+    if (!m || dtact__runq_housekeeping_due(q) || t % DTACT__FAIR_PERIOD == 0) return NULL;
     dtact__fiber_t *next = q->q[31u - (unsigned)__builtin_clz(m)].head;
     if (!next->started || next->variant != f->variant) return NULL;
     q->tick = t;

@@ -1,7 +1,8 @@
 /* tests/reactor.c -- dtact_wait_fd / dtact_fd_cancel: fibers wait for fds
  * without blocking their worker; echo traffic over many socket pairs; write
  * readiness; timeouts; cancel from another fiber or thread; shutdown; plain
- * threads with and without a runtime; hostile input. ctest runs it three
+ * threads with and without a runtime; hostile input; readiness wakes queue
+ * behind runnable fibers. ctest runs it three
  * times: as it is (DTACT_IO_BACKEND unset: auto) and with DTACT_IO_BACKEND
  * forced to epoll and to io_uring (reactor_epoll, reactor_uring).
  */
@@ -392,6 +393,91 @@ Test(reactor, hostile_input) {
 }
 
 /* ------------------------------------------------------- the backend */
+
+/* ----------------------------- readiness queues behind runnable fibers */
+
+/* A fiber woken by readiness is queued behind the fibers already runnable on
+ * its worker, not in front of them (reactor.c): with one worker, every busy
+ * fiber (each yields in a loop) has a turn after the edge and before the woken
+ * reader runs. In front, a poll's batch would overtake the fibers woken by the
+ * polls before it, and a server's p99 would grow with its connection count.
+ * The reader must also wake soon while the others yield: a stream of direct
+ * yields (fiber_api.c) still lets the loop poll the set every housekeeping
+ * round, 61 dispatches (runq.c, pick_direct; it used to skip all but one
+ * round in 64, and the edge waited ~3,900 dispatches), so no fiber has
+ * more than a few turns between the edge and the reader's run. */
+#define ORDER_BUSY 200
+static struct {
+    int sv[2];
+    atomic_int armed, wrote, done;
+    atomic_uint turns[ORDER_BUSY];
+    unsigned snap[ORDER_BUSY];
+    atomic_int behind, most, rc, gave_up;
+} ord;
+
+static void *order_reader(void *arg) {
+    (void)arg;
+    atomic_store(&ord.armed, 1);
+    int rc = dtact_wait_fd(ord.sv[0], DTACT_IO_READ, -1);
+    int behind = 0, most = 0;
+    for (int i = 0; i < ORDER_BUSY; i++) {
+        int turns = (int)(atomic_load(&ord.turns[i]) - ord.snap[i]);
+        behind += turns != 0;
+        if (turns > most) most = turns;
+    }
+    atomic_store(&ord.most, most);
+    char c;
+    if (read(ord.sv[0], &c, 1) != 1) rc = -1000;
+    atomic_store(&ord.behind, behind);
+    atomic_store(&ord.rc, rc);
+    atomic_store(&ord.done, 1);
+    return NULL;
+}
+
+static void *order_busy(void *arg) {
+    int id = (int)(intptr_t)arg;
+    int k;
+    for (k = 0; k < 20000 && !atomic_load(&ord.done); k++) {
+        if (id == 0 && atomic_load(&ord.armed) && !atomic_load(&ord.wrote)) {
+            for (int i = 0; i < ORDER_BUSY; i++)
+                ord.snap[i] = atomic_load(&ord.turns[i]);
+            atomic_store(&ord.wrote, write(ord.sv[1], "x", 1) == 1 ? 1 : -1);
+        }
+        atomic_fetch_add(&ord.turns[id], 1u);
+        dtact_yield();
+    }
+    if (k == 20000) atomic_store(&ord.gave_up, 1);
+    return NULL;
+}
+
+static void order_root(void *arg) {
+    (void)arg;
+    dtact_spawn_attr_t at;
+    dtact_spawn_attr_init(&at);
+    at.flags = DTACT_SPAWN_JOINABLE;
+    dtact_handle_t hs[ORDER_BUSY + 1];
+    cr_assert_eq(dtact_spawn(&hs[ORDER_BUSY], order_reader, NULL, &at), DTACT_OK);
+    for (int i = 0; i < ORDER_BUSY; i++)
+        cr_assert_eq(dtact_spawn(&hs[i], order_busy, (void *)(intptr_t)i, &at), DTACT_OK);
+    for (int i = 0; i <= ORDER_BUSY; i++)
+        cr_assert_eq(dtact_join(hs[i], -1, NULL), DTACT_OK);
+}
+
+Test(reactor, readiness_queues_behind_runnable_fibers) {
+    sockpair(ord.sv);
+    void *rt = rt_up(1, 1024);
+    run_root(order_root, NULL);
+    cr_assert_eq(atomic_load(&ord.wrote), 1);
+    cr_assert_eq(atomic_load(&ord.gave_up), 0, "the reader was not woken while the other fibers yielded");
+    cr_assert_leq(atomic_load(&ord.most), 4, "a fiber had %d turns between the edge and the reader's run",
+                  atomic_load(&ord.most));
+    cr_assert_gt(atomic_load(&ord.rc), 0, "wait and read: %d", atomic_load(&ord.rc));
+    cr_assert_eq(atomic_load(&ord.behind), ORDER_BUSY, "only %d of %d runnable fibers ran before the woken reader",
+                 atomic_load(&ord.behind), ORDER_BUSY);
+    cr_assert_eq(dtact_fd_close(ord.sv[0]), DTACT_OK);
+    cr_assert_eq(dtact_fd_close(ord.sv[1]), DTACT_OK);
+    rt_down(rt);
+}
 
 /* The run is on the backend DTACT_IO_BACKEND asks for; a forced io_uring that
  * this machine lacks (an old kernel, a container's seccomp policy, qemu-user)
