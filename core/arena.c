@@ -342,13 +342,15 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
             dtact__count(&wc->hits);
             dtact__pend(&wc->rec_pending, 1);
             dtact__fiber_t *f = &a->recs[wc->rec_idx[--wc->rec_n]];
-            /* The next record handed out is likely cold when many fibers are
-             * live (a spawn loop): start fetching both of its lines now. */
-            if (wc->rec_n) {
-                dtact__fiber_t *nx = &a->recs[wc->rec_idx[wc->rec_n - 1]];
-                __builtin_prefetch(nx, 1);
-                __builtin_prefetch((char *)nx + 64, 1);
-            }
+            /* The records handed out next are likely cold when many fibers
+             * are live (a spawn loop): start fetching the first line of the
+             * one DTACT__REC_AHEAD allocations ahead, so that its miss (often
+             * a line another worker wrote last) overlaps with the spawns in
+             * between. Only the first line: a spawn writes the second only
+             * when it needs it (spawn.c), and fetching it would pull it away
+             * from the worker that last ran the record, for nothing. */
+            if (wc->rec_n >= DTACT__REC_AHEAD)
+                __builtin_prefetch(&a->recs[wc->rec_idx[wc->rec_n - DTACT__REC_AHEAD]], 1);
             return f;
         }
         dtact__count(&wc->misses);
@@ -359,11 +361,8 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
         dtact__pend(&wc->rec_pending, 1);
         dtact__cache_fold(a, wc); /* after counting this one: the peak is sampled here */
         dtact__fiber_t *f = &a->recs[wc->rec_idx[--wc->rec_n]];
-        if (wc->rec_n) { /* as above: the refilled indices are cold */
-            dtact__fiber_t *nx = &a->recs[wc->rec_idx[wc->rec_n - 1]];
-            __builtin_prefetch(nx, 1);
-            __builtin_prefetch((char *)nx + 64, 1);
-        }
+        for (uint32_t k = 1; k <= DTACT__REC_AHEAD && k <= wc->rec_n; k++) /* as above: the refill is cold */
+            __builtin_prefetch(&a->recs[wc->rec_idx[wc->rec_n - k]], 1);
         return f;
     }
     /* host thread (or an out-of-range id): the host bitmap, else one full
@@ -405,12 +404,12 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
             dtact__rec_spill(a, wc);
             dtact__cache_fold(a, wc);
         }
-        wc->rec_idx[wc->rec_n++] = f->index;
+        wc->rec_idx[wc->rec_n++] = (uint32_t)(f - a->recs); /* not f->index: line 1 may be cold here */
         dtact__pend(&wc->rec_pending, -1);
         return;
     }
     dtact__fetch_add_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
-    dtact__nc_put(a, f->index);
+    dtact__nc_put(a, (uint32_t)(f - a->recs));
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, -1);
 }
 

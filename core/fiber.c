@@ -118,7 +118,7 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
 
 void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
 #if defined(DTACT_TSAN)
-    if (f->started && rt->tsan_fibers[f->index]) {
+    if ((f->flags & DTACT__F_STARTED) && rt->tsan_fibers[f->index]) {
         __tsan_destroy_fiber(rt->tsan_fibers[f->index]);
         rt->tsan_fibers[f->index] = NULL;
     }
@@ -138,6 +138,16 @@ void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t 
         return;
     }
     dtact__stack_free(rt->arena, cache, s);
+}
+
+/* Returns a record to the arena in the state spawn expects of a free one
+ * (spawn.c): joinable and cleanup cleared, waiters already NULL (retire took
+ * the list, or nobody linked any). The caller owns the record: the finisher
+ * of a detached fiber, the reaper of a joinable one, or a failed spawn. */
+void dtact__fiber_recycle(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
+    f->joinable = 0;
+    f->cleanup = NULL;
+    dtact__fiber_free(rt->arena, cache, f);
 }
 
 /* Counts a retired fiber: the termination check (shutdown.c) compares these
@@ -166,6 +176,10 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         }
     }
     int detached = !f->joinable;
+    /* release fence: spawn no longer resets status, so this store may be the
+     * first of this generation; a late joiner of the previous one that reads
+     * it then sees the generation change when it re-checks sg (join.c, look()). */
+    dtact__fence_release();
     dtact__store_relaxed(&f->status, status); // relaxed: published by the release store of sg below
     dtact__waiter_t *list = f->waiters;
     f->waiters = NULL;
@@ -175,7 +189,7 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
      * returns may spawn at once and must find the record free (a full
      * mFiberCapacity is reachable right after an await). Nothing below
      * touches f: the waiter list is ours and result/status are copies. */
-    if (detached) dtact__fiber_free(rt->arena, cache, f);
+    if (detached) dtact__fiber_recycle(rt, cache, f);
     while (list) {
         dtact__waiter_t *nx = list->next;
         dtact__fiber_t *wf = list->fiber;
@@ -201,6 +215,7 @@ void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f)
     /* Never started. The cleanup runs here exactly once (for an inline
      * payload, while the stack holding it is still bound). */
     if (f->cleanup) f->cleanup(f->arg);
+    dtact__fence_release();                 /* as in fiber_entry: the first store of result in this generation */
     dtact__store_relaxed(&f->result, NULL); // relaxed: read back by retire on this thread
     dtact__fiber_retire(rt, w, f, DTACT_ECANCELED);
 }
@@ -211,7 +226,7 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
     // acq_rel: the claim; pairs with retire's release store
     if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_FREE))) return 0;
     dtact__worker_t *w = dtact__tls_worker();
-    dtact__fiber_free(rt->arena, (w && w->rt == rt) ? w->id : DTACT__NO_CACHE, f);
+    dtact__fiber_recycle(rt, (w && w->rt == rt) ? w->id : DTACT__NO_CACHE, f);
     return 1;
 }
 
@@ -220,11 +235,18 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
 void dtact__fiber_entry(void *arg) {
     dtact__fiber_t *f = arg;
     dtact__switch_first_entry();
-    /* relaxed: read back by retire on this thread, published by its release store of sg */
-    if (f->flags & DTACT__F_RESULT_FN) dtact__store_relaxed(&f->result, f->fn.rfn(f->arg));
-    else {
-        dtact__store_relaxed(&f->result, NULL);
+    /* relaxed: read back by retire on this thread, published by its release store of sg.
+     * The release fence first: spawn does not reset result, so this is the first
+     * store of it in this generation (a late joiner of the previous one re-checks
+     * sg after reading it: join.c, look()); the fiber may have moved workers. */
+    if (f->flags & DTACT__F_RESULT_FN) {
+        void *r = f->fn.rfn(f->arg);
+        dtact__fence_release();
+        dtact__store_relaxed(&f->result, r);
+    } else {
         f->fn.vfn(f->arg);
+        dtact__fence_release();
+        dtact__store_relaxed(&f->result, NULL);
     }
     if (f->cleanup) f->cleanup(f->arg);
     /* The worker retires us once we are off this stack (rule 4). */

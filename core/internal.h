@@ -108,6 +108,7 @@ enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOP
 
 struct dtact__rt_s {
     dtact__arena_t *arena;
+    dtact__fiber_t *recs; /* the arena's records: a record's index is f - recs */
     uint32_t nworkers;
     uint32_t global_topology; /* config mTopologyMode == 1                  */
     int default_stack_class;
@@ -294,6 +295,8 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
 void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f);
 /* Releases a FINISHED record at generation gen (CAS FINISHED -> FREE); 1 if this call won. */
 int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
+/* Frees a record the caller owns, restoring what spawn expects of a free one. */
+void dtact__fiber_recycle(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f);
 
 /* shutdown.c -- the shutdown protocol */
 /* Sets the shutdown flag and wakes every worker (idempotent). */
