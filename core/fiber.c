@@ -140,16 +140,6 @@ void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t 
     dtact__stack_free(rt->arena, cache, s);
 }
 
-/* Returns a record to the arena in the state spawn expects of a free one
- * (spawn.c): joinable and cleanup cleared, waiters already NULL (retire took
- * the list, or nobody linked any). The caller owns the record: the finisher
- * of a detached fiber, the reaper of a joinable one, or a failed spawn. */
-void dtact__fiber_recycle(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
-    f->joinable = 0;
-    f->cleanup = NULL;
-    dtact__fiber_free(rt->arena, cache, f);
-}
-
 /* Counts a retired fiber: the termination check (shutdown.c) compares these
  * counts with the spawns. */
 static void count_end(dtact__rt_t *rt, dtact__worker_t *w, int status) {
@@ -176,6 +166,12 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         }
     }
     int detached = !f->joinable;
+    /* Leave line 1 as spawn expects of a free record (spawn.c): from the
+     * closing CAS on, joinable is ours (a detach sees the record closed) and
+     * the cleanup has run; the waiter list is taken below. Done here, on the
+     * line this worker holds anyway, not by a reaper that only read it. */
+    f->joinable = 0;
+    f->cleanup = NULL;
     /* release fence: spawn no longer resets status, so this store may be the
      * first of this generation; a late joiner of the previous one that reads
      * it then sees the generation change when it re-checks sg (join.c, look()). */
@@ -189,7 +185,7 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
      * returns may spawn at once and must find the record free (a full
      * mFiberCapacity is reachable right after an await). Nothing below
      * touches f: the waiter list is ours and result/status are copies. */
-    if (detached) dtact__fiber_recycle(rt, cache, f);
+    if (detached) dtact__fiber_free(rt->arena, cache, f);
     while (list) {
         dtact__waiter_t *nx = list->next;
         dtact__fiber_t *wf = list->fiber;
@@ -226,7 +222,7 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
     // acq_rel: the claim; pairs with retire's release store
     if (!dtact__cas_strong_acq_rel(&f->sg, &expect, DTACT__SG(gen, DTACT__ST_FREE))) return 0;
     dtact__worker_t *w = dtact__tls_worker();
-    dtact__fiber_recycle(rt, (w && w->rt == rt) ? w->id : DTACT__NO_CACHE, f);
+    dtact__fiber_free(rt->arena, (w && w->rt == rt) ? w->id : DTACT__NO_CACHE, f);
     return 1;
 }
 

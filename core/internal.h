@@ -295,8 +295,6 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
 void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f);
 /* Releases a FINISHED record at generation gen (CAS FINISHED -> FREE); 1 if this call won. */
 int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen);
-/* Frees a record the caller owns, restoring what spawn expects of a free one. */
-void dtact__fiber_recycle(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f);
 
 /* shutdown.c -- the shutdown protocol */
 /* Sets the shutdown flag and wakes every worker (idempotent). */

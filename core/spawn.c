@@ -56,6 +56,14 @@ static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, 
     return DTACT_OK;
 }
 
+/* Gives back a record this spawn took and wrote but never published, in the
+ * state spawn expects of a free one (line 1: see spawn_in). */
+static void unspawn(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
+    f->joinable = 0;
+    f->cleanup = NULL;
+    dtact__fiber_free(rt->arena, cache, f);
+}
+
 static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
                     const dtact_spawn_options_t *opts, uint32_t flags, uint32_t stack_size, uint64_t wait_ns,
                     const payload_t *pl) {
@@ -109,18 +117,19 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
      * (join.c, look(): the writer's half of a sequence lock). */
     dtact__fence_release();
     /* Line 1 (types.h) is left alone unless this spawn needs it: a free
-     * record has joinable == 0, cleanup == NULL, waiters == NULL (whoever
-     * frees it sees to that: fiber.c, dtact__fiber_recycle), result and
-     * status are written before the end is published (fiber.c), chunk fields
-     * only matter on chunk heads (runq.c), `user` is not written yet. A
-     * detached fiber's line 1 then stays with the worker that runs and
-     * retires it, instead of crossing to the spawner and back per fiber. */
+     * record has joinable == 0 and cleanup == NULL (the finisher clears them:
+     * fiber.c, retire; a failed spawn too: unspawn), waiters == NULL (retire
+     * takes the list), result and status are written before the end is
+     * published (fiber.c), chunk fields only matter on chunk heads (runq.c),
+     * `user` is not written yet. A detached fiber's line 1 then stays with
+     * the worker that runs and retires it, instead of crossing to the
+     * spawner and back per fiber. */
     if (flags & DTACT_SPAWN_JOINABLE) f->joinable = 1;
     if (cleanup) f->cleanup = cleanup;
     if (pl) {
         int prc = bind_payload(rt, w, f, pl);
         if (prc != DTACT_OK) {
-            dtact__fiber_recycle(rt, w ? w->id : DTACT__NO_CACHE, f);
+            unspawn(rt, w ? w->id : DTACT__NO_CACHE, f);
             return prc;
         }
     }
@@ -137,7 +146,7 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
         if (dtact__load_seq_cst(&rt->shutdown)) {
             dtact__fetch_sub_seq_cst(&rt->host_spawned, 1u);
             dtact__fiber_release_stack(rt, DTACT__NO_CACHE, f);
-            dtact__fiber_recycle(rt, DTACT__NO_CACHE, f);
+            unspawn(rt, DTACT__NO_CACHE, f);
             return DTACT_ESHUTDOWN;
         }
     }

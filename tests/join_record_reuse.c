@@ -1,13 +1,13 @@
 /* Description: a fiber record keeps nothing of its previous fiber. A spawn
  * writes a record's second cache line only when the new fiber needs it
- * (joinable, a cleanup); whoever frees a record clears those fields instead
- * (core/fiber.c, dtact__fiber_recycle). These tests reuse records across
- * joinable, detached, cleanup-bearing and failed spawns and check that no
- * attribute leaks into the next fiber, and that dtact_await keeps its
- * documented answers (double await, await of a handle whose record was
- * reused, bad handles, its own handle). Records are reused by spawning from
- * one fiber on a 1-worker runtime: its record cache hands back the record it
- * freed last. */
+ * (joinable, a cleanup); the finisher clears those fields instead
+ * (core/fiber.c, retire), and so does a spawn that fails after taking a
+ * record (core/spawn.c, unspawn). These tests reuse records across joinable,
+ * detached, cleanup-bearing and failed spawns and check that no attribute
+ * leaks into the next fiber, and that dtact_await keeps its documented
+ * answers (double await, await of a handle whose record was reused, bad
+ * handles, its own handle). Records are reused by spawning from one fiber on
+ * a 1-worker runtime: its record cache hands back the record it freed last. */
 #include "rt_util.h"
 
 static atomic_int cleanups;
