@@ -42,6 +42,8 @@
 #define DTACT__IDX_NONE 0xffffffffu
 #define DTACT__REC_CACHE 64                     /* record indices per worker cache           */
 #define DTACT__REC_BATCH 32                     /* records moved per shared-list operation    */
+#define DTACT__REC_AHEAD 4                      /* records prefetched ahead of an allocation  */
+#define DTACT__HUGE_PAGE (2u << 20)             /* records past the first 2 MiB: huge pages   */
 #define DTACT__STK_CACHE 32                     /* stacks per worker cache, per class         */
 #define DTACT__STK_BATCH 16                     /* stacks moved per shared-list operation     */
 #define DTACT__STACK_NCLASSES 6                 /* 16 KiB, 64 KiB, 256 KiB, 1 MiB, 8 MiB, 64 MiB */

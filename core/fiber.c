@@ -118,7 +118,7 @@ void dtact__park_self(dtact__worker_t *w, dtact__fiber_t *f, uint64_t deadline) 
 
 void dtact__fiber_release_stack(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
 #if defined(DTACT_TSAN)
-    if (f->started && rt->tsan_fibers[f->index]) {
+    if ((f->flags & DTACT__F_STARTED) && rt->tsan_fibers[f->index]) {
         __tsan_destroy_fiber(rt->tsan_fibers[f->index]);
         rt->tsan_fibers[f->index] = NULL;
     }
@@ -166,6 +166,16 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
         }
     }
     int detached = !f->joinable;
+    /* Leave line 1 as spawn expects of a free record (spawn.c): from the
+     * closing CAS on, joinable is ours (a detach sees the record closed) and
+     * the cleanup has run; the waiter list is taken below. Done here, on the
+     * line this worker holds anyway, not by a reaper that only read it. */
+    f->joinable = 0;
+    f->cleanup = NULL;
+    /* release fence: spawn no longer resets status, so this store may be the
+     * first of this generation; a late joiner of the previous one that reads
+     * it then sees the generation change when it re-checks sg (join.c, look()). */
+    dtact__fence_release();
     dtact__store_relaxed(&f->status, status); // relaxed: published by the release store of sg below
     dtact__waiter_t *list = f->waiters;
     f->waiters = NULL;
@@ -201,6 +211,7 @@ void dtact__fiber_cancel(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f)
     /* Never started. The cleanup runs here exactly once (for an inline
      * payload, while the stack holding it is still bound). */
     if (f->cleanup) f->cleanup(f->arg);
+    dtact__fence_release();                 /* as in fiber_entry: the first store of result in this generation */
     dtact__store_relaxed(&f->result, NULL); // relaxed: read back by retire on this thread
     dtact__fiber_retire(rt, w, f, DTACT_ECANCELED);
 }
@@ -220,11 +231,18 @@ int dtact__fiber_reap(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
 void dtact__fiber_entry(void *arg) {
     dtact__fiber_t *f = arg;
     dtact__switch_first_entry();
-    /* relaxed: read back by retire on this thread, published by its release store of sg */
-    if (f->flags & DTACT__F_RESULT_FN) dtact__store_relaxed(&f->result, f->fn.rfn(f->arg));
-    else {
-        dtact__store_relaxed(&f->result, NULL);
+    /* relaxed: read back by retire on this thread, published by its release store of sg.
+     * The release fence first: spawn does not reset result, so this is the first
+     * store of it in this generation (a late joiner of the previous one re-checks
+     * sg after reading it: join.c, look()); the fiber may have moved workers. */
+    if (f->flags & DTACT__F_RESULT_FN) {
+        void *r = f->fn.rfn(f->arg);
+        dtact__fence_release();
+        dtact__store_relaxed(&f->result, r);
+    } else {
         f->fn.vfn(f->arg);
+        dtact__fence_release();
+        dtact__store_relaxed(&f->result, NULL);
     }
     if (f->cleanup) f->cleanup(f->arg);
     /* The worker retires us once we are off this stack (rule 4). */

@@ -110,6 +110,7 @@ enum dtact__rt_phase { DTACT__RT_INIT = 0, DTACT__RT_RUNNING = 1, DTACT__RT_STOP
 
 struct dtact__rt_s {
     dtact__arena_t *arena;
+    dtact__fiber_t *recs; /* the arena's records: a record's index is f - recs */
     uint32_t nworkers;
     uint32_t global_topology; /* config mTopologyMode == 1                  */
     int default_stack_class;

@@ -55,7 +55,7 @@ static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
         f->sp = s->top;
     } /* else: bound at spawn with an inline payload; f->sp is the top left below it */
     f->sp = dtact__make_context(f->sp, dtact__fiber_entry, f, f->variant);
-    f->started = 1;
+    f->flags |= DTACT__F_STARTED; /* line 0: the spawner wrote flags, the owner worker reads them */
 #if defined(DTACT_TSAN)
     w->rt->tsan_fibers[f->index] = __tsan_create_fiber(0);
 #endif
@@ -131,7 +131,7 @@ static void after_switch(dtact__worker_t *w, dtact__fiber_t *f) {
 }
 
 static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
-    if (DTACT_UNLIKELY(!f->started)) {
+    if (DTACT_UNLIKELY(!(f->flags & DTACT__F_STARTED))) {
         // relaxed: a late view only delays the cancellation to a later dispatch
         if (DTACT_UNLIKELY(dtact__load_relaxed(&w->rt->shutdown))) {
             dtact__fiber_cancel(w->rt, w, f);

@@ -200,7 +200,7 @@ uint32_t dtact__inbox_drain(dtact__worker_t *w) {
 /* Fresh fibers of Normal priority that may run on any worker. Only these go
  * to the overflow, so its chunks can be sent anywhere and spliced as Normal. */
 static int overflow_eligible(const dtact__rt_t *rt, const dtact__fiber_t *f) {
-    return f->priority == DTACT_PRIORITY_NORMAL && !(f->flags & DTACT__F_PINNED) && !f->started &&
+    return f->priority == DTACT_PRIORITY_NORMAL && !(f->flags & (DTACT__F_PINNED | DTACT__F_STARTED)) &&
            (f->affinity == DTACT_AFFINITY_ANY || rt->global_topology) && f->kind != DTACT_KIND_IO &&
            f->kind != DTACT_KIND_SYSTEM;
 }

@@ -36,6 +36,9 @@ void *dtact__mem_map(size_t len);
 int dtact__mem_commit(void *p, size_t len);
 /* Makes [p, p+len) inaccessible (a guard): 0, or -1. */
 int dtact__mem_protect(void *p, size_t len);
+/* Lets the OS back [p, p+len) of a mapping with huge pages where it can
+ * (transparent huge pages; advisory: no effect where they are off). */
+void dtact__mem_hugepages(void *p, size_t len);
 /* Gives the pages of [p, p+len) back to the OS; the range stays accessible and
  * reads as zero afterwards. */
 void dtact__mem_purge(void *p, size_t len);

@@ -111,6 +111,15 @@ int dtact__mem_protect(void *p, size_t len) {
     return mprotect(p, len, PROT_NONE) == 0 ? 0 : -1;
 }
 
+void dtact__mem_hugepages(void *p, size_t len) {
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(p, len, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 void dtact__mem_purge(void *p, size_t len) { (void)madvise(p, len, MADV_DONTNEED); }
 
 void dtact__mem_release(void *p, size_t len) { (void)munmap(p, len); }

@@ -108,7 +108,7 @@ dtact__fiber_t *dtact__runq_next(dtact__runq_t *q) {
         /* The fairness pick (top of file). */
         unsigned lo = (unsigned)__builtin_ctz(m);
         dtact__fiber_t *t = q->q[lo].tail;
-        if (lo != hi || t->started) f = t;
+        if (lo != hi || (t->flags & DTACT__F_STARTED)) f = t;
     }
     unlink_one(q, f);
     /* The fiber likely to run next is often cold (spawned long ago, or just
@@ -130,7 +130,7 @@ dtact__fiber_t *dtact__runq_pick_direct(dtact__runq_t *q, dtact__fiber_t *f) {
      * advances it (runq.h, housekeeping_due); the fairness pick, after. */
     if (!m || dtact__runq_housekeeping_due(q) || t % DTACT__FAIR_PERIOD == 0) return NULL;
     dtact__fiber_t *next = q->q[31u - (unsigned)__builtin_clz(m)].head;
-    if (!next->started || next->variant != f->variant) return NULL;
+    if (!(next->flags & DTACT__F_STARTED) || next->variant != f->variant) return NULL;
     q->tick = t;
     unlink_one(q, next);
     link_back(q, f);

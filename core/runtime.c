@@ -181,6 +181,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         rt_free(rt);
         return rc;
     }
+    rt->recs = dtact__fiber_at(rt->arena, 0);
     rt->default_stack_class = dtact__stack_class(rt->arena, c->mStackSize);
     /* Side slots for small inline payloads: reserved, touched only when used. */
     rt->side_len = (size_t)records * DTACT__SIDE_SLOT;

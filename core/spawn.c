@@ -35,7 +35,7 @@ typedef struct payload_s {
  * frame until the first run builds it. */
 static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, const payload_t *pl) {
     if (pl->size + pl->align <= DTACT__SIDE_SLOT) {
-        uintptr_t slot = (uintptr_t)(rt->side + (size_t)f->index * DTACT__SIDE_SLOT);
+        uintptr_t slot = (uintptr_t)(rt->side + (size_t)(f - rt->recs) * DTACT__SIDE_SLOT);
         uintptr_t at = (slot + pl->align - 1) & ~(uintptr_t)(pl->align - 1);
         memcpy((void *)at, pl->src, pl->size);
         f->arg = (void *)at;
@@ -54,6 +54,14 @@ static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, 
     f->arg = (void *)at;
     f->sp = (void *)(at & ~(uintptr_t)15);
     return DTACT_OK;
+}
+
+/* Gives back a record this spawn took and wrote but never published, in the
+ * state spawn expects of a free one (line 1: see spawn_in). */
+static void unspawn(dtact__rt_t *rt, uint32_t cache, dtact__fiber_t *f) {
+    f->joinable = 0;
+    f->cleanup = NULL;
+    dtact__fiber_free(rt->arena, cache, f);
 }
 
 static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *fn, void *arg, void (*cleanup)(void *),
@@ -101,24 +109,27 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
     f->kind = o.mKind;
     f->flags = (uint8_t)((result_fn ? DTACT__F_RESULT_FN : 0) |
                          ((o.mAffinity == DTACT_AFFINITY_SAME_CORE || o.mSwitcher >= 2) ? DTACT__F_PINNED : 0));
-    f->joinable = (flags & DTACT_SPAWN_JOINABLE) ? 1 : 0;
     f->stack_class = (uint8_t)cls;
-    f->cleanup = cleanup;
     /* release fence: orders the generation change of the free that gave us
-     * this record before the relaxed stores below, for a late joiner of the
+     * this record before every later store to it from this thread (the
+     * overflow's chunk_older shares result's word), for a late joiner of the
      * previous generation that reads result/status and then re-checks sg
      * (join.c, look(): the writer's half of a sequence lock). */
     dtact__fence_release();
-    dtact__store_relaxed(&f->result, NULL); // relaxed: see the fence above
-    f->waiters = NULL;
-    dtact__store_relaxed(&f->status, DTACT_OK); // relaxed: see the fence above
-    f->chunk_len = 0;
-    f->started = 0;
-    f->user = NULL;
+    /* Line 1 (types.h) is left alone unless this spawn needs it: a free
+     * record has joinable == 0 and cleanup == NULL (the finisher clears them:
+     * fiber.c, retire; a failed spawn too: unspawn), waiters == NULL (retire
+     * takes the list), result and status are written before the end is
+     * published (fiber.c), chunk fields only matter on chunk heads (runq.c),
+     * `user` is not written yet. A detached fiber's line 1 then stays with
+     * the worker that runs and retires it, instead of crossing to the
+     * spawner and back per fiber. */
+    if (flags & DTACT_SPAWN_JOINABLE) f->joinable = 1;
+    if (cleanup) f->cleanup = cleanup;
     if (pl) {
         int prc = bind_payload(rt, w, f, pl);
         if (prc != DTACT_OK) {
-            dtact__fiber_free(rt->arena, w ? w->id : DTACT__NO_CACHE, f);
+            unspawn(rt, w ? w->id : DTACT__NO_CACHE, f);
             return prc;
         }
     }
@@ -135,13 +146,13 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
         if (dtact__load_seq_cst(&rt->shutdown)) {
             dtact__fetch_sub_seq_cst(&rt->host_spawned, 1u);
             dtact__fiber_release_stack(rt, DTACT__NO_CACHE, f);
-            dtact__fiber_free(rt->arena, DTACT__NO_CACHE, f);
+            unspawn(rt, DTACT__NO_CACHE, f);
             return DTACT_ESHUTDOWN;
         }
     }
     // relaxed: published by the enqueue (local: same thread; inbox: release CAS)
     dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_READY));
-    *out = dtact__handle_make(f->index, gen);
+    *out = dtact__handle_make((uint32_t)(f - rt->recs), gen);
     dtact__schedule(rt, w, f, 1);
     return DTACT_OK;
 }

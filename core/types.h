@@ -77,6 +77,7 @@ static inline uint64_t dtact__handle_gen(uint64_t h) {
 /* fiber flags: set at spawn, constant until the record is released */
 #define DTACT__F_PINNED 0x02u    /* never moves off `home` */
 #define DTACT__F_RESULT_FN 0x04u /* fn is void *(*)(void *) (else void (*)(void *)) */
+#define DTACT__F_STARTED 0x08u   /* context built (set by the worker that first runs it) */
 
 typedef struct dtact__stack_s dtact__stack_t;
 typedef struct dtact__waiter_s dtact__waiter_t;
@@ -125,7 +126,7 @@ struct dtact__fiber_s {
     _Atomic uint32_t timer_slot; /* index of its timer entry in a worker's heap (a hint; timer.c) */
     _Atomic uint32_t wait_seq;   /* bumped when a timed wait ends (timers)    */
     uint16_t chunk_len;          /* fibers in the chunk this one heads        */
-    uint8_t started;             /* context built (owner worker only)         */
+    uint8_t spare;               /* unused                                    */
     uint8_t joinable;            /* 1: keep the record after the end; under `lock` */
     void *user;                  /* language bindings' per-fiber slot         */
 };
