@@ -207,9 +207,12 @@ static uint32_t take_over(dtact__worker_t *w, dtact__worker_t *p, uint32_t beat)
         dtact__fiber_t *in = dtact__xchg_acquire(&p->inbox, NULL);
         if (in) dtact__runq_splice_stack(&p->rq, in);
         n = move_work(w, p);
-        /* Nothing (more) for us: later looks at this episode claim again only for new inbox work. */
+        /* Nothing (more) for us: later looks at this episode claim again only
+         * for new inbox work. Work left behind (half of what the inbox brought)
+         * clears the note of an earlier empty look, or nobody would take it. */
         if (!n || (!dtact__runq_movable(&p->rq) && !dtact__runq_overflow_len(&p->rq)))
             dtact__store_relaxed(&p->taken, beat);                // relaxed: a hint for later looks
+        else dtact__store_relaxed(&p->taken, 0u);                 // relaxed: as above (0 is even: never a running beat)
         dtact__store_relaxed(&p->load, dtact__runq_load(&p->rq)); // relaxed: load hint
     }
     dtact__fetch_and_release(&p->mon, ~DTACT__MON_CLAIM); // release: our writes to p's queues, to its enter
