@@ -3,11 +3,10 @@
  *
  * Memory. Every mapping is private and anonymous. A reservation is PROT_NONE
  * with MAP_NORESERVE; commit is mprotect(RW), which keeps MAP_NORESERVE, so a
- * committed stack is charged no swap and its pages appear when touched. purge
- * is madvise(MADV_DONTNEED): private anonymous pages read as zero afterwards.
- * Guard regions: madvise(MADV_GUARD_INSTALL), probed once (prim.h). The
- * mapping budget is /proc/sys/vm/max_map_count and the line count of
- * /proc/self/maps (read with open/read, no stdio: no allocation).
+ * committed stack is charged no swap and its pages appear when touched. purge is
+ * madvise(MADV_DONTNEED): private anonymous pages read as zero afterwards. Guard
+ * regions: madvise(MADV_GUARD_INSTALL), probed once (prim.h). The mapping budget
+ * is vm.max_map_count and the line count of /proc/self/maps (open/read: no malloc).
  *
  * Fault signals. One sigaction handler (SA_SIGINFO | SA_ONSTACK) serves
  * SIGSEGV and SIGBUS: it calls the hook with si_addr; when the hook returns it
@@ -111,14 +110,7 @@ int dtact__mem_protect(void *p, size_t len) {
     return mprotect(p, len, PROT_NONE) == 0 ? 0 : -1;
 }
 
-void dtact__mem_hugepages(void *p, size_t len) {
-#if defined(MADV_HUGEPAGE)
-    (void)madvise(p, len, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)len;
-#endif
-}
+void dtact__mem_hugepages(void *p, size_t len) { (void)madvise(p, len, MADV_HUGEPAGE); }
 
 void dtact__mem_purge(void *p, size_t len) { (void)madvise(p, len, MADV_DONTNEED); }
 
