@@ -124,13 +124,7 @@ apt_install() { # packages...: installs what is missing, as root only
     fi
 }
 
-newer_src() { # binary sources...: true when the binary is missing or older than a source
-    local bin=$1 s
-    shift
-    [ -x "$bin" ] || return 0
-    for s in "$@"; do [ "$s" -nt "$bin" ] && return 0; done
-    return 1
-}
+. "$ROOT/scripts/bench-lib.sh" # newer_src
 
 build_c() { # binary source
     newer_src "$1" "$2" || return 0

@@ -56,13 +56,7 @@ GO_BIN=$PEER_DIR/sync-go
 TOKIO_BIN=$PEER_DIR/tokio-target/release/sync-tokio
 mkdir -p "$BUILD_DIR/results" "$PEER_DIR"
 
-newer_src() { # binary sources...: true when the binary is missing or older than a source
-    local bin=$1 s
-    shift
-    [ -x "$bin" ] || return 0
-    for s in "$@"; do [ "$s" -nt "$bin" ] && return 0; done
-    return 1
-}
+. "$ROOT/scripts/bench-lib.sh" # newer_src
 
 if [ "$BUILD" = 1 ]; then
     for p in $PEERS; do
