@@ -148,10 +148,10 @@ int dtact__epoll_create(void);
 int dtact__epoll_add(int ep, int fd, uint64_t data);
 int dtact__epoll_del(int ep, int fd);
 int dtact__epoll_wait(int ep, dtact__io_event_t *out, int max, int64_t timeout_ns);
-/* An eventfd to interrupt a wait: create (>= 0 or -errno), signal, drain. */
+/* An eventfd to interrupt a wait: create (>= 0 or -errno), signal (each
+ * signal wakes an edge-triggered watch of it; reactor.c never drains it). */
 int dtact__wakefd_create(void);
 void dtact__wakefd_signal(int fd);
-void dtact__wakefd_drain(int fd);
 /* close(2): 0 or -errno. */
 int dtact__fd_close(int fd);
 /* poll(2) on one descriptor: the ready DTACT__IO_* bits, 0 on timeout, -errno. */

@@ -367,17 +367,16 @@ int dtact__epoll_del(int set, int fd) {
 
 static uint32_t io_bits(uint32_t e) {
     uint32_t r = 0;
-    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) r |= DTACT__IO_IN;
+    if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)) r |= DTACT__IO_IN;
+    if (e & EPOLLRDHUP) r |= DTACT__IO_HUP; /* the peer's end of stream: a HUP of the read side */
     if (e & EPOLLOUT) r |= DTACT__IO_OUT;
     if (e & EPOLLERR) r |= DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT; /* wake both sides: the call reports */
     if (e & EPOLLHUP) r |= DTACT__IO_HUP | DTACT__IO_IN | DTACT__IO_OUT;
     return r;
 }
 
-#ifndef SYS_epoll_pwait2
-#if defined(__x86_64__) || defined(__aarch64__)
+#if !defined(SYS_epoll_pwait2) && (defined(__x86_64__) || defined(__aarch64__))
 #define SYS_epoll_pwait2 441
-#endif
 #endif
 
 int dtact__epoll_wait(int set, dtact__io_event_t *out, int max, int64_t timeout_ns) {
@@ -419,13 +418,7 @@ int dtact__wakefd_create(void) {
 
 void dtact__wakefd_signal(int fd) {
     uint64_t one = 1;
-    ssize_t r = write(fd, &one, sizeof one); /* EAGAIN: the counter is already non-zero, as good */
-    (void)r;
-}
-
-void dtact__wakefd_drain(int fd) {
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof v);
+    ssize_t r = write(fd, &one, sizeof one); /* EAGAIN: the count is full (2^64 - 1 writes) */
     (void)r;
 }
 

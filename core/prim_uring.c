@@ -169,7 +169,8 @@ static uint64_t ud_of(const uwatch_t *e, int fd) { return (uint64_t)e->seq << 32
 
 static uint32_t poll_bits(uint32_t e) {
     uint32_t r = 0;
-    if (e & (POLLIN | POLLRDHUP | POLLPRI)) r |= DTACT__IO_IN;
+    if (e & (POLLIN | POLLPRI)) r |= DTACT__IO_IN;
+    if (e & POLLRDHUP) r |= DTACT__IO_IN | DTACT__IO_HUP; /* as prim_linux.c's io_bits */
     if (e & POLLOUT) r |= DTACT__IO_OUT;
     if (e & POLLERR) r |= DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT; /* wake both sides: the call reports */
     if (e & POLLHUP) r |= DTACT__IO_HUP | DTACT__IO_IN | DTACT__IO_OUT;

@@ -15,7 +15,10 @@
  * read or write; a waiter that loses waits again); an edge without a waiter
  * sets the side's token, which the next wait consumes at once. Token and
  * queue of a side are under the queue's lock, so the edge and a new waiter
- * cannot miss each other. Events carry (epoch, fd): events of an fd number
+ * cannot miss each other. The token keeps the bits of the edges it stands
+ * for (HUP, ERR), so that the wait that consumes it reports them as a woken
+ * waiter would: a caller that skips a read after a short one (util/handle.c)
+ * must learn of an end of stream that came with the data it read. Events carry (epoch, fd): events of an fd number
  * that was cancelled and reused are ignored.
  *
  * The worker that owns a set reads it: when it goes idle it sleeps in the set
@@ -52,10 +55,11 @@ typedef struct dtact__pollfd_s {
     dtact__waitq_t rq, wq;       /* readers, writers; each lock guards its side's token */
     _Atomic uint32_t epoch;      /* bumped by dtact_fd_cancel                       */
     _Atomic uint16_t watched_by; /* worker id + 1 whose set watches the fd, 0: none */
-    uint8_t ready_r, ready_w;    /* edge tokens, under rq.lock / wq.lock            */
+    uint8_t ready_r, ready_w;    /* edge tokens (their bits), under rq.lock / wq.lock */
 } dtact__pollfd_t;
 _Static_assert(DTACT__MAX_WORKERS < UINT16_MAX, "watched_by holds a worker id + 1");
 _Static_assert(sizeof(void *) != 8 || sizeof(dtact__pollfd_t) == 56, "a descriptor is 56 bytes");
+_Static_assert((DTACT__IO_IN | DTACT__IO_OUT | DTACT__IO_ERR | DTACT__IO_HUP) <= UINT8_MAX, "a token holds the bits");
 
 struct dtact__io_s {
     dtact__waitq_t grow; /* its lock serialises page allocation */
@@ -115,20 +119,23 @@ void dtact__reactor_free(dtact__rt_t *rt) {
 
 /* ------------------------------------------------------------ events */
 
-/* An edge on one side: wake every waiter, or leave a token. */
+/* An edge on one side: wake every waiter, or leave a token (the bits of
+ * every edge since the last wait: DTACT__IO_* fit in 8 bits). */
 static void edge(dtact__waitq_t *q, uint8_t *token, int bits) {
     dtact__waitq_lock(q);
-    if (dtact__waitq_empty(q)) *token = 1;
+    if (dtact__waitq_empty(q)) *token = (uint8_t)(*token | bits);
     dtact__wnode_t *all = dtact__waitq_take_all(q);
     dtact__waitq_unlock(q);
     dtact__wnode_wake_chain(all, bits);
 }
 
-static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_event_t *ev) {
-    if (ev->data == WAKE_DATA) {
-        dtact__wakefd_drain(dtact__load_relaxed(&w->wakefd)); // relaxed: our own field
-        return;
-    }
+static void dispatch_one(dtact__rt_t *rt, const dtact__io_event_t *ev) {
+    /* A waker's eventfd write: it ended the sleep; nothing to do. The counter
+     * is never read back: every write wakes the set's watch of it (edge-
+     * triggered, and eventfd_write wakes its waiters whatever the count), and
+     * a read would cost a system call per wake-up plus the POLLOUT edge it
+     * makes (2^64 writes would fill it). */
+    if (ev->data == WAKE_DATA) return;
     int fd = (int)(uint32_t)ev->data;
     dtact__pollfd_t *pd = pollfd_get(rt, fd, 0);
     // relaxed: a stale epoch only makes us ignore (or deliver) one spurious edge
@@ -141,13 +148,13 @@ static void dispatch_one(dtact__rt_t *rt, dtact__worker_t *w, const dtact__io_ev
 static void poll_rounds(dtact__worker_t *w, dtact__ioset_t *set) {
     for (int round = 0; round < 4; round++) {
         while (w->io_pos < w->io_nev)
-            dispatch_one(w->rt, w, &w->io_ev[w->io_pos++]);
+            dispatch_one(w->rt, &w->io_ev[w->io_pos++]);
         int n = dtact__ioset_wait(set, w->io_ev, 64, 0);
         w->io_pos = 0;
         w->io_nev = n > 0 ? (uint32_t)n : 0;
         if (n < 64) {
             while (w->io_pos < w->io_nev)
-                dispatch_one(w->rt, w, &w->io_ev[w->io_pos++]);
+                dispatch_one(w->rt, &w->io_ev[w->io_pos++]);
             return;
         }
     }
@@ -241,14 +248,14 @@ static int watch(dtact__worker_t *w, dtact__pollfd_t *pd, int fd) {
 
 /* ------------------------------------------------------------ waiting */
 
-/* Queues n on one side unless its token is there (consumed: returns the side's bit). */
+/* Queues n on one side unless its token is there (consumed: returns its bits, the side's among them). */
 static int arm(dtact__waitq_t *q, uint8_t *token, dtact__wnode_t *n, int bit, dtact__pollfd_t *pd, uint32_t epoch) {
     int got = 0;
     dtact__waitq_lock(q);
     if (dtact__load_relaxed(&pd->epoch) != epoch) got = DTACT_ECLOSED; // relaxed: cancel bumps it under this lock
     else if (*token) {
+        got = *token | bit;
         *token = 0;
-        got = bit;
     } else {
         dtact__waitq_push(q, n);
     }

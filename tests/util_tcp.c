@@ -1,8 +1,9 @@
 /* tests/util_tcp.c -- libdtact_util's TCP on fibers: 1,000 concurrent loopback
  * connections echoing checked bytes, half-close, reset, EPIPE without
  * SIGPIPE, the timed variants (accept, connect to a full backlog, read,
- * write into a full socket buffer, 0 = try once), and close from another
- * fiber or thread waking a blocked call with ECANCELED.
+ * write into a full socket buffer, 0 = try once), close from another
+ * fiber or thread waking a blocked call with ECANCELED, and the end of
+ * stream after a short read (which makes the next read wait first).
  */
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -125,6 +126,8 @@ Test(util_tcp, a_thousand_concurrent_echo_connections) {
 
 /* ------------------------------------------------------------ half-close, reset, EPIPE */
 
+#define MS 1000000LL
+
 typedef struct pair {
     DtactTcpStream *a, *b; /* a: client, b: server side */
 } pair_t;
@@ -168,6 +171,72 @@ Test(util_tcp, half_close_lets_the_peer_read_the_end_and_write_back) {
     make_pair(&p);
     cr_assert_eq(dtact_await(go(half_close_fiber, &p)), DTACT_OK);
     ucheck_assert();
+    rt_down(rt);
+}
+
+/* A read shorter than the buffer makes the next read wait for readiness
+ * before it tries (util/handle.c): an end of stream that came with the data
+ * of the short read makes no new edge, so the next read must still see it.
+ * Three orders: the reader waits when data and FIN arrive (their edge wakes
+ * it), the reader is busy elsewhere (the edge becomes the fd's token), and
+ * the fd was never watched (the first watch finds the end). Each read is
+ * timed: a lost end costs the whole timeout (the read then tries the receive
+ * and sees the end), not a hang. */
+typedef struct end_ctx {
+    pair_t p;
+    int order;        /* 0: reader waiting, 1: reader busy, 2: never watched */
+    atomic_int sent;  /* the writer wrote "abc" and shut down */
+    atomic_int ready; /* the reader's first exchange is done (orders 0 and 1) */
+} end_ctx_t;
+
+static void end_writer(void *arg) {
+    end_ctx_t *e = arg;
+    while (e->order != 2 && !atomic_load(&e->ready))
+        dtact_yield();
+    for (int i = 0; e->order == 0 && i < 8; i++) /* most often the reader is parked by now; any order is correct */
+        dtact_yield();
+    UCHECK(dtact_util_io_stream_write_all(e->p.a, (const uint8_t *)"abc", 3) == 3, "write: %s", ulast());
+    UCHECK(dtact_util_io_stream_shutdown(e->p.a, 1) == 0, "shutdown(write): %s", ulast());
+    atomic_store(&e->sent, 1);
+}
+
+static void end_reader(void *arg) {
+    end_ctx_t *e = arg;
+    uint8_t buf[16];
+    if (e->order != 2) {
+        /* a first short exchange: the fd is watched, and the short read skips the next try */
+        UCHECK(dtact_util_io_stream_write_all(e->p.a, (const uint8_t *)"x", 1) == 1, "write: %s", ulast());
+        UCHECK(dtact_util_io_stream_read_timeout(e->p.b, buf, sizeof buf, 10000 * MS) == 1, "first read: %s", ulast());
+    }
+    atomic_store(&e->ready, 1);
+    while (e->order != 0 && !atomic_load(&e->sent))
+        dtact_yield();
+    size_t got = 0;
+    ptrdiff_t n;
+    uint64_t t0 = dtact_now_ns();
+    while ((n = dtact_util_io_stream_read_timeout(e->p.b, buf + got, sizeof buf - got, 10000 * MS)) > 0)
+        got += (size_t)n;
+    uint64_t dt = dtact_now_ns() - t0;
+    UCHECK(n == 0 && got == 3 && memcmp(buf, "abc", 3) == 0, "order %d: %zu bytes, then %td (%s)", e->order, got, n,
+           n < 0 ? ulast() : "");
+    /* a lost end would be seen only by the receive after the skipped wait's timeout */
+    UCHECK(dt < 10000 * MS, "order %d: the end of stream took the whole read timeout", e->order);
+}
+
+Test(util_tcp, a_short_read_then_the_end_of_stream_that_came_with_it) {
+    void *rt = rt_up(2, 64);
+    for (int round = 0; round < 30; round++) {
+        end_ctx_t e;
+        memset(&e, 0, sizeof e);
+        e.order = round % 3;
+        make_pair(&e.p);
+        dtact_handle_t r = go(end_reader, &e), w = go(end_writer, &e);
+        cr_assert_eq(dtact_await(w), DTACT_OK);
+        cr_assert_eq(dtact_await(r), DTACT_OK);
+        ucheck_assert();
+        dtact_util_io_stream_close(e.p.a);
+        dtact_util_io_stream_close(e.p.b);
+    }
     rt_down(rt);
 }
 
@@ -226,7 +295,6 @@ Test(util_tcp, writing_to_a_closed_peer_fails_without_sigpipe) {
 
 /* ------------------------------------------------------------ timeouts */
 
-#define MS 1000000LL
 
 typedef struct tmo {
     pair_t p;

@@ -1,8 +1,9 @@
 /* util/internal.h -- libdtact_util's private declarations.
  *
  * A socket handle (every public handle type but DtactInterval) is one
- * dtu_handle_t: the descriptor, its kind, and two words that make closing
- * safe while other fibers or threads are inside calls on it:
+ * dtu_handle_t: the descriptor, its kind, the read hint of stream reads
+ * (handle.c), and two words that make closing safe while other fibers or
+ * threads are inside calls on it:
  *
  *   refs    1 for the owner + 1 per call in flight
  *   closed  set once by close
@@ -47,7 +48,12 @@ typedef struct dtu_handle {
     uint32_t kind;
     atomic_uint refs;
     atomic_uint closed;
+    atomic_uint rd; /* stream reads: DTU_RD_* (handle.c, dtu_read); relaxed: a hint */
 } dtu_handle_t;
+
+/* dtu_handle_t.rd */
+#define DTU_RD_DRAINED 1u /* the last read was short: wait before the next one */
+#define DTU_RD_ENDED 2u   /* a read wait reported HUP or ERR: never skip a read */
 
 /* ---------------------------------------------------------------- errors.c */
 /* Records code (a positive errno) and "what: detail: strerror" for the calling
