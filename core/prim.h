@@ -132,7 +132,9 @@ void dtact__ioset_close(dtact__ioset_t *set); /* NULL is ignored; quiescent (no 
 uint32_t dtact__ioset_backend(const dtact__ioset_t *set);
 /* Watches fd for IN|OUT (edge-triggered, read hang-up included): 0, or
  * -errno (-EPERM: fd cannot be watched, a regular file). Owner thread only.
- * An fd still watched (with other data) is watched again with data. */
+ * An fd still watched (with other data) is watched again with data. The low
+ * half of data is fd or all ones (the io_uring set keeps only the high half:
+ * 8 bytes per fd); other data fails with -EINVAL. */
 int dtact__ioset_add(dtact__ioset_t *set, int fd, uint64_t data);
 /* Stops watching fd; any thread. When it returns the set holds no reference
  * to the file (io_uring: the poll is removed), so that a close(2) that

@@ -73,11 +73,16 @@
 #define PROBE_UD UINT64_MAX /* matches no poll */
 #define WATCH_MASK (POLLIN | POLLOUT | POLLRDHUP)
 
+/* 8 bytes per fd (W14: an idle connection pays for its entry in the table of
+ * every worker's set that watched its number once). The event data is
+ * (hi << 32 | fd), or (hi << 32 | 0xffffffff) with ones: prim.h's add. */
 typedef struct uwatch_s {
-    uint64_t data; /* the reactor's event data */
-    uint32_t seq;  /* the watch's number: the high half of its polls' user_data */
-    uint32_t on;   /* watched */
+    uint32_t hi;       /* the high half of the event data */
+    uint32_t seq : 30; /* the watch's number: the high half of its polls' user_data */
+    uint32_t ones : 1; /* the low half of the data is all ones, not fd */
+    uint32_t on : 1;   /* watched */
 } uwatch_t;
+_Static_assert(sizeof(uwatch_t) == 8, "an fd costs a set 8 bytes");
 #endif
 
 struct dtact__ioset_s {
@@ -167,6 +172,8 @@ uint32_t dtact__io_backend_choose(const char **why) {
 #if defined(DTACT_HAVE_URING)
 static uint64_t ud_of(const uwatch_t *e, int fd) { return (uint64_t)e->seq << 32 | (uint32_t)fd; }
 
+static uint64_t data_of(const uwatch_t *e, uint32_t fd) { return (uint64_t)e->hi << 32 | (e->ones ? 0xffffffffu : fd); }
+
 static uint32_t poll_bits(uint32_t e) {
     uint32_t r = 0;
     if (e & (POLLIN | POLLPRI)) r |= DTACT__IO_IN;
@@ -224,7 +231,7 @@ static void wait_gone(dtact__ioset_t *s, uint64_t ud) {
 }
 
 /* The table is one lazily zero-filled mapping for every possible fd
- * (MAX_FDS entries, 16 MiB of address space): an entry costs memory only once
+ * (MAX_FDS entries, 8 MiB of address space): an entry costs memory only once
  * its page is touched, so a set pays for the pages of the fds it watched,
  * not for a power-of-two table zeroed up to its highest fd (52 B per
  * connection at 10k connections on two workers, half of it never used). */
@@ -239,7 +246,9 @@ static int grow(dtact__ioset_t *s, int fd) {
 }
 
 static int u_add(dtact__ioset_t *s, int fd, uint64_t data) {
-    int r = dtact__epoll_add(s->ep, fd, 0); /* can it be polled at all? */
+    uint32_t lo = (uint32_t)data;
+    if (lo != (uint32_t)fd && lo != 0xffffffffu) return -EINVAL; /* see uwatch_t */
+    int r = dtact__epoll_add(s->ep, fd, 0);                      /* can it be polled at all? */
     if (r < 0) return r;
     (void)dtact__epoll_del(s->ep, fd);
     pthread_mutex_lock(&s->lock);
@@ -250,8 +259,10 @@ static int u_add(dtact__ioset_t *s, int fd, uint64_t data) {
         uwatch_t *e = &s->tab[fd];
         had = (int)e->on;
         old = ud_of(e, fd);
-        e->data = data;
-        e->seq = ++s->seq;
+        e->hi = (uint32_t)(data >> 32);
+        e->ones = lo == 0xffffffffu;
+        s->seq = (s->seq + 1) & 0x3fffffffu;
+        e->seq = s->seq;
         r = arm(s, fd, ud_of(e, fd));
         e->on = r == 0;
         submit(s);
@@ -289,13 +300,13 @@ static int u_reap(dtact__ioset_t *s, dtact__io_event_t *out, int max) {
         if (fd >= s->cap) continue;
         uwatch_t *e = &s->tab[fd];
         if (!e->on || e->seq != (uint32_t)(ud >> 32)) continue; /* a removed watch's late words */
-        if (res > 0) out[n++] = (dtact__io_event_t){e->data, poll_bits((uint32_t)res)};
+        if (res > 0) out[n++] = (dtact__io_event_t){data_of(e, fd), poll_bits((uint32_t)res)};
         if (more) continue;
         if ((res >= 0 || res == -ECANCELED) && arm(s, (int)fd, ud) == 0) {
             rearmed = 1; /* ended on its own (CQ overflow): still watched */
         } else {
             e->on = 0; /* cannot be polled any more: report it to both sides */
-            out[n++] = (dtact__io_event_t){e->data, DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT};
+            out[n++] = (dtact__io_event_t){data_of(e, fd), DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT};
         }
     }
     if (rearmed || io_uring_sq_ready(&s->ring)) submit(s);
