@@ -45,10 +45,10 @@ enum dtu_kind {
 
 typedef struct dtu_handle {
     int fd;
-    uint32_t kind;
     atomic_uint refs;
-    atomic_uint closed;
-    atomic_uint rd; /* stream reads: DTU_RD_* (handle.c, dtu_read); relaxed: a hint */
+    uint8_t kind; /* enum dtu_kind */
+    atomic_uchar closed;
+    atomic_uchar rd; /* stream reads: DTU_RD_* (handle.c, dtu_read); relaxed: a hint */
 } dtu_handle_t;
 
 /* dtu_handle_t.rd */
