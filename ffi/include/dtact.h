@@ -359,7 +359,8 @@ DTACT_API int dtact_current_worker(void);
  * worker's reactor (epoll or io_uring, edge-triggered, watched once and kept until
  * dtact_fd_cancel/dtact_fd_close). On a plain thread it is poll(2).
  * Returns the ready bits (> 0; DTACT_IO_ERROR/HUP come with the side they
- * end), or DTACT_ETIMEDOUT, DTACT_ESHUTDOWN (fiber), DTACT_ECLOSED
+ * end: the peer's shutdown of its writing side is HUP with READ on a fiber),
+ * or DTACT_ETIMEDOUT, DTACT_ESHUTDOWN (fiber), DTACT_ECLOSED
  * (dtact_fd_cancel ended the wait), DTACT_EINVAL (fd < 0 or not open, no
  * event bit), DTACT_EPERM (a worker thread outside any fiber), DTACT_ENOMEM.
  * A file that epoll cannot watch (a regular file) is always ready.
