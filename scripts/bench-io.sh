@@ -4,6 +4,7 @@
 #
 # usage: scripts/bench-io.sh [--workers W] [--gen-threads G] [--duration S] [--warmup S] [--rows LIST]
 #                            [--peers LIST] [--reps R] [--w13-conns LIST] [--idle-conns N] [--quick] [--no-build]
+#                            [--base DIR]
 #   --workers W       worker threads of every server runtime (default 2; thread-per-connection ignores it)
 #   --gen-threads G   threads of the load generator (default 1); it shares the machine with the server
 #   --duration S      measured seconds per W13/W15 run (default 5; --quick: 2), after --warmup S (default 1;
@@ -16,6 +17,9 @@
 #   --idle-conns N    connections of W14 (default 10000)
 #   --quick           smoke run: --duration 2 --warmup 0.5 --reps 1 unless given
 #   --no-build        use the binaries already built
+#   --base DIR        add a column "base": the Dtact servers found in DIR (dtact_echo_server, dtact_idle_server,
+#                     dtact_http_server, e.g. copied from build/bench before a change), run interleaved with the
+#                     others for a before/after comparison in the same run
 #
 # Builds (only what is missing or older than its sources; everything goes under build/, nothing into the
 # source tree; a runtime that cannot be built shows "not built"):
@@ -52,6 +56,7 @@ IDLE_CONNS=10000
 W13_CONNS="100 1000"
 QUICK=0
 BUILD=1
+BASE_DIR=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --workers) WORKERS=$2; shift ;;
@@ -65,16 +70,21 @@ while [ $# -gt 0 ]; do
         --w13-conns) W13_CONNS=${2//,/ }; shift ;;
         --quick) QUICK=1 ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        --base) BASE_DIR=$(cd "$2" && pwd) || exit 2; shift ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "bench-io.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+if [ -n "$BASE_DIR" ] && [[ " $PEERS " != *" base "* ]]; then
+    PEERS=$(sed 's/\bdtact\b/dtact base/' <<<"$PEERS")
+    [[ " $PEERS " == *" base "* ]] || PEERS="base $PEERS"
+fi
 for r in $ROWS; do
     case $r in W13|W14|W15) ;; *) echo "bench-io.sh: unknown row $r" >&2; exit 2 ;; esac
 done
 for p in $PEERS; do
-    case $p in dtact|threads|go|tokio|hyper) ;; *) echo "bench-io.sh: unknown runtime $p" >&2; exit 2 ;; esac
+    case $p in dtact|base|threads|go|tokio|hyper) ;; *) echo "bench-io.sh: unknown runtime $p" >&2; exit 2 ;; esac
 done
 if [ "$QUICK" = 1 ]; then
     : "${DURATION:=2}" "${WARMUP:=0.5}" "${REPS:=1}"
@@ -188,6 +198,7 @@ declare -A HAVE
 for p in $PEERS; do
     case $p in
         dtact) [ -x "$DTACT_ECHO" ] || [ -x "$DTACT_IDLE" ] || [ -x "$DTACT_HTTP" ] && HAVE[dtact]=1 ;;
+        base) [ -n "$BASE_DIR" ] && HAVE[base]=1 ;;
         threads) [ -x "$THREADS_BIN" ] && HAVE[threads]=1 ;;
         go) [ -x "$GO_BIN" ] && HAVE[go]=1 ;;
         tokio) [ -x "$TOKIO_BIN" ] && HAVE[tokio]=1 ;;
@@ -204,6 +215,8 @@ server_cmd() {
     case $p in
         dtact)
             case $mode in echo) b=$DTACT_ECHO ;; idle) b=$DTACT_IDLE ;; http) b=$DTACT_HTTP ;; esac
+            [ -x "$b" ] && echo "$b" ;;
+        base) b=$BASE_DIR/dtact_${mode}_server
             [ -x "$b" ] && echo "$b" ;;
         threads) echo "$THREADS_BIN $mode" ;;
         go) echo "$GO_BIN $mode" ;;
