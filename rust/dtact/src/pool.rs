@@ -24,12 +24,13 @@ use std::alloc::{self, Layout};
 use std::cell::{Cell, RefCell};
 use std::mem;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use dtact_sys as sys;
 
 /// Block sizes of the size classes.
-const CLASS_SIZES: [usize; 2] = [64, 128];
+pub(crate) const CLASS_SIZES: [usize; 2] = [64, 128];
 /// Alignment of every pooled block (what malloc gives anyway).
 const BLOCK_ALIGN: usize = 16;
 /// Blocks per magazine.
@@ -85,6 +86,20 @@ struct Depot {
 
 static DEPOT: Mutex<Depot> = Mutex::new(Depot { full: [Vec::new(), Vec::new()], empty: Vec::new(), bytes: 0 });
 
+/// The number of full magazines of each class in the depot, kept under the depot's lock and read
+/// without it: a thread whose magazine ran dry while the depot has none (a workload that keeps
+/// more tasks outstanding than ever before) allocates from the allocator without taking the lock
+/// for every block. A stale value costs one allocator call or one useless lock, nothing more.
+static DEPOT_FULL: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+impl Depot {
+    /// Publishes the count of full magazines of `class` (call under the lock, after a change).
+    fn note_full(&self, class: usize) {
+        // order: Relaxed: a hint only; the magazines themselves are handed over under the lock.
+        DEPOT_FULL[class].store(self.full[class].len(), Ordering::Relaxed);
+    }
+}
+
 fn depot() -> std::sync::MutexGuard<'static, Depot> {
     // A panic while holding the lock cannot leave the depot inconsistent (plain Vec moves).
     DEPOT.lock().unwrap_or_else(|e| e.into_inner())
@@ -95,7 +110,10 @@ pub(crate) fn clear() {
     let (full, empty) = {
         let mut d = depot();
         d.bytes = 0;
-        (mem::take(&mut d.full), mem::take(&mut d.empty))
+        let taken = (mem::take(&mut d.full), mem::take(&mut d.empty));
+        d.note_full(0);
+        d.note_full(1);
+        taken
     };
     for (class, mags) in full.into_iter().enumerate() {
         for mut m in mags {
@@ -142,6 +160,21 @@ impl Local {
     }
 }
 
+/// The layout of the pooled blocks of the smallest class that holds `l`, if one does.
+#[inline]
+pub(crate) const fn class_layout(l: Layout) -> Option<Layout> {
+    match class_of(l) {
+        Some(c) => Some(BLOCK_LAYOUTS[c]),
+        None => None,
+    }
+}
+
+/// The layout of the blocks of class `c` (0 or 1).
+#[inline]
+pub(crate) const fn class_block(c: usize) -> Layout {
+    BLOCK_LAYOUTS[c]
+}
+
 /// Allocates memory for `l` (non-zero size); aborts on out-of-memory like `Box::new`.
 #[inline]
 pub(crate) fn alloc(l: Layout) -> NonNull<u8> {
@@ -183,8 +216,13 @@ fn alloc_block(class: usize) -> NonNull<u8> {
                 return None;
             }
             // Empty: trade it for a full magazine from the depot, if there is one.
+            // order: Relaxed: a hint (see DEPOT_FULL); the lock orders the hand-over.
+            if DEPOT_FULL[class].load(Ordering::Relaxed) == 0 {
+                return None;
+            }
             let mut d = depot();
             let full = d.full[class].pop()?;
+            d.note_full(class);
             d.bytes -= full.len() * CLASS_SIZES[class];
             let empty = mem::replace(&mut *mag, full);
             if empty.capacity() != 0 {
@@ -223,6 +261,7 @@ unsafe fn free_block(p: NonNull<u8>, class: usize) {
                 if d.bytes + full.len() * CLASS_SIZES[class] <= MAX_DEPOT_BYTES {
                     d.bytes += full.len() * CLASS_SIZES[class];
                     d.full[class].push(full);
+                    d.note_full(class);
                 } else {
                     drop(d);
                     free_all(&mut full, class);

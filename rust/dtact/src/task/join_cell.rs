@@ -54,7 +54,7 @@
 //!   the last one frees it. TAKEN tells that freer that the output was moved out already.
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
+use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,18 +77,47 @@ const TASK_REF: usize = 8;
 const HANDLE_REF: usize = 16;
 /// The handle moved the result out.
 const TAKEN: usize = 32;
+/// Set at creation, never changed: the cell is a pooled block that also held the task's future
+/// ([`CellPtr::new_resident`]); its size class is `RESIDENT_CLASS1`'s.
+const RESIDENT: usize = 64;
+/// With `RESIDENT`: the block is of the pool's second size class (else the first).
+const RESIDENT_CLASS1: usize = 128;
 
-/// `repr(C)`: the state word, the fiber handle and the result first, so that the words written on
-/// spawn and on completion usually share one cache line (blocks are 16-byte aligned); the waker,
-/// written only when the handle waits, last.
+/// `repr(C)`, 32 bytes of header (state word, fiber handle, waker) and then the slot, which holds
+/// the result once the task completed and, in a resident cell ([`CellPtr::new_resident`]), the
+/// task's own state `P` (its future) before that. Every user but the resident task's trampolines
+/// sees the cell as `JoinCell<T>` (`P = ()`): the slot starts at offset 32 in both layouts, as
+/// long as the slot's alignment is at most 32 (checked by `resident_fits`).
+///
+/// The error is boxed: a `JoinError` (32 bytes, and it leaves `Result<(), JoinError>` no niche,
+/// so that one is 40) would make the cell of a `()` task 72 bytes, over the pool's 64-byte class,
+/// and double the memory of every outstanding task. Errors (a panic, which allocates its payload
+/// anyway, or a cancellation) are rare.
 #[repr(C)]
-pub(super) struct JoinCell<T> {
+pub(super) struct JoinCell<T, P = ()> {
     state: AtomicUsize,
     /// The fiber's handle: written by the spawn (its `out` argument), then only read, by the
     /// handle's owner. The task never touches it.
     fiber: UnsafeCell<sys::dtact_handle_t>,
-    result: UnsafeCell<MaybeUninit<Result<T, JoinError>>>,
     waker: UnsafeCell<Option<Waker>>,
+    slot: UnsafeCell<Slot<T, P>>,
+}
+
+/// The result, or (resident cells, before completion) the task's state.
+#[repr(C)]
+pub(super) union Slot<T, P> {
+    result: ManuallyDrop<MaybeUninit<Result<T, Box<JoinError>>>>,
+    task: ManuallyDrop<MaybeUninit<P>>,
+}
+
+/// Whether a resident cell holding task state `P` fits a pooled block with the slot where a
+/// `JoinCell<T>` has it; the pooled class's layout if so.
+#[inline]
+pub(super) fn resident_layout<T, P>() -> Option<Layout> {
+    if mem::align_of::<Slot<T, P>>() > 16 {
+        return None;
+    }
+    pool::class_layout(Layout::new::<JoinCell<T, P>>())
 }
 
 /// A pointer to a live join cell, held by the task (in its `TaskState`) or by its JoinHandle.
@@ -105,11 +134,41 @@ impl<T> CellPtr<T> {
             p.as_ptr().write(JoinCell {
                 state: AtomicUsize::new(TASK_REF | HANDLE_REF),
                 fiber: UnsafeCell::new(0),
-                result: UnsafeCell::new(MaybeUninit::uninit()),
                 waker: UnsafeCell::new(None),
+                slot: UnsafeCell::new(Slot { result: ManuallyDrop::new(MaybeUninit::uninit()) }),
             })
         };
         CellPtr(p)
+    }
+    /// A new resident cell: a pooled block holding `task` (the task's state, its future) in the
+    /// slot until the task completes; owned by both the task and the handle, as [`CellPtr::new`].
+    /// `None` (and `task` back) if it does not fit ([`resident_layout`]).
+    pub(super) fn new_resident<P>(task: P) -> Result<Self, P> {
+        let layout = match resident_layout::<T, P>() {
+            Some(l) => l,
+            None => return Err(task),
+        };
+        let big = if layout.size() > pool::CLASS_SIZES[0] { RESIDENT_CLASS1 } else { 0 };
+        let p = pool::alloc(layout).cast::<JoinCell<T, P>>();
+        // SAFETY: pool::alloc returned fresh, unshared memory of `layout`, which is at least the
+        // size and alignment of a JoinCell<T, P> (resident_layout), so writing one there is valid.
+        unsafe {
+            p.as_ptr().write(JoinCell {
+                state: AtomicUsize::new(TASK_REF | HANDLE_REF | RESIDENT | big),
+                fiber: UnsafeCell::new(0),
+                waker: UnsafeCell::new(None),
+                slot: UnsafeCell::new(Slot { task: ManuallyDrop::new(MaybeUninit::new(task)) }),
+            })
+        };
+        Ok(CellPtr(p.cast()))
+    }
+    /// The task state `P` of a resident cell made by `new_resident::<P>`: valid to use (and to
+    /// move out of) until the task writes its result ([`CellPtr::complete`]). Task side.
+    #[inline]
+    pub(super) fn resident_task<P>(&self) -> *mut P {
+        // The slot is at the same offset in JoinCell<T, P> as in JoinCell<T> (see JoinCell), and
+        // a repr(C) union's fields all start at its start.
+        self.cell().slot.get() as *mut P
     }
     /// Another pointer to the same cell (the second reference made by a spawn, or a temporary).
     pub(super) fn copy(&self) -> Self {
@@ -161,15 +220,25 @@ impl<T> CellPtr<T> {
     /// is initialised if `drop_result`.
     pub(super) unsafe fn free(self, drop_result: bool) {
         let p = self.0.as_ptr();
-        // SAFETY: by the caller's contract we own the cell; `new` initialised it in memory from
-        // pool::alloc with this layout, and the result is initialised if `drop_result`. Each part
-        // is dropped once, then the memory is returned with the layout it was allocated with.
+        // order: Relaxed: the RESIDENT bits are set at creation and never change, and the caller
+        // owns the cell (it synchronised with every other user already).
+        let s = self.state().load(Ordering::Relaxed);
+        let layout = if s & RESIDENT == 0 {
+            Layout::new::<JoinCell<T>>()
+        } else {
+            pool::class_block(if s & RESIDENT_CLASS1 != 0 { 1 } else { 0 })
+        };
+        // SAFETY: by the caller's contract we own the cell; `new` / `new_resident` initialised it
+        // in memory from pool::alloc with `layout`, and the result is initialised if
+        // `drop_result` (a resident task's state was moved out or dropped by the task before it
+        // wrote the result). Each part is dropped once (the slot, a union, is not dropped by
+        // drop_in_place), then the memory is returned with the layout it was allocated with.
         unsafe {
             if drop_result {
-                (*p).result.get_mut().assume_init_drop();
+                (*(*p).slot.get_mut().result).assume_init_drop();
             }
             ptr::drop_in_place(p);
-            pool::free(self.0.cast(), Layout::new::<JoinCell<T>>());
+            pool::free(self.0.cast(), layout);
         }
     }
 
@@ -177,7 +246,7 @@ impl<T> CellPtr<T> {
     pub(super) fn complete(self, r: Result<T, JoinError>) {
         // SAFETY: the result slot is the task's until it sets COMPLETE (below), and this is the
         // task's only write to it (complete is called once).
-        unsafe { (*self.cell().result.get()).write(r) };
+        unsafe { (*(*self.cell().slot.get()).result).write(r.map_err(Box::new)) };
         let st = self.state();
         let mut s = TASK_REF | HANDLE_REF;
         loop {
@@ -273,9 +342,9 @@ impl<T> CellPtr<T> {
         // SAFETY: COMPLETE is set and was seen with acquire ordering, so the result is
         // initialised, visible, and belongs to the handle; it is read once, as the handle gave up
         // the cell (TAKEN tells any later freer not to drop it again).
-        let r = unsafe { (*self.cell().result.get()).assume_init_read() };
+        let r = unsafe { (*self.cell().slot.get()).result.assume_init_read() };
         self.release_handle(true);
-        r
+        r.map_err(|e| *e)
     }
 
     /// Handle side: lets go of the cell. `taken`: the handle moved the result out.
@@ -295,5 +364,20 @@ impl<T> CellPtr<T> {
             // visible), so we cleared the last bit; the result as above.
             unsafe { self.free(prev & COMPLETE != 0 && !taken) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinCell;
+    /// The cells of small outputs fit the pool's 64-byte class (crate::pool), so a run of a
+    /// million outstanding tasks stays within its cache.
+    #[test]
+    fn small_cells_fit_the_small_class() {
+        assert!(std::mem::size_of::<JoinCell<()>>() <= 48, "{}", std::mem::size_of::<JoinCell<()>>());
+        // A resident `async {}` task (a 1-byte future and its name) fits the 64-byte class.
+        assert_eq!(super::resident_layout::<(), (u8, Option<&'static str>)>().map(|l| l.size()), Some(64));
+        assert!(std::mem::size_of::<JoinCell<u64>>() <= 64);
+        assert!(std::mem::size_of::<JoinCell<String>>() <= 64);
     }
 }
