@@ -148,13 +148,12 @@ impl<T> CellPtr<T> {
             Some(l) => l,
             None => return Err(task),
         };
-        let big = if layout.size() > pool::CLASS_SIZES[0] { RESIDENT_CLASS1 } else { 0 };
         let p = pool::alloc(layout).cast::<JoinCell<T, P>>();
         // SAFETY: pool::alloc returned fresh, unshared memory of `layout`, which is at least the
         // size and alignment of a JoinCell<T, P> (resident_layout), so writing one there is valid.
         unsafe {
             p.as_ptr().write(JoinCell {
-                state: AtomicUsize::new(TASK_REF | HANDLE_REF | RESIDENT | big),
+                state: AtomicUsize::new(Self::initial_state::<P>()),
                 fiber: UnsafeCell::new(0),
                 waker: UnsafeCell::new(None),
                 slot: UnsafeCell::new(Slot { task: ManuallyDrop::new(MaybeUninit::new(task)) }),
@@ -200,6 +199,32 @@ impl<T> CellPtr<T> {
     #[inline]
     pub(super) fn is_complete(&self) -> bool {
         self.state().load(Ordering::Acquire) & COMPLETE != 0
+    }
+    /// The state word of a new cell: `initial_state::<()>()` for [`CellPtr::new`], and
+    /// `initial_state::<P>()` for [`CellPtr::new_resident`] with task state `P`.
+    #[inline]
+    pub(super) fn initial_state<P>() -> usize {
+        if mem::size_of::<P>() == 0 {
+            return TASK_REF | HANDLE_REF;
+        }
+        match resident_layout::<T, P>() {
+            Some(l) if l.size() > pool::CLASS_SIZES[0] => TASK_REF | HANDLE_REF | RESIDENT | RESIDENT_CLASS1,
+            Some(_) => TASK_REF | HANDLE_REF | RESIDENT,
+            None => TASK_REF | HANDLE_REF,
+        }
+    }
+    /// Whether `cancel` was called, read once by the task when it starts (task side). `expect`
+    /// is the cell's [`CellPtr::initial_state`]. The read is a compare-exchange that expects that
+    /// state and leaves the word as it is: unlike a load, it takes the cache line exclusively (a
+    /// load takes it shared, and the task's completion, which writes it, then needs a second
+    /// coherence round trip to the core that spawned the task).
+    #[inline]
+    pub(super) fn is_cancelled_at_start(&self, expect: usize) -> bool {
+        // order: Acquire: as is_cancelled (pairs with the handle's SeqCst cancel).
+        let s = match self.state().compare_exchange(expect, expect, Ordering::Acquire, Ordering::Acquire) {
+            Ok(s) | Err(s) => s,
+        };
+        s & CANCEL != 0
     }
     /// Whether `cancel` was called. Task side.
     #[inline]
@@ -248,7 +273,9 @@ impl<T> CellPtr<T> {
         // task's only write to it (complete is called once).
         unsafe { (*(*self.cell().slot.get()).result).write(r.map_err(Box::new)) };
         let st = self.state();
-        let mut s = TASK_REF | HANDLE_REF;
+        // A first guess for the CAS below (the task read the word when it started, so the line
+        // is usually still in this core's cache).
+        let mut s = st.load(Ordering::Relaxed);
         loop {
             if s & HANDLE_REF == 0 {
                 // Detached: nobody will read the result. The acquire load pairs with the

@@ -1,6 +1,7 @@
-//! The fiber side of a task: the [`TaskState`] placed on the fiber's stack (or boxed), the
-//! trampolines the C runtime calls with it, and [`run_task`], which drives the future in place,
-//! drops it in place and completes the join cell.
+//! The fiber side of a task: the task state (a [`Resident`] in the join cell, or a [`TaskState`]
+//! placed on the fiber's stack or boxed), the trampolines the C runtime calls with it, and
+//! [`run_and_drop`], which drives the future in place and drops it in place, before the
+//! trampoline completes the join cell.
 //!
 //! Every task state is used by exactly two calls from the C runtime: the trampoline (at most
 //! once, when the fiber first runs) and the cleanup (exactly once, last: after the trampoline
@@ -73,7 +74,7 @@ impl<F: Future> TaskState<F> {
 
 /// Drives the future in place until it completes (unless the task was cancelled before it
 /// started, or is stopped: abort or shutdown at a suspension), then drops it in place; returns
-/// the task's result.
+/// the task's result. `initial_state`: the cell's [`CellPtr::initial_state`].
 ///
 /// # Safety
 /// `fut` is initialised, was never moved since it was placed where it is (it is pinned there
@@ -81,9 +82,10 @@ impl<F: Future> TaskState<F> {
 unsafe fn run_and_drop<F: Future>(
     fut: &mut ManuallyDrop<F>,
     cell: &CellPtr<F::Output>,
+    initial_state: usize,
     name: Option<&'static str>,
 ) -> Result<F::Output, JoinError> {
-    let result = if cell.is_cancelled() {
+    let result = if cell.is_cancelled_at_start(initial_state) {
         None
     } else {
         // SAFETY: the future lives in place (on the fiber's stack, in its Box or in its resident
@@ -118,7 +120,7 @@ unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
     let cell = st.cell.copy();
     // SAFETY: the future is initialised and unmoved (caller's contract), and `done`, set right
     // after, keeps the cleanup from using it again.
-    let r = unsafe { run_and_drop(&mut st.fut, &cell, st.name) };
+    let r = unsafe { run_and_drop(&mut st.fut, &cell, CellPtr::<F::Output>::initial_state::<()>(), st.name) };
     st.done = true;
     cell.complete(r);
 }
@@ -166,7 +168,7 @@ pub(super) unsafe extern "C" fn resident_tramp<F: Future>(p: *mut c_void) -> *mu
     // name copied out before `complete` overwrites the slot with the result.
     let r = unsafe {
         let name = (*task).name;
-        run_and_drop(&mut (*task).fut, &cell, name)
+        run_and_drop(&mut (*task).fut, &cell, CellPtr::<F::Output>::initial_state::<Resident<F>>(), name)
     };
     set_ran(p);
     cell.complete(r);

@@ -22,8 +22,9 @@ use crate::error::Error;
 pub static HEAP_ESCAPED_SPAWNS: AtomicU64 = AtomicU64::new(0);
 
 /// Spawns a `Send + 'static` future (or a `#[task]` [`TaskFuture`](crate::TaskFuture), with its
-/// settings) on a new fiber and returns its [`JoinHandle`]. The future is placed on the fiber's
-/// own stack when it fits (no heap allocation for the future), else boxed (counted in
+/// settings) on a new fiber and returns its [`JoinHandle`]. A small future is placed in the
+/// task's join cell (a block from the workers' cache), a larger one on the fiber's own stack when
+/// it fits (no heap allocation for the future either way), else it is boxed (counted in
 /// [`HEAP_ESCAPED_SPAWNS`]).
 ///
 /// # Panics
@@ -122,8 +123,10 @@ pub(super) enum FutSource<F> {
     Ready(F),
 }
 
-/// Spawns the future of `src` with `attr` and the task name `name`: its [`TaskState`] is copied
-/// onto the new fiber's stack (`dtact_spawn_inline`) when it fits, else boxed (`dtact_spawn`).
+/// Spawns the future of `src` with `attr` and the task name `name`: into its join cell when it
+/// fits a pooled block (a resident cell, `dtact_spawn` with the cell as argument); else its
+/// [`TaskState`] is copied onto the new fiber's stack (`dtact_spawn_inline`) when it fits, else
+/// boxed (`dtact_spawn`).
 /// On error the future is dropped here and the cell freed.
 pub(super) fn spawn_raw<F: Future>(
     src: FutSource<F>,
