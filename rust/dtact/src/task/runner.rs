@@ -126,11 +126,11 @@ unsafe fn run_task<F: Future>(st: *mut TaskState<F>) {
 }
 
 /// The task state of a resident cell ([`CellPtr::new_resident`]): the future, pinned in the cell
-/// until the task drops it, and the task's name. The cell holds it in the slot where the result
-/// goes, written once the future is gone.
+/// until the task drops it. The cell holds it in the slot where the result goes, written once
+/// the future is gone. Only unnamed tasks are resident (a name, 16 bytes, would grow every cell
+/// for a rarely used feature).
 pub(super) struct Resident<F> {
     pub(super) fut: ManuallyDrop<F>,
-    pub(super) name: Option<&'static str>,
 }
 
 thread_local! {
@@ -167,8 +167,7 @@ pub(super) unsafe extern "C" fn resident_tramp<F: Future>(p: *mut c_void) -> *mu
     // (this runs once and the cleanup skips it); the future is dropped by run_and_drop and the
     // name copied out before `complete` overwrites the slot with the result.
     let r = unsafe {
-        let name = (*task).name;
-        run_and_drop(&mut (*task).fut, &cell, CellPtr::<F::Output>::initial_state::<Resident<F>>(), name)
+        run_and_drop(&mut (*task).fut, &cell, CellPtr::<F::Output>::initial_state::<Resident<F>>(), None)
     };
     set_ran(p);
     cell.complete(r);
@@ -191,9 +190,8 @@ pub(super) unsafe extern "C" fn resident_cleanup<F: Future>(p: *mut c_void) {
     unsafe {
         let cell = CellPtr::<F::Output>(NonNull::new_unchecked(p as *mut JoinCell<F::Output>));
         let task = cell.resident_task::<Resident<F>>();
-        let name = (*task).name;
         let _ = catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut (*task).fut)));
-        cell.complete(Err(JoinError::cancelled(name)));
+        cell.complete(Err(JoinError::cancelled(None)));
     }
 }
 

@@ -135,9 +135,14 @@ pub(super) fn spawn_raw<F: Future>(
 ) -> Result<JoinHandle<F::Output>, Error> {
     let FutSource::Ready(fut) = src;
     let mut attr = *attr;
-    // A small future goes into its join cell (one pooled block for the future and the join
-    // state: the fiber touches one block, not a block and a payload slot).
-    let fut = match CellPtr::<F::Output>::new_resident(Resident { fut: ManuallyDrop::new(fut), name }) {
+    // A small future of an unnamed task goes into its join cell (one pooled block for the future
+    // and the join state: the fiber touches one block, not a block and a payload slot).
+    let resident = if name.is_none() {
+        CellPtr::<F::Output>::new_resident(Resident { fut: ManuallyDrop::new(fut) })
+    } else {
+        Err(Resident { fut: ManuallyDrop::new(fut) })
+    };
+    let fut = match resident {
         Ok(cell) => {
             attr.cleanup = Some(resident_cleanup::<F>);
             let out: *mut sys::dtact_handle_t = cell.fiber_slot();
