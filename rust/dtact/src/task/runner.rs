@@ -169,8 +169,12 @@ pub(super) unsafe extern "C" fn resident_tramp<F: Future>(p: *mut c_void) -> *mu
     let r = unsafe {
         run_and_drop(&mut (*task).fut, &cell, CellPtr::<F::Output>::initial_state::<Resident<F>>(), None)
     };
-    set_ran(p);
     cell.complete(r);
+    // Last, right before returning: `complete` may run user code (a waker, the output's drop)
+    // that suspends this fiber, during which this thread may run other cleanups (which take the
+    // note); from here to the cleanup nothing else runs on this thread. The cell may be gone by
+    // now: only its address is kept.
+    set_ran(p);
     std::ptr::null_mut()
 }
 
