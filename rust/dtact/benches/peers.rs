@@ -2,7 +2,8 @@
 //! process, same worker count (2; W2 on one worker / tokio current_thread), median of 5 reps
 //! after the same calibration as /work/shared/bench/peers/tokio (batches run >= mintime).
 //! The Tokio side is that peer's code. `cargo bench --bench peers [-- --quick]`;
-//! `DTACT_BENCH_ROWS=W3` runs only the W3 row(s).
+//! `DTACT_BENCH_ROWS=W3` runs only the W3 row(s); `DTACT_BENCH_SIDE=dtact` (or `tokio`) runs only
+//! that side of each row (for profiling; the other column shows 0).
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
@@ -164,8 +165,9 @@ fn main() {
             continue;
         }
         let workers = if w == "W2" { 1 } else { 2 };
-        let d = run_dtact(w, n, workers, reps, mt);
-        let t = run_tokio(w, n, 2, reps, mt);
+        let side = std::env::var("DTACT_BENCH_SIDE").ok();
+        let d = if side.as_deref() == Some("tokio") { 0.0 } else { run_dtact(w, n, workers, reps, mt) };
+        let t = if side.as_deref() == Some("dtact") { 0.0 } else { run_tokio(w, n, 2, reps, mt) };
         let unit = match w {
             "W2" => "ns/yield",
             _ => "ns/task",

@@ -1,15 +1,17 @@
 //! # dtact: Rust futures on Dtact's stackful fibers
 //!
-//! Every spawned future runs on its own fiber of the C runtime (`ffi/include/dtact.h`). The
-//! future is moved once onto the top of the fiber's own stack (`dtact_spawn_inline`), polled
-//! there in place (pinned for free) and dropped there: no heap allocation for the future itself.
-//! Futures over 8 KiB (or over a quarter of the stack) are boxed and counted in
-//! [`HEAP_ESCAPED_SPAWNS`]. The join state (output, panic payload or cancellation, and the
-//! awaiting task's waker) lives in one small cell shared by the task and its [`JoinHandle`] (one
-//! word): one state word, one atomic operation on the task's side and none on the handle's when
-//! the task finishes before it is awaited (an await of a finished task never parks). The cells
-//! of small outputs come from a cache kept by the worker threads (at most 64 MiB, freed when the
-//! [`Runtime`] is dropped), so spawning needs no allocator call in the steady state.
+//! Every spawned future runs on its own fiber of the C runtime (`ffi/include/dtact.h`). The future
+//! is moved once, into memory the task owns, polled there in place (pinned for free) and dropped
+//! there. The join state (output, panic payload or cancellation, and the awaiting task's waker)
+//! lives in one small cell shared by the task and its [`JoinHandle`] (one word): one state word,
+//! one atomic operation on the task's side and none on the handle's when the task finishes before
+//! it is awaited (an await of a finished task never parks). The small future of an unnamed task (up
+//! to 96 bytes, 16-byte aligned at most, its output up to about 88) is moved into that cell, in the
+//! slot where its output goes once it is dropped, so a task is one block of 64 or 128 bytes; a
+//! larger one goes onto the top of the fiber's own stack (`dtact_spawn_inline`); futures over 8 KiB
+//! (or over a quarter of the stack) are boxed and counted in [`HEAP_ESCAPED_SPAWNS`]. The cells
+//! come from a cache kept by the worker threads (at most 64 MiB, freed when the [`Runtime`] is
+//! dropped), so spawning needs no allocator call in the steady state.
 //!
 //! The waker of a task is its fiber handle (no allocation): a pending task parks its fiber
 //! (`dtact_park`) and a wake unparks it (`dtact_unpark`); a late wake after completion is a no-op.

@@ -21,15 +21,16 @@
 //!   another worker after any suspension, and a thread-local address computed before a suspension
 //!   and reused after it (which inlining would allow) would be another thread's.
 use std::alloc::{self, Layout};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::mem;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use dtact_sys as sys;
 
 /// Block sizes of the size classes.
-const CLASS_SIZES: [usize; 2] = [64, 128];
+pub(crate) const CLASS_SIZES: [usize; 2] = [64, 128];
 /// Alignment of every pooled block (what malloc gives anyway).
 const BLOCK_ALIGN: usize = 16;
 /// Blocks per magazine.
@@ -85,6 +86,20 @@ struct Depot {
 
 static DEPOT: Mutex<Depot> = Mutex::new(Depot { full: [Vec::new(), Vec::new()], empty: Vec::new(), bytes: 0 });
 
+/// The number of full magazines of each class in the depot, kept under the depot's lock and read
+/// without it: a thread whose magazine ran dry while the depot has none (a workload that keeps
+/// more tasks outstanding than ever before) allocates from the allocator without taking the lock
+/// for every block. A stale value costs one allocator call or one useless lock, nothing more.
+static DEPOT_FULL: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+impl Depot {
+    /// Publishes the count of full magazines of `class` (call under the lock, after a change).
+    fn note_full(&self, class: usize) {
+        // order: Relaxed: a hint only; the magazines themselves are handed over under the lock.
+        DEPOT_FULL[class].store(self.full[class].len(), Ordering::Relaxed);
+    }
+}
+
 fn depot() -> std::sync::MutexGuard<'static, Depot> {
     // A panic while holding the lock cannot leave the depot inconsistent (plain Vec moves).
     DEPOT.lock().unwrap_or_else(|e| e.into_inner())
@@ -95,7 +110,10 @@ pub(crate) fn clear() {
     let (full, empty) = {
         let mut d = depot();
         d.bytes = 0;
-        (mem::take(&mut d.full), mem::take(&mut d.empty))
+        let taken = (mem::take(&mut d.full), mem::take(&mut d.empty));
+        d.note_full(0);
+        d.note_full(1);
+        taken
     };
     for (class, mags) in full.into_iter().enumerate() {
         for mut m in mags {
@@ -105,29 +123,50 @@ pub(crate) fn clear() {
     drop(empty);
 }
 
-struct Local {
-    /// 0: not known yet, 1: a Dtact worker thread, 2: another thread.
+/// This thread's magazine per class: a stack of pointers rather than a list linked through the
+/// blocks, so a run of spawns does not chase cache misses one after the other. Each is the
+/// buffer of a `Vec<Block>` taken apart (pointer, fill, capacity; no buffer yet: null, 0, 0), so
+/// that this thread-local has no destructor and its every use is a plain thread-local access (a
+/// thread-local with a destructor checks its registration state first); [`GUARD`], registered
+/// when a buffer is first installed, empties the magazines when the thread exits.
+struct Hot {
+    /// 0: not known yet, 1: a Dtact worker thread, 2: another thread, or one whose magazines
+    /// were emptied at exit.
     worker: Cell<u8>,
-    /// This thread's magazine per class: a stack of pointers rather than a list linked through
-    /// the blocks, so a run of spawns does not chase cache misses one after the other.
-    mags: [RefCell<Magazine>; 2],
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        for (class, m) in self.mags.iter().enumerate() {
-            free_all(&mut m.borrow_mut(), class);
-        }
-    }
+    buf: [Cell<*mut Block>; 2],
+    len: [Cell<usize>; 2],
+    cap: [Cell<usize>; 2],
 }
 
 thread_local! {
-    static LOCAL: Local = const {
-        Local { worker: Cell::new(0), mags: [RefCell::new(Vec::new()), RefCell::new(Vec::new())] }
+    static HOT: Hot = const {
+        Hot {
+            worker: Cell::new(0),
+            buf: [Cell::new(ptr::null_mut()), Cell::new(ptr::null_mut())],
+            len: [Cell::new(0), Cell::new(0)],
+            cap: [Cell::new(0), Cell::new(0)],
+        }
     };
+    static GUARD: Guard = const { Guard };
 }
 
-impl Local {
+/// Empties this thread's magazines when it exits (its registration is what `try_with` does the
+/// first time).
+struct Guard;
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Thread-locals without a destructor stay usable while others are destroyed.
+        HOT.with(|h| {
+            h.worker.set(2);
+            for class in 0..2 {
+                let mut m = h.take(class);
+                free_all(&mut m, class);
+            }
+        });
+    }
+}
+
+impl Hot {
     fn is_worker(&self) -> bool {
         match self.worker.get() {
             1 => true,
@@ -135,11 +174,53 @@ impl Local {
             _ => {
                 // SAFETY: a plain query of the calling thread's worker index.
                 let w = unsafe { sys::dtact_current_worker() } >= 0;
+                // Only a thread whose guard can still be registered keeps blocks.
+                let w = w && GUARD.try_with(|_| ()).is_ok();
                 self.worker.set(if w { 1 } else { 2 });
                 w
             }
         }
     }
+    /// Takes this thread's magazine of `class` out (leaving none).
+    fn take(&self, class: usize) -> Magazine {
+        let (p, len, cap) = (self.buf[class].get(), self.len[class].get(), self.cap[class].get());
+        self.buf[class].set(ptr::null_mut());
+        self.len[class].set(0);
+        self.cap[class].set(0);
+        if p.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: (p, len, cap) are the parts of a Vec<Block> installed by `put`, and its first
+        // `len` elements were written (by `put` or a push); it is reassembled once, here, as the
+        // fields were reset above.
+        unsafe { Vec::from_raw_parts(p, len, cap) }
+    }
+    /// Installs `m` as this thread's magazine of `class` (which has none).
+    fn put(&self, class: usize, m: Magazine) {
+        debug_assert!(self.buf[class].get().is_null());
+        let mut m = mem::ManuallyDrop::new(m);
+        if m.capacity() == 0 {
+            return; // no buffer: nothing to keep
+        }
+        self.buf[class].set(m.as_mut_ptr());
+        self.len[class].set(m.len());
+        self.cap[class].set(m.capacity());
+    }
+}
+
+/// The layout of the pooled blocks of the smallest class that holds `l`, if one does.
+#[inline]
+pub(crate) const fn class_layout(l: Layout) -> Option<Layout> {
+    match class_of(l) {
+        Some(c) => Some(BLOCK_LAYOUTS[c]),
+        None => None,
+    }
+}
+
+/// The layout of the blocks of class `c` (0 or 1).
+#[inline]
+pub(crate) const fn class_block(c: usize) -> Layout {
+    BLOCK_LAYOUTS[c]
 }
 
 /// Allocates memory for `l` (non-zero size); aborts on out-of-memory like `Box::new`.
@@ -173,32 +254,45 @@ fn alloc_global(l: Layout) -> NonNull<u8> {
 
 #[inline(never)]
 fn alloc_block(class: usize) -> NonNull<u8> {
-    let got = LOCAL
-        .try_with(|local| {
-            let mut mag = local.mags[class].borrow_mut();
-            if let Some(b) = mag.pop() {
-                return Some(b);
-            }
-            if !local.is_worker() {
-                return None;
-            }
-            // Empty: trade it for a full magazine from the depot, if there is one.
-            let mut d = depot();
-            let full = d.full[class].pop()?;
-            d.bytes -= full.len() * CLASS_SIZES[class];
-            let empty = mem::replace(&mut *mag, full);
-            if empty.capacity() != 0 {
-                d.empty.push(empty);
-            }
-            drop(d);
-            mag.pop()
-        })
-        .ok()
-        .flatten();
+    let got = HOT.with(|h| {
+        let n = h.len[class].get();
+        if n != 0 {
+            h.len[class].set(n - 1);
+            // SAFETY: the magazine's first `n` slots hold blocks (see Hot::take); the top one is
+            // taken (the fill was lowered above).
+            return Some(unsafe { *h.buf[class].get().add(n - 1) });
+        }
+        refill(h, class)
+    });
     match got {
         Some(b) => b.0,
         None => alloc_global(BLOCK_LAYOUTS[class]),
     }
+}
+
+/// This thread's magazine of `class` is empty: trades it for a full one from the depot, if there
+/// is one, and takes a block from it.
+#[cold]
+fn refill(h: &Hot, class: usize) -> Option<Block> {
+    if !h.is_worker() {
+        return None;
+    }
+    // order: Relaxed: a hint (see DEPOT_FULL); the lock orders the hand-over.
+    if DEPOT_FULL[class].load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let mut d = depot();
+    let mut full = d.full[class].pop()?;
+    d.note_full(class);
+    d.bytes -= full.len() * CLASS_SIZES[class];
+    let empty = h.take(class);
+    if empty.capacity() != 0 {
+        d.empty.push(empty);
+    }
+    drop(d);
+    let b = full.pop();
+    h.put(class, full);
+    b
 }
 
 /// Returns a block of `class` to this thread's magazine (or the depot, or the allocator).
@@ -208,37 +302,52 @@ fn alloc_block(class: usize) -> NonNull<u8> {
 /// `BLOCK_LAYOUTS[class]`) and is not used afterwards.
 #[inline(never)]
 unsafe fn free_block(p: NonNull<u8>, class: usize) {
-    let kept = LOCAL
-        .try_with(|local| {
-            if !local.is_worker() {
-                return false;
-            }
-            let mut mag = local.mags[class].borrow_mut();
-            if mag.len() >= MAG {
-                // Full: hand it to the depot (or, if the depot is full, free its blocks) and
-                // start an empty one.
-                let mut d = depot();
-                let spare = d.empty.pop().unwrap_or_default();
-                let mut full = mem::replace(&mut *mag, spare);
-                if d.bytes + full.len() * CLASS_SIZES[class] <= MAX_DEPOT_BYTES {
-                    d.bytes += full.len() * CLASS_SIZES[class];
-                    d.full[class].push(full);
-                } else {
-                    drop(d);
-                    free_all(&mut full, class);
-                    depot().empty.push(full);
-                }
-            }
-            if mag.capacity() == 0 {
-                mag.reserve_exact(MAG);
-            }
-            mag.push(Block(p));
-            true
-        })
-        .unwrap_or(false);
+    let kept = HOT.with(|h| {
+        let n = h.len[class].get();
+        if n < h.cap[class].get() {
+            // SAFETY: slot `n` is within the magazine's capacity; the fill is raised after.
+            unsafe { h.buf[class].get().add(n).write(Block(p)) };
+            h.len[class].set(n + 1);
+            return true;
+        }
+        spill(h, class, p)
+    });
     if !kept {
         // SAFETY: the block came from the global allocator with BLOCK_LAYOUTS[class] (directly,
         // or through the pool, which got it there) and the caller gave it up.
         unsafe { alloc::dealloc(p.as_ptr(), BLOCK_LAYOUTS[class]) };
     }
+}
+
+/// This thread's magazine of `class` is full (or missing): hands a full one to the depot (or,
+/// if the depot is full, frees its blocks), starts an empty one and keeps `p` there. False if
+/// this thread keeps no blocks.
+#[cold]
+fn spill(h: &Hot, class: usize, p: NonNull<u8>) -> bool {
+    if !h.is_worker() {
+        return false;
+    }
+    let mut mag = h.take(class);
+    if mag.capacity() == 0 {
+        mag = depot().empty.pop().unwrap_or_default();
+    } else {
+        let mut d = depot();
+        let spare = d.empty.pop().unwrap_or_default();
+        let mut full = mem::replace(&mut mag, spare);
+        if d.bytes + full.len() * CLASS_SIZES[class] <= MAX_DEPOT_BYTES {
+            d.bytes += full.len() * CLASS_SIZES[class];
+            d.full[class].push(full);
+            d.note_full(class);
+        } else {
+            drop(d);
+            free_all(&mut full, class);
+            depot().empty.push(full);
+        }
+    }
+    if mag.capacity() < MAG {
+        mag.reserve_exact(MAG - mag.len());
+    }
+    mag.push(Block(p));
+    h.put(class, mag);
+    true
 }

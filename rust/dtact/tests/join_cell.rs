@@ -209,3 +209,108 @@ fn completion_races_with_handle_drops() {
     assert_eq!(joined.unwrap(), N / 2);
     wait_until("every output to be dropped", || DROPS.load(Ordering::SeqCst) == N);
 }
+
+/// A future of `N` bytes (plus a drop counter) that yields once and returns the sum of its bytes.
+fn sized_future<const N: usize>(drops: &'static AtomicUsize, byte: u8) -> impl Future<Output = u64> + Send + 'static {
+    let data = [byte; N];
+    let t = Tracked(drops);
+    async move {
+        yield_now().await;
+        let _keep = &t;
+        data.iter().map(|&x| x as u64).sum::<u64>()
+    }
+}
+
+/// 16-byte aligned state (a resident cell's slot is 16-byte aligned).
+#[repr(align(16))]
+struct Aligned16([u8; 16]);
+/// 64-byte aligned state: never resident (pooled blocks are 16-byte aligned).
+#[repr(align(64))]
+struct Aligned64([u8; 64]);
+
+#[test]
+fn futures_of_every_size_run_and_drop_once() {
+    // Sizes around the resident cells' limits (64- and 128-byte blocks: 32 bytes of header, the
+    // future and its name in the slot), on the fiber's stack, and boxed (over 8 KiB).
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    rt();
+    let total = rt().block_on(async {
+        let hs = vec![
+            spawn(sized_future::<0>(&DROPS, 1)),
+            spawn(sized_future::<8>(&DROPS, 1)),
+            spawn(sized_future::<16>(&DROPS, 1)),
+            spawn(sized_future::<40>(&DROPS, 1)),
+            spawn(sized_future::<64>(&DROPS, 1)),
+            spawn(sized_future::<72>(&DROPS, 1)),
+            spawn(sized_future::<96>(&DROPS, 1)),
+            spawn(sized_future::<300>(&DROPS, 1)),
+            spawn(sized_future::<9000>(&DROPS, 1)),
+        ];
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        let a16 = Aligned16([2; 16]);
+        let a64 = Aligned64([3; 64]);
+        let x = spawn(async move {
+            yield_now().await;
+            assert_eq!(&a16 as *const Aligned16 as usize % 16, 0);
+            a16.0.iter().map(|&x| x as u64).sum::<u64>()
+        });
+        let y = spawn(async move {
+            yield_now().await;
+            assert_eq!(&a64 as *const Aligned64 as usize % 64, 0);
+            a64.0.iter().map(|&x| x as u64).sum::<u64>()
+        });
+        sum + x.await.unwrap() + y.await.unwrap()
+    });
+    assert_eq!(total, (8 + 16 + 40 + 64 + 72 + 96 + 300 + 9000) + 2 * 16 + 3 * 64);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 9);
+}
+
+#[test]
+fn aborted_before_start_drops_the_future_unpolled() {
+    // Small (resident) tasks spawned while both workers are busy and aborted before the workers
+    // get to them: none is polled, each future is dropped once, every joiner sees cancellation.
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static POLLED: AtomicUsize = AtomicUsize::new(0);
+    rt();
+    rt().block_on(async {
+        let gate = Gate::new();
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        // Occupy both workers (a blocker never yields) until every abort is done.
+        let blockers: Vec<_> = (0..2)
+            .map(|_| {
+                let g = gate.clone();
+                spawn(async move {
+                    STARTED.fetch_add(1, Ordering::SeqCst);
+                    while !g.open.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        wait_until("both blockers running", || STARTED.load(Ordering::SeqCst) == 2);
+        let hs: Vec<_> = (0..64)
+            .map(|_| {
+                let t = Tracked(&DROPS);
+                spawn(async move {
+                    let _t = t;
+                    POLLED.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for h in &hs {
+            h.abort();
+        }
+        gate.release();
+        for b in blockers {
+            b.await.unwrap();
+        }
+        for h in hs {
+            assert!(h.await.unwrap_err().is_cancelled());
+        }
+    });
+    assert_eq!(POLLED.load(Ordering::SeqCst), 0);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 64);
+}

@@ -15,8 +15,9 @@ use crate::fiber::{self, dtact_handle_t};
 
 /// An owned permission to join a task: a `Future<Output = Result<T, JoinError>>` to await from a
 /// task, or [`join`](JoinHandle::join) to block a thread (or wait on a fiber). Dropping it
-/// detaches the task. The join state lives in one small heap cell shared with the task (the
-/// future itself is placed on the fiber's stack); the handle frees it once it has the output.
+/// detaches the task. The join state lives in one small heap cell shared with the task (which
+/// also holds a small future until it completes; a larger one is placed on the fiber's stack);
+/// the handle frees it once it has the output.
 ///
 /// Awaiting it gives `Ok(output)`, or a [`JoinError`] if the task panicked or was cancelled.
 /// Polling it again after it returned `Ready` panics.

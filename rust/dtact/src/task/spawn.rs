@@ -12,7 +12,9 @@ use dtact_sys as sys;
 use super::builder::{IntoTask, SpawnBuilder};
 use super::join_cell::CellPtr;
 use super::join_handle::JoinHandle;
-use super::runner::{heap_cleanup, heap_tramp, inline_cleanup, inline_tramp, TaskState};
+use super::runner::{
+    heap_cleanup, heap_tramp, inline_cleanup, inline_tramp, resident_cleanup, resident_tramp, Resident, TaskState,
+};
 use crate::error::Error;
 
 /// Spawns whose future did not fit on the fiber's stack (over `DTACT_INLINE_MAX` = 8192 bytes,
@@ -20,8 +22,9 @@ use crate::error::Error;
 pub static HEAP_ESCAPED_SPAWNS: AtomicU64 = AtomicU64::new(0);
 
 /// Spawns a `Send + 'static` future (or a `#[task]` [`TaskFuture`](crate::TaskFuture), with its
-/// settings) on a new fiber and returns its [`JoinHandle`]. The future is placed on the fiber's
-/// own stack when it fits (no heap allocation for the future), else boxed (counted in
+/// settings) on a new fiber and returns its [`JoinHandle`]. A small future is placed in the
+/// task's join cell (a block from the workers' cache), a larger one on the fiber's own stack when
+/// it fits (no heap allocation for the future either way), else it is boxed (counted in
 /// [`HEAP_ESCAPED_SPAWNS`]).
 ///
 /// # Panics
@@ -120,8 +123,10 @@ pub(super) enum FutSource<F> {
     Ready(F),
 }
 
-/// Spawns the future of `src` with `attr` and the task name `name`: its [`TaskState`] is copied
-/// onto the new fiber's stack (`dtact_spawn_inline`) when it fits, else boxed (`dtact_spawn`).
+/// Spawns the future of `src` with `attr` and the task name `name`: into its join cell when it
+/// fits a pooled block (a resident cell, `dtact_spawn` with the cell as argument); else its
+/// [`TaskState`] is copied onto the new fiber's stack (`dtact_spawn_inline`) when it fits, else
+/// boxed (`dtact_spawn`).
 /// On error the future is dropped here and the cell freed.
 pub(super) fn spawn_raw<F: Future>(
     src: FutSource<F>,
@@ -129,9 +134,41 @@ pub(super) fn spawn_raw<F: Future>(
     name: Option<&'static str>,
 ) -> Result<JoinHandle<F::Output>, Error> {
     let FutSource::Ready(fut) = src;
+    let mut attr = *attr;
+    // A small future of an unnamed task goes into its join cell (one pooled block for the future
+    // and the join state: the fiber touches one block, not a block and a payload slot).
+    let resident = if name.is_none() {
+        CellPtr::<F::Output>::new_resident(Resident { fut: ManuallyDrop::new(fut) })
+    } else {
+        Err(Resident { fut: ManuallyDrop::new(fut) })
+    };
+    let fut = match resident {
+        Ok(cell) => {
+            attr.cleanup = Some(resident_cleanup::<F>);
+            let out: *mut sys::dtact_handle_t = cell.fiber_slot();
+            let arg = cell.0.as_ptr() as *mut c_void;
+            // SAFETY: `out` points into the live cell (no JoinHandle exists yet, so nobody reads
+            // it); `arg` is the resident cell holding a Resident<F>, as resident_tramp and
+            // resident_cleanup expect. On success the fiber owns the future and the task's cell
+            // reference (resident_tramp runs it, or resident_cleanup drops it, once); on failure
+            // neither was called and we still own both.
+            let rc = unsafe { sys::dtact_spawn(out, Some(resident_tramp::<F>), arg, &attr) };
+            if rc == sys::DTACT_OK {
+                return Ok(JoinHandle::from_cell(cell));
+            }
+            // SAFETY: the spawn failed: nothing ran or moved the Resident<F>, and no JoinHandle
+            // or fiber ever saw the cell, so we own it alone: take the future out, free the cell
+            // (no result in it), and drop the future.
+            let fut = unsafe { ManuallyDrop::into_inner(std::ptr::read(cell.resident_task::<Resident<F>>()).fut) };
+            // SAFETY: as just said, the cell is ours alone and holds no result.
+            unsafe { cell.free(false) };
+            drop(fut);
+            return Err(Error::from_code(rc).unwrap_or(Error::InvalidArgument));
+        }
+        Err(r) => ManuallyDrop::into_inner(r.fut),
+    };
     let cell = CellPtr::new();
     let state = ManuallyDrop::new(TaskState { fut: ManuallyDrop::new(fut), cell: cell.copy(), done: false, name });
-    let mut attr = *attr;
     // The spawn writes the fiber handle straight into the cell.
     let out: *mut sys::dtact_handle_t = cell.fiber_slot();
     let size = mem::size_of::<TaskState<F>>();
