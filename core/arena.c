@@ -325,8 +325,12 @@ static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
  * RMW per bitmap word). Owner only. */
 static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
     uint32_t *v = wc->rec_idx, b = a->rec_batch, tmp[DTACT__REC_BATCH];
-    for (uint32_t k = 0; k < b; k++) { /* insertion sort: frees come roughly in order */
-        uint32_t x = v[k], j = k;
+    /* Insertion sort, linear on a run that is already ordered either way:
+     * frees come roughly in address order, ascending (joins in handle order)
+     * or descending (a worker running its newest fibers first). */
+    int down = v[0] > v[b - 1];
+    for (uint32_t k = 0; k < b; k++) {
+        uint32_t x = v[down ? b - 1 - k : k], j = k;
         for (; j > 0 && tmp[j - 1] > x; j--)
             tmp[j] = tmp[j - 1];
         tmp[j] = x;
