@@ -222,9 +222,15 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
  * bitmap word they share, and the summary bit of a word that was empty. Any
  * thread. */
 static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n) {
+    int run = idx[n - 1] - idx[0] == n - 1; /* consecutive (ascending, no repeats): masks, not bit by bit */
     for (uint32_t k = 0; k < n;) {
         uint32_t w = idx[k] >> 6;
         uint64_t bits = 0;
+        if (run) {
+            uint32_t lo = idx[k] & 63, m = n - k < 64 - lo ? n - k : 64 - lo;
+            bits = (m == 64 ? ~(uint64_t)0 : (((uint64_t)1 << m) - 1)) << lo;
+            k += m;
+        }
         for (; k < n && idx[k] >> 6 == w; k++)
             bits |= (uint64_t)1 << (idx[k] & 63);
         // seq_cst: its release half publishes the records (sg and the last
@@ -261,9 +267,16 @@ static uint32_t dtact__depot_word(dtact__arena_t *a, uint32_t w, uint32_t *out, 
             dtact__sum_clear(a, w); /* a stale summary bit */
             return 0;
         }
-        uint64_t rest = v;
-        for (uint32_t k = 0; k < need && rest; k++) /* keep all but the lowest `need` */
-            rest &= rest - 1;
+        uint32_t low = (uint32_t)__builtin_ctzll(v);
+        uint64_t run = need >= 64 - low ? ~(uint64_t)0 << low : (((uint64_t)1 << need) - 1) << low;
+        uint64_t rest;
+        if ((v & run) == run) {
+            rest = v & ~run; /* the common case: `need` free records in a row from the lowest */
+        } else {
+            rest = v; /* keep all but the lowest `need` */
+            for (uint32_t k = 0; k < need && rest; k++)
+                rest &= rest - 1;
+        }
         take = v & ~rest;
         // acquire: pairs with the release half of dtact__depot_put's RMW (the
         // freer's writes to the records happen before ours)
@@ -329,13 +342,20 @@ static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
      * frees come roughly in address order, ascending (joins in handle order)
      * or descending (a worker running its newest fibers first). */
     int down = v[0] > v[b - 1];
-    for (uint32_t k = 0; k < b; k++) {
-        uint32_t x = v[down ? b - 1 - k : k], j = k;
-        for (; j > 0 && tmp[j - 1] > x; j--)
-            tmp[j] = tmp[j - 1];
-        tmp[j] = x;
+    uint32_t k = 1;
+    while (k < b && v[k] > v[k - 1]) /* ascending already (joins in handle order): as it is */
+        k++;
+    if (k == b) {
+        dtact__depot_put(a, v, b);
+    } else {
+        for (k = 0; k < b; k++) {
+            uint32_t x = v[down ? b - 1 - k : k], j = k;
+            for (; j > 0 && tmp[j - 1] > x; j--)
+                tmp[j] = tmp[j - 1];
+            tmp[j] = x;
+        }
+        dtact__depot_put(a, tmp, b);
     }
-    dtact__depot_put(a, tmp, b);
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
     wc->rec_n -= b;
 }
