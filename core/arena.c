@@ -48,10 +48,12 @@
  * meanwhile. All four are seq_cst: either the put's summary set comes after
  * the clear in the summary word's order, or the taker's re-read comes after
  * the put's word RMW; so a non-zero word never keeps a clear summary bit
- * (quiescent), and no free record is stranded. rec_shared_free (bits set,
- * counted after the bits) lets a take skip an empty depot; a take that finds
- * nothing while a put is in flight just falls through (to carving, or NULL
- * when the pool is exhausted), like a pop racing with a push.
+ * (quiescent), and no free record is stranded. rec_shared_free (bits set:
+ * a put adds before it sets its bits, a take subtracts after it cleared its
+ * own, so the count is never below the bits set) lets a take
+ * skip an empty depot; a take that finds nothing while a put is in flight
+ * just falls through (to carving, or NULL when the pool is exhausted), like a
+ * pop racing with a push.
  *
  * Host threads (DTACT__NO_CACHE) have no cache: they take one bit, else carve
  * one slot, and free by setting one bit.
@@ -222,6 +224,9 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
  * bitmap word they share, and the summary bit of a word that was empty. Any
  * thread. */
 static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n) {
+    /* counted first, so the count never falls below the bits set (takers
+     * subtract after they cleared theirs): a take skips only an empty depot */
+    dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)n); // relaxed: a count, and a scan hint
     int run = idx[n - 1] - idx[0] == n - 1; /* consecutive (ascending, no repeats): masks, not bit by bit */
     for (uint32_t k = 0; k < n;) {
         uint32_t w = idx[k] >> 6;
@@ -242,7 +247,6 @@ static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n)
         // seq_cst: the putter's half of the summary protocol (dtact__sum_clear)
         if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
     }
-    dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)n); // relaxed: a count, and a scan hint
 }
 
 /* Clears the summary bit of bitmap word w, which was seen empty, unless a put
