@@ -1,6 +1,6 @@
 /* core/arena.c -- fiber records: a dense, lazily carved array with per-worker
- * caches in front of a magazine depot (Bonwick's magazines); and the arena's
- * create/destroy and statistics.
+ * caches in front of an address-ordered depot (a two-level bitmap); and the
+ * arena's create/destroy and statistics.
  *
  * Place in the memory layer. arena.c is the top of it: create/destroy call
  * stack.c (dtact__stack_init/fini) and the OS layer (prim.h) for mappings;
@@ -15,84 +15,87 @@
  *     [0, carved)          records that exist (index and generation set)
  *     [carved, capacity)   never touched (uncarved)
  *
- * Free records live in four places: the owner-only worker caches (rec_idx,
- * up to 2 * rec_batch indices each), full magazines in the shared depot, the
- * host bitmap, and the uncarved tail. No free list runs through the records:
- * spill and refill never load or store a record, so a cold record costs a
- * miss only when its new owner writes it (a store miss: cheap).
+ * Free records live in three places: the owner-only worker caches (rec_idx,
+ * up to 2 * rec_batch indices each), the depot (a bitmap, rec_bits: one bit
+ * per free record), and the uncarved tail. No free list runs through the
+ * records: spill and refill never load or store a record, so a cold record
+ * costs a miss only when its new owner writes it (a store miss: cheap).
  *
- * Magazines. A magazine is rec_batch contiguous uint32_t slots in rec_mag
- * (magazine m: rec_mag[m * rec_batch ...]) plus a link word rec_mlink[m] =
- * len << 32 | next. Two tagged Treiber stacks of magazine ids (the dtact__ts_*
- * helpers in arena_internal.h) form the depot:
- *     rec_head   full magazines: exactly rec_batch indices each, always;
- *     rec_mfree  empty magazines (and rec_mag_carved: ids never used yet,
- *                taken by a bump CAS, so the magazine memory is touched lazily).
- * Spill (cache full): take an empty magazine, memcpy the rec_batch coldest
- * indices into it, push it on rec_head (one CAS). Refill (cache empty): pop a
- * full magazine (one CAS), memcpy its indices into the cache, push it on
- * rec_mfree. A magazine's slots are written only by the thread that holds it
- * (popped it or carved it) and published by its push (release) to the next
- * popper (acquire), so they are plain memory.
+ * The depot hands records out in address order. Spill (cache full) sorts the
+ * rec_batch coldest indices and sets their bits, one RMW per bitmap word they
+ * share; refill (cache empty) claims up to rec_batch bits, lowest first, by
+ * CAS, sweeping forward from rec_cursor (next fit: the word where the last
+ * take stopped, wrapping once), and puts the lowest index on top of the cache;
+ * carving hands out fresh slots in address order too. Why: records are freed
+ * by whichever worker finishes the fiber, in completion order, and an earlier
+ * depot of LIFO magazines handed them back in that order: a program that
+ * launches fibers on one worker while another runs them (the original's
+ * dtact_fiber_launch + dtact_await) got its records in an order that was
+ * shuffled a little more by every round (78% of consecutive launches on
+ * neighbouring records after one round of a million, 57% after ten), so its
+ * launch, run and await walks over the records missed the cache on nearly
+ * every record instead of streaming (W3 1M through launch + await: 145-227
+ * ns/task against 60-75 for spawn + join, whose joins free records in handle
+ * order). A sweep also reuses the records freed longest ago first, which a
+ * finishing worker no longer holds in its cache, instead of the ones it just
+ * wrote.
  *
- * Host threads (DTACT__NO_CACHE) have no cache and would leave partly filled
- * magazines, which would break the bound below; instead they free into the
- * host bitmap rec_nc_bits (one bit per record, set by CAS), and allocate from
- * it (claim a bit by CAS), else pop a full magazine, keep one index, push the
- * magazine on rec_mfree and set the bits of the other rec_batch - 1, else carve
- * one slot. Caches refill from the bitmap too (up to rec_batch bits) when the
- * depot has no full magazine, before carving. rec_nc_count (bits set) and
- * rec_nc_hint (a word to start at) only steer the scan; a scan that finds
- * nothing while a host free is in flight just falls through (like a pop racing
- * with a push).
+ * Summary. rec_sum has one bit per rec_bits word, set while the word may be
+ * non-zero, so a sweep skips 64 empty words (4096 in-use records) per load.
+ * A put whose RMW found its word empty sets the word's summary bit; a taker
+ * that empties a word (or meets a summary bit whose word is empty) clears it
+ * and then re-reads the word, and sets the bit again if a put filled the word
+ * meanwhile. All four are seq_cst: either the put's summary set comes after
+ * the clear in the summary word's order, or the taker's re-read comes after
+ * the put's word RMW; so a non-zero word never keeps a clear summary bit
+ * (quiescent), and no free record is stranded. rec_shared_free (bits set:
+ * a put adds before it sets its bits, a take subtracts after it cleared its
+ * own, so the count is never below the bits set) lets a take
+ * skip an empty depot; a take that finds nothing while a put is in flight
+ * just falls through (to carving, or NULL when the pool is exhausted), like a
+ * pop racing with a push.
  *
- * Why the depot never runs out of magazines (rec_nmag = ceil(capacity /
- * rec_batch) + ncaches + 1). Only a cache's spill takes an empty magazine. A
- * magazine that is not empty-and-free is either (a) loaded: on rec_head, or
- * popped from it and not yet pushed back on rec_mfree; it holds rec_batch free
- * indices that are in no other loaded magazine (a refill copies them into its
- * own cache, and a host alloc into a local array that it releases only after
- * pushing the magazine on rec_mfree, so no index reaches a second magazine
- * while the first is loaded), hence at most floor(capacity / rec_batch) are
- * loaded; or (b) held by a cache owner inside one spill or refill, at most one
- * per cache. So when a spill looks for one there are at most
- * ceil(capacity / rec_batch) + ncaches - 1 others in use: rec_mfree is not
- * empty or an id is still uncarved. Should a pop see rec_mfree empty and the
- * carve then find all ids carved, rec_mfree was refilled in between: retry
- * (lock-free: some other operation completed).
+ * Host threads (DTACT__NO_CACHE) have no cache: they take one bit, else carve
+ * one slot, and free by setting one bit.
  *
- * ABA. Both magazine stacks use the tagged head (tag << 32 | id, the tag bumped
- * by every successful CAS): a popper that read (t, m) and the link of m, then
- * slept while m was popped, refilled and pushed back (on either stack), finds
- * the tag moved and retries; the link words are atomics, so its stale read of
- * a link being rewritten is not a data race. Host bitmap words are claimed by
- * CAS on the whole word: a bit can only be taken by the CAS that clears it.
+ * Generations. rec_gen[i] mirrors record i's generation after its last free
+ * (0 before the first), stored with release by the freer after sg: a waiter
+ * that holds a released handle (dtact_await of a detached fiber that has
+ * finished: join.c) learns that from 8 dense bytes, in handle order, instead
+ * of a line of a record that may have been reused since and written by
+ * another worker. dtact__fiber_released answers only when that is certain
+ * (the handle is older than rec_gen); anything else takes the record path.
+ *
+ * ABA. A bitmap word is claimed by CAS on the whole word: a bit can only be
+ * taken by the CAS that clears it, and a record's index reaches the depot
+ * only when its owner frees it.
  *
  * Invariant (quiescent):
  *     shared_free + in_use + cached + (capacity - carved) == capacity
- *     shared_free == rec_batch * |rec_head| + bits in rec_nc_bits
- *     |rec_head| + |rec_mfree| == mag_carved <= rec_nmag, no id twice
+ *     shared_free == bits in rec_bits == rec_shared_free, only carved indices
+ *     every non-zero rec_bits word has its rec_sum bit set
  *     0 <= carved <= capacity, carved only grows
  *     for every carved slot: GEN(sg) >= gen_base, and GEN(sg) - gen_base == number of frees
+ *     for every carved slot: rec_gen == (never freed ? 0 : GEN(sg))
  * checked by dtact__arena_is_valid. Carving sets f->timer_slot to
  * DTACT__IDX_NONE; from then on the timer heaps own it (timer.c).
  *
  * Who writes what:
  *   rec_carved      CAS from any thread (dtact__rec_carve), only grows.
- *   rec_mag_carved  CAS from a spilling cache owner, only grows.
- *   rec_head, rec_mfree  tagged stacks (arena_internal.h), CAS from any thread.
- *   rec_mlink[m]    by the pusher of magazine m, before its CAS.
- *   rec_mag[m ...]  by the spiller holding m, before pushing it on rec_head.
- *   rec_nc_bits     CAS from any thread (host frees set, takers clear).
+ *   rec_bits        RMW from any thread (puts set, takers clear by CAS).
+ *   rec_sum         RMW from any thread (see Summary).
+ *   rec_cursor, rec_shared_free  relaxed, from any thread (hints, a count).
  *   f->sg           by carving (gen_base, FREE) and by free (gen + 1, FREE),
  *                   store-release, so a stale handle reads "finished".
+ *   rec_gen[i]      by free, store-release after sg.
  *   caches[i]       only by the thread that owns cache id i (no atomics except
  *                   the statistics, which get_stats reads racily).
  *
  * Paths. Alloc through a cache pops rec_idx[--n] (no atomics) and prefetches
- * the next record; an empty cache refills (above) or carves up to rec_batch
- * fresh slots (one CAS on rec_carved). Free pushes into the cache; a full
- * cache (2 * rec_batch) spills its rec_batch coldest entries (above).
+ * the record DTACT__REC_AHEAD allocations ahead; an empty cache refills
+ * (above) or carves up to rec_batch fresh slots (one CAS on rec_carved). Free
+ * pushes into the cache; a full cache (2 * rec_batch) spills its rec_batch
+ * coldest entries (above).
  *
  * Statistics. in_use / high water are folded from each cache's `pending` count
  * at every refill and spill (once per <= 32 operations) and from every
@@ -137,12 +140,8 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
     while (a->rec_batch > 1 && (uint64_t)a->rec_batch * 2 * (cfg->ncaches ? cfg->ncaches : 1) > cfg->capacity / 4)
         a->rec_batch /= 2;
     a->page = dtact__page_size();
-    dtact__store_relaxed(&a->rec_head, DTACT__TS_EMPTY);  // relaxed: published by *out's hand-off
-    dtact__store_relaxed(&a->rec_mfree, DTACT__TS_EMPTY); // relaxed: published by *out's hand-off
-    /* Enough magazines for every index at once plus one per cache plus one:
-     * see "Why the depot never runs out" above. */
-    a->rec_nmag = (a->capacity + a->rec_batch - 1) / a->rec_batch + a->ncaches + 1;
-    a->rec_nc_words = (a->capacity + 63) / 64;
+    a->rec_words = (a->capacity + 63) / 64;
+    a->rec_sum_words = (a->rec_words + 63) / 64;
     int rc = DTACT_ENOMEM;
 
     a->recs_len = dtact__round_page((size_t)a->capacity * sizeof(dtact__fiber_t), a->page);
@@ -157,16 +156,16 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
      * steps; above, memory follows use in 2 MiB steps where THP is on. */
     uintptr_t hp = ((uintptr_t)a->recs + DTACT__HUGE_PAGE + DTACT__HUGE_PAGE - 1) & ~(uintptr_t)(DTACT__HUGE_PAGE - 1);
     if (hp < (uintptr_t)a->recs + a->recs_len) dtact__mem_hugepages((void *)hp, (uintptr_t)a->recs + a->recs_len - hp);
-    /* magazines, their links and the host bitmap: reserved, touched on use */
-    a->rec_mag_len = dtact__round_page((size_t)a->rec_nmag * a->rec_batch * sizeof(uint32_t), a->page);
-    a->rec_mag = dtact__mem_map(a->rec_mag_len);
-    if (a->rec_mag == NULL) goto fail;
-    a->rec_mlink_len = dtact__round_page((size_t)a->rec_nmag * sizeof(uint64_t), a->page);
-    a->rec_mlink = dtact__mem_map(a->rec_mlink_len);
-    if (a->rec_mlink == NULL) goto fail;
-    a->rec_nc_bits_len = dtact__round_page((size_t)a->rec_nc_words * sizeof(uint64_t), a->page);
-    a->rec_nc_bits = dtact__mem_map(a->rec_nc_bits_len);
-    if (a->rec_nc_bits == NULL) goto fail;
+    /* the depot bitmap, its summary and the generations: reserved, touched on use */
+    a->rec_bits_len = dtact__round_page((size_t)a->rec_words * sizeof(uint64_t), a->page);
+    a->rec_bits = dtact__mem_map(a->rec_bits_len);
+    if (a->rec_bits == NULL) goto fail;
+    a->rec_sum_len = dtact__round_page((size_t)a->rec_sum_words * sizeof(uint64_t), a->page);
+    a->rec_sum = dtact__mem_map(a->rec_sum_len);
+    if (a->rec_sum == NULL) goto fail;
+    a->rec_gen_len = dtact__round_page((size_t)a->capacity * sizeof(uint64_t), a->page);
+    a->rec_gen = dtact__mem_map(a->rec_gen_len);
+    if (a->rec_gen == NULL) goto fail;
     if (a->ncaches) {
         if ((a->caches = dtact__heap_alloc(DTACT_CACHE_LINE, a->ncaches * sizeof(dtact__wcache_t))) == NULL) {
             a->caches = NULL;
@@ -187,9 +186,9 @@ void dtact__arena_destroy(dtact__arena_t *a) {
     if (a == NULL) return;
     dtact__stack_fini(a);
     if (a->recs) dtact__mem_release(a->recs, a->recs_len);
-    if (a->rec_mag) dtact__mem_release(a->rec_mag, a->rec_mag_len);
-    if (a->rec_mlink) dtact__mem_release((void *)a->rec_mlink, a->rec_mlink_len);
-    if (a->rec_nc_bits) dtact__mem_release((void *)a->rec_nc_bits, a->rec_nc_bits_len);
+    if (a->rec_bits) dtact__mem_release((void *)a->rec_bits, a->rec_bits_len);
+    if (a->rec_sum) dtact__mem_release((void *)a->rec_sum, a->rec_sum_len);
+    if (a->rec_gen) dtact__mem_release((void *)a->rec_gen, a->rec_gen_len);
     dtact__heap_free(a->caches);
     dtact__heap_free(a);
 }
@@ -221,93 +220,117 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
     return c;
 }
 
-/* The rec_batch slots of magazine m. */
-static inline uint32_t *dtact__mag(dtact__arena_t *a, uint32_t m) { return a->rec_mag + (size_t)m * a->rec_batch; }
-
-/* Marks record i free in the host bitmap. Any thread. */
-static void dtact__nc_put(dtact__arena_t *a, uint32_t i) {
-    _Atomic uint64_t *w = &a->rec_nc_bits[i >> 6];
-    uint64_t bit = (uint64_t)1 << (i & 63);
-    uint64_t v = dtact__load_relaxed(w); // relaxed: the CAS below revalidates it
-    // release: publishes the record (its sg and the last owner's writes) to
-    // the taker's acquire CAS in dtact__nc_take; every write to a bitmap word
-    // is an RMW, so the release sequence reaches any later taker
-    while (!dtact__cas_weak_release(w, &v, v | bit)) {
+/* Sets the bits of the n records idx[] (ascending) in the depot: one RMW per
+ * bitmap word they share, and the summary bit of a word that was empty. Any
+ * thread. */
+static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n) {
+    /* counted first, so the count never falls below the bits set (takers
+     * subtract after they cleared theirs): a take skips only an empty depot */
+    dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)n); // relaxed: a count, and a scan hint
+    int run = idx[n - 1] - idx[0] == n - 1; /* consecutive (ascending, no repeats): masks, not bit by bit */
+    for (uint32_t k = 0; k < n;) {
+        uint32_t w = idx[k] >> 6;
+        uint64_t bits = 0;
+        if (run) {
+            uint32_t lo = idx[k] & 63, m = n - k < 64 - lo ? n - k : 64 - lo;
+            bits = (m == 64 ? ~(uint64_t)0 : (((uint64_t)1 << m) - 1)) << lo;
+            k += m;
+        }
+        for (; k < n && idx[k] >> 6 == w; k++)
+            bits |= (uint64_t)1 << (idx[k] & 63);
+        // seq_cst: its release half publishes the records (sg and the last
+        // owner's writes) to the taker's acquire CAS in dtact__depot_word (every
+        // write to a bitmap word is an RMW, so the release sequence reaches any
+        // later taker); seq_cst orders it before our summary update against a
+        // taker's clear-then-reread (dtact__sum_clear)
+        uint64_t old = dtact__fetch_or_seq_cst(&a->rec_bits[w], bits);
+        // seq_cst: the putter's half of the summary protocol (dtact__sum_clear)
+        if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
     }
-    dtact__store_relaxed(&a->rec_nc_hint, i >> 6); // relaxed: a scan hint only
-    dtact__fetch_add_relaxed(&a->rec_nc_count, 1); // relaxed: a scan hint only
 }
 
-/* Claims up to `want` records from the host bitmap into out[]; returns how
- * many. Any thread. Cheap when the bitmap is (nearly) empty: rec_nc_count. */
-static uint32_t dtact__nc_take(dtact__arena_t *a, uint32_t *out, uint32_t want) {
-    if (dtact__load_relaxed(&a->rec_nc_count) <= 0) // relaxed: a hint; a miss falls through
-        return 0;
-    uint32_t nw = a->rec_nc_words, got = 0;
-    uint32_t w = dtact__load_relaxed(&a->rec_nc_hint); // relaxed: a hint
-    if (w >= nw) w = 0;
-    for (uint32_t scanned = 0; scanned < nw && got < want; scanned++, w = w + 1 == nw ? 0 : w + 1) {
-        _Atomic uint64_t *wp = &a->rec_nc_bits[w];
-        uint64_t v = dtact__load_relaxed(wp); // relaxed: the CAS below revalidates it
-        while (v != 0) {
-            uint64_t take = v;
-            uint32_t need = want - got;
-            if ((uint32_t)__builtin_popcountll(v) > need) { /* the lowest `need` bits */
-                uint64_t t = v;
-                take = 0;
-                for (uint32_t k = 0; k < need; k++, t &= t - 1)
-                    take |= t & (~t + 1);
-            }
-            // acquire: pairs with the release CAS of dtact__nc_put (the freer's
-            // writes to the records happen before ours)
-            if (dtact__cas_weak_acquire(wp, &v, v & ~take)) {
-                for (; take; take &= take - 1)
-                    out[got++] = w * 64u + (uint32_t)__builtin_ctzll(take);
-                break;
-            }
+/* Clears the summary bit of bitmap word w, which was seen empty, unless a put
+ * filled the word again meanwhile. Any thread. */
+static void dtact__sum_clear(dtact__arena_t *a, uint32_t w) {
+    _Atomic uint64_t *sp = &a->rec_sum[w >> 6];
+    uint64_t bit = (uint64_t)1 << (w & 63);
+    // seq_cst (this RMW, the load and the re-set): with the putter's two
+    // seq_cst RMWs (word, then summary) either the putter's summary set comes
+    // after our clear, or our re-read sees its word
+    dtact__fetch_and_seq_cst(sp, ~bit);
+    if (dtact__load_seq_cst(&a->rec_bits[w]) != 0) dtact__fetch_or_seq_cst(sp, bit);
+}
+
+/* Claims up to `need` (>= 1) records of bitmap word w, lowest first, into
+ * out[]; returns how many. Any thread. */
+static uint32_t dtact__depot_word(dtact__arena_t *a, uint32_t w, uint32_t *out, uint32_t need) {
+    _Atomic uint64_t *wp = &a->rec_bits[w];
+    uint64_t v = dtact__load_relaxed(wp), take; // relaxed: the CAS below revalidates it
+    for (;;) {
+        if (v == 0) {
+            dtact__sum_clear(a, w); /* a stale summary bit */
+            return 0;
         }
-        if (got == want) {
-            dtact__store_relaxed(&a->rec_nc_hint, w); // relaxed: a hint (bits may remain here)
-            break;
+        uint32_t low = (uint32_t)__builtin_ctzll(v);
+        uint64_t run = need >= 64 - low ? ~(uint64_t)0 << low : (((uint64_t)1 << need) - 1) << low;
+        uint64_t rest;
+        if ((v & run) == run) {
+            rest = v & ~run; /* the common case: `need` free records in a row from the lowest */
+        } else {
+            rest = v; /* keep all but the lowest `need` */
+            for (uint32_t k = 0; k < need && rest; k++)
+                rest &= rest - 1;
         }
+        take = v & ~rest;
+        // acquire: pairs with the release half of dtact__depot_put's RMW (the
+        // freer's writes to the records happen before ours)
+        if (dtact__cas_weak_acquire(wp, &v, rest)) break;
     }
-    if (got) dtact__fetch_sub_relaxed(&a->rec_nc_count, (int64_t)got); // relaxed: a hint
+    uint32_t got = 0;
+    for (uint64_t t = take; t; t &= t - 1)
+        out[got++] = w * 64u + (uint32_t)__builtin_ctzll(t);
+    if (v == take) dtact__sum_clear(a, w); /* we emptied it */
     return got;
 }
 
-/* An empty magazine for a spill: from rec_mfree, else a never used id. Never
- * fails (see "Why the depot never runs out"). Cache owner only. */
-static uint32_t dtact__mag_get(dtact__arena_t *a) {
-    for (;;) {
-        uint32_t len, m = dtact__ts_pop(&a->rec_mfree, a->rec_mlink, &len);
-        if (m != DTACT__IDX_NONE) return m;
-        uint32_t c = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: the CAS revalidates it
-        while (c < a->rec_nmag) {
-            // acquire: stronger than needed (a fresh id carries no data; its
-            // slots and link are published by our own push), used as a CAS
-            if (dtact__cas_weak_acquire(&a->rec_mag_carved, &c, c + 1)) return c;
+/* Claims up to `want` records from the depot into out[], in address order
+ * from the cursor on (next fit, wrapping once); returns how many. Any thread.
+ * Cheap when the depot is (nearly) empty: rec_shared_free. */
+static uint32_t dtact__depot_take(dtact__arena_t *a, uint32_t *out, uint32_t want) {
+    if (dtact__load_relaxed(&a->rec_shared_free) <= 0) // relaxed: a hint; a miss falls through
+        return 0;
+    uint32_t ns = a->rec_sum_words, got = 0;
+    uint32_t w0 = dtact__load_relaxed(&a->rec_cursor); // relaxed: a hint
+    if (w0 >= a->rec_words) w0 = 0;
+    uint32_t s = w0 >> 6, w = w0;
+    /* pass 0 starts at the cursor's word; pass ns rereads the cursor's summary
+     * word whole (the words below the cursor) */
+    for (uint32_t pass = 0; pass <= ns && got < want; pass++, s = s + 1 == ns ? 0 : s + 1) {
+        uint64_t sv = dtact__load_relaxed(&a->rec_sum[s]); // relaxed: a hint; the word's CAS decides
+        if (pass == 0) sv &= ~(uint64_t)0 << (w0 & 63);
+        for (; sv && got < want; sv &= sv - 1) {
+            w = s * 64u + (uint32_t)__builtin_ctzll(sv);
+            got += dtact__depot_word(a, w, out + got, want - got);
         }
-        /* all carved: rec_mfree was refilled since the pop above; retry */
     }
+    if (got) {
+        dtact__store_relaxed(&a->rec_cursor, w);                     // relaxed: a hint (bits may remain there)
+        dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)got); // relaxed: a count, and a hint
+    }
+    return got;
 }
 
-/* Fills the (empty) cache from a full magazine, else from the host bitmap,
- * else by carving fresh slots. Returns the number of indices added. Touches
- * no record except when carving. Cache owner only. */
+/* Fills the (empty) cache from the depot, else by carving fresh slots.
+ * Returns the number of indices added. Touches no record except when carving.
+ * Cache owner only. Both hand out records in address order: lowest on top. */
 static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t n = wc->rec_n, len;
-    uint32_t m = dtact__ts_pop(&a->rec_head, a->rec_mlink, &len);
-    if (m != DTACT__IDX_NONE) {
-        /* same order as spilled: the hottest of the batch ends on top */
-        memcpy(wc->rec_idx + n, dtact__mag(a, m), len * sizeof(uint32_t));
-        dtact__ts_push(&a->rec_mfree, a->rec_mlink, m, 0);
-        dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: statistic
-    } else if ((len = dtact__nc_take(a, wc->rec_idx + n, a->rec_batch)) != 0) {
-        dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: statistic
+    uint32_t n = wc->rec_n, len, tmp[DTACT__REC_BATCH];
+    if ((len = dtact__depot_take(a, tmp, a->rec_batch)) != 0) {
+        for (uint32_t k = 0; k < len; k++)
+            wc->rec_idx[n + len - 1 - k] = tmp[k];
     } else {
         uint32_t first = dtact__rec_carve(a, a->rec_batch, &len);
         if (first == DTACT__IDX_NONE) return 0;
-        /* lowest index on top: fresh records are handed out in address order */
         for (uint32_t k = 0; k < len; k++)
             wc->rec_idx[n + len - 1 - k] = first + k;
     }
@@ -315,14 +338,28 @@ static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
     return len;
 }
 
-/* Spills the a->rec_batch coldest cache entries as one full magazine (one CAS
- * to get an empty magazine, one to push it). Owner only. */
+/* Returns the a->rec_batch coldest cache entries to the depot, sorted (one
+ * RMW per bitmap word). Owner only. */
 static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t *v = wc->rec_idx, b = a->rec_batch;
-    uint32_t m = dtact__mag_get(a);
-    memcpy(dtact__mag(a, m), v, b * sizeof(uint32_t));
-    dtact__fetch_add_relaxed(&a->rec_shared_free, b); // relaxed: statistic
-    dtact__ts_push(&a->rec_head, a->rec_mlink, m, b);
+    uint32_t *v = wc->rec_idx, b = a->rec_batch, tmp[DTACT__REC_BATCH];
+    /* Insertion sort, linear on a run that is already ordered either way:
+     * frees come roughly in address order, ascending (joins in handle order)
+     * or descending (a worker running its newest fibers first). */
+    int down = v[0] > v[b - 1];
+    uint32_t k = 1;
+    while (k < b && v[k] > v[k - 1]) /* ascending already (joins in handle order): as it is */
+        k++;
+    if (k == b) {
+        dtact__depot_put(a, v, b);
+    } else {
+        for (k = 0; k < b; k++) {
+            uint32_t x = v[down ? b - 1 - k : k], j = k;
+            for (; j > 0 && tmp[j - 1] > x; j--)
+                tmp[j] = tmp[j - 1];
+            tmp[j] = x;
+        }
+        dtact__depot_put(a, tmp, b);
+    }
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
     wc->rec_n -= b;
 }
@@ -374,27 +411,12 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
             __builtin_prefetch(&a->recs[wc->rec_idx[wc->rec_n - k]], 1);
         return f;
     }
-    /* host thread (or an out-of-range id): the host bitmap, else one full
-     * magazine (keep one index, the rest go to the bitmap), else carve */
+    /* host thread (or an out-of-range id): the depot, else carve */
     dtact__fetch_add_relaxed(&a->nc_misses, 1); // relaxed: statistic
-    uint32_t i;
-    if (dtact__nc_take(a, &i, 1) == 1) {
-        dtact__fetch_sub_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
-    } else {
-        uint32_t len, m = dtact__ts_pop(&a->rec_head, a->rec_mlink, &len);
-        if (m != DTACT__IDX_NONE) {
-            uint32_t tmp[DTACT__REC_BATCH];
-            memcpy(tmp, dtact__mag(a, m), len * sizeof(uint32_t));
-            /* the magazine goes back before its indices leave it (the bound) */
-            dtact__ts_push(&a->rec_mfree, a->rec_mlink, m, 0);
-            i = tmp[len - 1];
-            for (uint32_t k = 0; k + 1 < len; k++)
-                dtact__nc_put(a, tmp[k]);
-            dtact__fetch_sub_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
-        } else {
-            i = dtact__rec_carve(a, 1, &len);
-            if (i == DTACT__IDX_NONE) return NULL;
-        }
+    uint32_t i, len;
+    if (dtact__depot_take(a, &i, 1) == 0) {
+        i = dtact__rec_carve(a, 1, &len);
+        if (i == DTACT__IDX_NONE) return NULL;
     }
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, 1);
     return &a->recs[i];
@@ -404,21 +426,24 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
     // relaxed: the freeing thread owns the record (FINISHED/CANCELLED); no
     // other transition of sg succeeds from here
     uint64_t sg = dtact__load_relaxed(&f->sg);
+    uint32_t i = (uint32_t)(f - a->recs); /* not f->index: line 1 may be cold here */
     // release: pairs with the acquire loads of sg by lookup and by stale
     // wakers/joiners (they see FREE with a newer generation)
     dtact__store_release(&f->sg, DTACT__SG(DTACT__SG_GEN(sg) + 1, DTACT__ST_FREE));
+    // release: pairs with the acquire load in dtact__fiber_released (a waiter
+    // that returns without touching the record sees what the fiber did)
+    dtact__store_release(&a->rec_gen[i], DTACT__SG_GEN(sg) + 1);
     if (DTACT_LIKELY(cache < a->ncaches)) {
         dtact__wcache_t *wc = &a->caches[cache];
         if (DTACT_UNLIKELY(wc->rec_n == 2 * a->rec_batch)) {
             dtact__rec_spill(a, wc);
             dtact__cache_fold(a, wc);
         }
-        wc->rec_idx[wc->rec_n++] = (uint32_t)(f - a->recs); /* not f->index: line 1 may be cold here */
+        wc->rec_idx[wc->rec_n++] = i;
         dtact__pend(&wc->rec_pending, -1);
         return;
     }
-    dtact__fetch_add_relaxed(&a->rec_shared_free, 1); // relaxed: statistic
-    dtact__nc_put(a, (uint32_t)(f - a->recs));
+    dtact__depot_put(a, &i, 1);
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, -1);
 }
 
@@ -435,6 +460,16 @@ int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out
     if (hgen < a->gen_base || hgen > (DTACT__SG_GEN(sg) & DTACT__HANDLE_GEN_MASK)) return DTACT_EHANDLE;
     *out = f;
     return DTACT_OK;
+}
+
+int dtact__fiber_released(dtact__arena_t *a, uint64_t handle) {
+    if (!(handle & DTACT__HANDLE_VALID)) return 0;
+    uint32_t idx = dtact__handle_index(handle);
+    if (idx >= a->capacity) return 0;
+    // acquire: pairs with the release store in dtact__fiber_free
+    uint64_t g = dtact__load_acquire(&a->rec_gen[idx]) & DTACT__HANDLE_GEN_MASK;
+    uint64_t hgen = dtact__handle_gen(handle);
+    return hgen >= a->gen_base && hgen < g;
 }
 
 dtact__fiber_t *dtact__fiber_at(dtact__arena_t *a, uint32_t index) { return &a->recs[index]; }
@@ -488,43 +523,17 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     if (seen == NULL) return 0;
     c.capacity = a->capacity;
     c.carved = carved;
-    /* magazines: each carved id on exactly one stack; full ones hold rec_batch */
-    uint32_t mcarved = dtact__load_relaxed(&a->rec_mag_carved); // relaxed: quiescent
-    uint8_t *mseen = dtact__heap_calloc(mcarved ? mcarved : 1, 1);
-    if (mseen == NULL || mcarved > a->rec_nmag) ok = 0;
-    c.mags_carved = mcarved;
-    uint64_t h = dtact__load_relaxed(&a->rec_head); // relaxed: quiescent
-    while (ok && DTACT__TS_IDX(h) != DTACT__IDX_NONE) {
-        uint32_t m = DTACT__TS_IDX(h);
-        ok = dtact__mark(mseen, m, mcarved);
-        uint64_t link = ok ? dtact__load_relaxed(&a->rec_mlink[m]) : 0; // relaxed: quiescent
-        if (DTACT__TS_LINK_LEN(link) != a->rec_batch) ok = 0;
-        for (uint32_t k = 0; k < a->rec_batch && ok; k++) {
-            ok = dtact__mark(seen, dtact__mag(a, m)[k], carved);
-            c.shared_free++;
-        }
-        c.mags_full++;
-        h = DTACT__TS_LINK_NEXT(link);
-    }
-    h = dtact__load_relaxed(&a->rec_mfree); // relaxed: quiescent
-    while (ok && DTACT__TS_IDX(h) != DTACT__IDX_NONE) {
-        ok = dtact__mark(mseen, DTACT__TS_IDX(h), mcarved);
-        c.mags_free++;
-        h = ok ? DTACT__TS_LINK_NEXT(dtact__load_relaxed(&a->rec_mlink[DTACT__TS_IDX(h)])) : 0; // relaxed: quiescent
-    }
-    if (c.mags_full + c.mags_free != mcarved) ok = 0;
-    dtact__heap_free(mseen);
-    /* host bitmap */
-    for (uint32_t w = 0; w < a->rec_nc_words && ok; w++) {
-        uint64_t v = dtact__load_relaxed(&a->rec_nc_bits[w]); // relaxed: quiescent
+    /* the depot: only carved records, each once; a summary bit per non-zero word */
+    for (uint32_t w = 0; w < a->rec_words && ok; w++) {
+        uint64_t v = dtact__load_relaxed(&a->rec_bits[w]); // relaxed: quiescent
+        if (v == 0) continue;
+        c.depot_words++;
+        if (!(dtact__load_relaxed(&a->rec_sum[w >> 6]) & ((uint64_t)1 << (w & 63)))) ok = 0; // relaxed: quiescent
         for (; v && ok; v &= v - 1) {
             ok = dtact__mark(seen, w * 64u + (uint32_t)__builtin_ctzll(v), carved);
-            c.nc_free++;
+            c.shared_free++;
         }
     }
-    c.shared_free += c.nc_free;
-    if ((int64_t)c.nc_free != dtact__load_relaxed(&a->rec_nc_count)) // relaxed: quiescent
-        ok = 0;
     for (uint32_t w = 0; w < a->ncaches && ok; w++) {
         for (uint32_t k = 0; k < a->caches[w].rec_n && ok; k++) {
             ok = dtact__mark(seen, a->caches[w].rec_idx[k], carved);
@@ -534,6 +543,8 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
     for (uint32_t i = 0; i < carved && ok; i++) {
         uint64_t sg = dtact__load_relaxed(&a->recs[i].sg); // relaxed: quiescent
         if (DTACT__SG_GEN(sg) < a->gen_base || a->recs[i].index != i) ok = 0;
+        uint64_t g = dtact__load_relaxed(&a->rec_gen[i]); // relaxed: quiescent
+        if (g != (DTACT__SG_GEN(sg) == a->gen_base ? 0 : DTACT__SG_GEN(sg))) ok = 0;
         if (!seen[i]) c.in_use++;
     }
     dtact__heap_free(seen);

@@ -109,6 +109,10 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f);
  * issued by this arena: generation 0 or below gen_base (another runtime
  * instance), forged (generation ahead of the slot's) or out of range. */
 int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out);
+/* 1 when the handle was issued by this arena and its record has been freed
+ * since (so the fiber has finished), read from the dense generation array
+ * without touching the record; 0 when that is not certain (look it up). */
+int dtact__fiber_released(dtact__arena_t *a, uint64_t handle);
 /* The record at `index` (index < high water), for shutdown sweeps. */
 dtact__fiber_t *dtact__fiber_at(dtact__arena_t *a, uint32_t index);
 /* Number of slots ever carved (indices [0, n) are valid for fiber_at). */

@@ -11,9 +11,7 @@
  * A Treiber stack of small integer ids with a per-id side link. The stack pool
  * keeps its shared free list as a stack of *batches*: up to 8 stack ids linked
  * through stack->next, owned by whoever holds the batch; only the batch head
- * is on the shared stack. The record pool keeps two such stacks of *magazine*
- * ids (arena.c): full magazines and empty ones; a magazine is on at most one
- * of them at a time and the helpers' `len` is its count. The 64-bit head packs
+ * is on the shared stack; the helpers' `len` is its count. The 64-bit head packs
  *
  *     head = tag << 32 | top id                 (DTACT__IDX_NONE: empty)
  *
@@ -160,26 +158,26 @@ typedef struct dtact__stack_class_s {
 /* ----------------------------------------------------------------- arena */
 /* Record invariant (quiescent, i.e. no alloc/free in flight):
  *     shared_free + in_use + cached + (capacity - carved) == capacity
- * where shared_free counts the indices in the full magazines on rec_head plus
- * the bits set in rec_nc_bits, cached the indices in worker caches (sum of
- * rec_n) and in_use the records handed out; and every carved magazine is on
- * exactly one of rec_head (holding rec_batch indices) and rec_mfree.
- * Writers: constant fields by create only; rec_head, rec_mfree, rec_carved,
- * rec_mag_carved and rec_nc_bits by CAS from any thread; a magazine's slots by
- * the thread that holds it (popped it, or carved it); the statistics and hints
- * by relaxed RMW/stores from any thread. See the comment atop arena.c. */
+ * where shared_free counts the bits set in the depot bitmap rec_bits, cached
+ * the indices in worker caches (sum of rec_n) and in_use the records handed
+ * out; every non-zero rec_bits word has its summary bit (rec_sum) set; and
+ * rec_gen[i] is 0 for a record never freed, else its generation.
+ * Writers: constant fields by create only; rec_carved, rec_bits and rec_sum
+ * by RMW from any thread; rec_gen[i] by whoever frees record i; the
+ * statistics and hints by relaxed RMW/stores from any thread. See the comment
+ * atop arena.c. */
 struct dtact__arena_s {
     /* constant after create */
     dtact__fiber_t *recs; /* capacity records, dtact__mem_map, carved lazily */
     size_t recs_len;
-    uint32_t *rec_mag; /* rec_nmag magazines of rec_batch indices each, dtact__mem_map */
-    size_t rec_mag_len;
-    _Atomic uint64_t *rec_mlink; /* (len, next) link per magazine, for both magazine stacks */
-    size_t rec_mlink_len;
-    _Atomic uint64_t *rec_nc_bits; /* one bit per record freed by a host thread (NO_CACHE) */
-    size_t rec_nc_bits_len;
-    uint32_t rec_nc_words; /* 64-bit words in rec_nc_bits */
-    uint32_t rec_nmag;     /* ceil(capacity / rec_batch) + ncaches + 1 (arena.c) */
+    _Atomic uint64_t *rec_bits; /* the depot: one bit per free record (arena.c) */
+    size_t rec_bits_len;
+    _Atomic uint64_t *rec_sum; /* one bit per rec_bits word that may be non-zero */
+    size_t rec_sum_len;
+    uint32_t rec_words;        /* 64-bit words in rec_bits */
+    uint32_t rec_sum_words;    /* 64-bit words in rec_sum */
+    _Atomic uint64_t *rec_gen; /* per record: its generation after its last free, 0 before the first (arena.c) */
+    size_t rec_gen_len;
     uint32_t capacity;
     uint32_t ncaches;
     uint64_t gen_base;  /* first generation of every record (>= 1)        */
@@ -194,15 +192,10 @@ struct dtact__arena_s {
     const dtact__fiber_t *(*current_fiber)(void); /* the faulting thread's fiber (overflow.c), or NULL */
     dtact__stack_class_t cls[DTACT__STACK_NCLASSES];
 
-    /* shared magazine depot (full and empty stacks, one line), bump indices */
-    _Alignas(DTACT_CACHE_LINE) _Atomic uint64_t rec_head; /* full magazines */
-    _Atomic uint64_t rec_mfree;                           /* empty magazines */
-    _Atomic int64_t rec_shared_free;
-    _Atomic uint32_t rec_mag_carved; /* magazines ever used */
+    /* the depot's count (exact when quiescent; a scan hint) and cursor */
+    _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_shared_free;
+    _Atomic uint32_t rec_cursor; /* rec_bits word the next take starts at */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t rec_carved;
-    /* host-freed records: hints for the bitmap scan (relaxed, not exact while busy) */
-    _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_nc_count; /* bits set, roughly */
-    _Atomic uint32_t rec_nc_hint;                            /* word to scan first */
 
     /* statistics: relaxed, no ordering (diagnostics only) */
     _Alignas(DTACT_CACHE_LINE) _Atomic int64_t rec_in_use, rec_hw;
@@ -218,9 +211,8 @@ typedef struct dtact__arena_counts_s {
     uint64_t shared_free, cached, in_use, carved, capacity;
     uint64_t stk_shared_free[DTACT__STACK_NCLASSES], stk_cached[DTACT__STACK_NCLASSES];
     uint64_t stk_carved[DTACT__STACK_NCLASSES];
-    /* record depot: magazines on the full / empty stack, carved, records in
-     * the host bitmap (included in shared_free) */
-    uint64_t mags_full, mags_free, mags_carved, nc_free;
+    /* depot bitmap words holding free records (their summary bits are set) */
+    uint64_t depot_words;
 } dtact__arena_counts_t;
 
 /* Folds a signed count into a global in-use counter and raises its high
@@ -244,10 +236,11 @@ static inline void dtact__stat_fold(_Atomic int64_t *in_use, _Atomic int64_t *hw
 #define DTACT__GUARD_MPROTECT 2
 
 // arena.c
-/* Walks the magazines, host bitmap, free lists and caches; only valid while no
- * thread allocates or frees. Returns 1 when shared_free + in_use + cached +
- * uncarved == capacity, no index or magazine appears twice, every full
- * magazine holds rec_batch indices and every carved magazine is on a stack. */
+/* Walks the depot bitmap, free lists and caches; only valid while no thread
+ * allocates or frees. Returns 1 when shared_free + in_use + cached + uncarved
+ * == capacity, no index appears twice, only carved records are in the depot,
+ * every non-zero depot word has its summary bit and rec_gen matches every
+ * carved record's generation. */
 int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out);
 
 // stack.c

@@ -39,9 +39,11 @@
 #define dtact__fetch_and_relaxed(p, v) atomic_fetch_and_explicit((p), (v), memory_order_relaxed)
 #define dtact__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
 #define dtact__fetch_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
+#define dtact__fetch_and_seq_cst(p, v) atomic_fetch_and_explicit((p), (v), memory_order_seq_cst)
 #define dtact__fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
 #define dtact__fetch_or_release(p, v) atomic_fetch_or_explicit((p), (v), memory_order_release)
 #define dtact__fetch_or_acq_rel(p, v) atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
+#define dtact__fetch_or_seq_cst(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
 
 /* compare-and-swap: *expected is updated with the current value on failure. */
 #define dtact__cas_weak_acq_rel(p, expected, desired)                                                                  \

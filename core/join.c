@@ -13,7 +13,9 @@
  *
  * Results: a joinable fiber keeps its record (FINISHED) until a join or
  * detach reaps it with a CAS FINISHED -> FREE; a detached one is released as
- * it finishes, so only joiners already waiting see its result.
+ * it finishes, so only joiners already waiting see its result. An await or
+ * is_finished of a released handle reads the arena's generation array
+ * (dtact__fiber_released) and never the record, which may have been reused.
  */
 #include "internal.h"
 
@@ -166,6 +168,11 @@ static int wait_host(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t hgen, int64_t 
 static int wait_in(dtact__rt_t *rt, dtact_handle_t handle, int64_t timeout_ns, void **result, int reap,
                    int released_rc) {
     dtact__fiber_t *f;
+    /* An await (no reap) most often meets a detached fiber that has finished
+     * and whose record was released, maybe reused by now: the arena's
+     * generation array says so without touching the record (arena.c). A join
+     * keeps the record path: its fiber is joinable, so the record is kept. */
+    if (!reap && dtact__fiber_released(rt->arena, handle)) return released_rc;
     int rc = dtact__fiber_lookup(rt->arena, handle, &f);
     if (rc != DTACT_OK) return rc;
     uint64_t hgen = dtact__handle_gen(handle), gen = 0;
@@ -262,8 +269,8 @@ DTACT_API int dtact_is_finished(dtact_handle_t handle) {
     dtact__rt_t *rt = dtact__rt_enter(&pinned);
     if (!rt) return dtact__set_error(DTACT_ENOTINIT);
     dtact__fiber_t *f;
-    int rc = dtact__fiber_lookup(rt->arena, handle, &f);
-    if (rc == DTACT_OK) {
+    int rc = 1; /* released: certain without the record (wait_in) */
+    if (!dtact__fiber_released(rt->arena, handle) && (rc = dtact__fiber_lookup(rt->arena, handle, &f)) == DTACT_OK) {
         uint64_t gen;
         void *res;
         int status;

@@ -3,8 +3,9 @@
  * pops Y and pushes X back) makes an untagged Treiber stack install Y -- a
  * record that is in use -- as the new head; the tagged head of the arena makes
  * the sleeping popper's CAS fail and retry. Then a contention run drives the
- * arena's host (NO_CACHE) path many times; tests/arena_magazines.c drives the
- * tagged magazine stacks (spill/refill) through the same race. */
+ * arena's host (NO_CACHE) path many times (the record depot is a bitmap, not
+ * a stack: tests/arena_depot.c; the tagged stacks hold the stack pool's free
+ * batches). */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -105,7 +106,7 @@ Test(arena_aba, batches_keep_their_length_and_order) {
 }
 
 /* Contention: every thread allocates and frees through the NO_CACHE path
- * (the host bitmap, claimed by CAS), with a per-slot owner flag that detects
+ * (the depot bitmap, claimed by CAS), with a per-slot owner flag that detects
  * an index handed out twice. */
 typedef struct {
     dtact__arena_t *a;

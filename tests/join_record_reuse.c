@@ -6,7 +6,7 @@
  * detached, cleanup-bearing and failed spawns and check that no attribute
  * leaks into the next fiber, and that dtact_await keeps its documented
  * answers (double await, await of a handle whose record was reused, bad
- * handles, its own handle). Records are reused by spawning from one fiber on
+ * and forged handles, its own handle). Records are reused by spawning from one fiber on
  * a 1-worker runtime: its record cache hands back the record it freed last. */
 #include "rt_util.h"
 
@@ -172,6 +172,12 @@ static void await_answers(void *arg) {
     /* bad handles and its own handle */
     cr_assert_eq(dtact_await(DTACT_INVALID_HANDLE), DTACT_EHANDLE);
     cr_assert_eq(dtact_await((dtact_handle_t)0x1234), DTACT_EHANDLE);
+    /* the released handle's answers come from the arena's generation array
+     * (arena.c): a forged generation ahead of the record's is still no
+     * handle, and a join of the released detached fiber is still stale */
+    cr_assert_eq(dtact_await(h + (1000ull << 24)), DTACT_EHANDLE);
+    cr_assert_eq(dtact_is_finished(h + (1000ull << 24)), DTACT_EHANDLE);
+    cr_assert_eq(dtact_join(h, 0, NULL), DTACT_ESTALE);
     dtact_handle_t s = launch(self_await, NULL);
     cr_assert_eq(dtact_await(s), DTACT_OK);
 }

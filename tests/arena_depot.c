@@ -1,12 +1,14 @@
-/* Description: the record depot (magazines). Spill and refill move indices in
- * whole magazines without touching a record (a refill works with the record
- * array PROT_NONE); host threads (DTACT__NO_CACHE) free into the host bitmap
- * and split a full magazine when they take from the depot, and caches refill
- * from the bitmap before carving; the magazine count never exceeds its bound.
- * Then a contention run: worker caches and host threads allocate, free and
- * hand records to each other for many rounds; between rounds (all threads at
- * a barrier) dtact__arena_is_valid must hold and account for every record that
- * the threads hold, and no index is ever handed out twice. */
+/* Description: the record depot (a bitmap of free records with a summary
+ * level). Spill and refill move indices without touching a record (a refill
+ * works with the record array PROT_NONE); the depot hands records out in
+ * address order from its cursor whatever order they were freed in; host
+ * threads (DTACT__NO_CACHE) free into it and allocate from it, and caches
+ * refill from it before carving; the generation array (rec_gen) answers
+ * "released?" for a handle without the record. Then a contention run: worker
+ * caches and host threads allocate, free and hand records to each other for
+ * many rounds; between rounds (all threads at a barrier)
+ * dtact__arena_is_valid must hold and account for every record that the
+ * threads hold, and no index is ever handed out twice. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -19,7 +21,7 @@
 #include "test_scale.h"
 #include "test_rng.h"
 
-TestSuite(arena_magazines);
+TestSuite(arena_depot);
 
 static dtact__arena_t *mk(uint32_t cap, uint32_t ncaches) {
     dtact__arena_config_t cfg = {.capacity = cap, .default_stack = 16384, .ncaches = ncaches, .guard_pages = 0};
@@ -28,7 +30,7 @@ static dtact__arena_t *mk(uint32_t cap, uint32_t ncaches) {
     return a;
 }
 
-Test(arena_magazines, spill_and_refill_move_whole_magazines_without_touching_records) {
+Test(arena_depot, spill_and_refill_move_indices_without_touching_records) {
     enum { N = 4 * DTACT__REC_BATCH };
     dtact__arena_t *a = mk(4096, 2);
     cr_assert_eq(a->rec_batch, DTACT__REC_BATCH);
@@ -39,110 +41,154 @@ Test(arena_magazines, spill_and_refill_move_whole_magazines_without_touching_rec
         dtact__fiber_free(a, 0, f[i]); /* cache 0 keeps 2 batches, spills 2 */
     dtact__arena_counts_t c;
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.mags_full, 2u);
-    cr_assert_eq(c.mags_free, 0u);
     cr_assert_eq(c.shared_free, 2u * DTACT__REC_BATCH);
     cr_assert_eq(c.cached, 2u * DTACT__REC_BATCH);
+    cr_assert_eq(c.depot_words, 1u, "the first 2 batches freed are records 0..63: one bitmap word");
 
     /* Refill through cache 1 with every record unreadable: the indices come
-     * from the magazines alone (the old free list walked the records). */
+     * from the bitmap alone. */
     cr_assert_eq(mprotect(a->recs, a->recs_len, PROT_NONE), 0);
     dtact__fiber_t *g[2 * DTACT__REC_BATCH];
     for (int i = 0; i < 2 * DTACT__REC_BATCH; i++)
         cr_assert_not_null(g[i] = dtact__fiber_alloc(a, 1));
     cr_assert_eq(mprotect(a->recs, a->recs_len, PROT_READ | PROT_WRITE), 0);
 
-    /* the spilled (coldest) records come back, each once, and nothing was carved */
-    uint8_t seen[N] = {0};
-    for (int i = 0; i < 2 * DTACT__REC_BATCH; i++) {
-        uint32_t idx = g[i]->index;
-        cr_assert_lt(idx, (uint32_t)N);
-        cr_assert_eq(seen[idx], 0, "index %u handed out twice", idx);
-        seen[idx] = 1;
-    }
+    /* the spilled (coldest) records come back, each once, in address order,
+     * and nothing was carved */
+    for (int i = 0; i < 2 * DTACT__REC_BATCH; i++)
+        cr_assert_eq(g[i]->index, (uint32_t)i, "allocation %d got record %u", i, g[i]->index);
     cr_assert_eq(dtact__arena_carved(a), (uint32_t)N);
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.mags_full, 0u);
-    cr_assert_eq(c.mags_free, 2u, "emptied magazines go back to the free stack");
+    cr_assert_eq(c.shared_free, 0u);
+    cr_assert_eq(c.depot_words, 0u);
     cr_assert_eq(c.in_use, 2u * DTACT__REC_BATCH);
-    /* a later spill reuses an emptied magazine instead of a fresh one */
     for (int i = 0; i < 2 * DTACT__REC_BATCH; i++)
-        dtact__fiber_free(a, 0, g[i]);
+        dtact__fiber_free(a, 1, g[i]);
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.mags_carved, 2u);
-    cr_assert_eq(c.mags_full, 2u);
     cr_assert_eq(c.in_use, 0u);
     dtact__arena_destroy(a);
 }
 
-Test(arena_magazines, host_threads_split_a_magazine_and_caches_refill_from_the_bitmap) {
+/* Records freed in a scattered order, by caches and host threads alike, come
+ * back in address order: allocation i of a sweep gets the i-th lowest free
+ * index (the cursor starts at word 0 here). */
+Test(arena_depot, records_come_back_in_address_order_whatever_the_free_order) {
+    enum { N = 1024, NC = 3 };
+    dtact__arena_t *a = mk(1u << 16, NC);
+    static dtact__fiber_t *f[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
+    for (int i = 0; i < N; i++) /* 389 is prime to N: a permutation; the fourth "cache" is the host path */
+        dtact__fiber_free(a, (i % (NC + 1)) == NC ? DTACT__NO_CACHE : (uint32_t)(i % (NC + 1)), f[(i * 389) % N]);
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.in_use, 0u);
+    /* the caches keep their last entries; everything else is in the depot */
+    uint8_t cached[N] = {0};
+    for (uint32_t k = 0; k < NC; k++)
+        for (uint32_t j = 0; j < a->caches[k].rec_n; j++)
+            cached[a->caches[k].rec_idx[j]] = 1;
+    uint32_t prev = 0, got = 0;
+    dtact__fiber_t *h;
+    while (got < c.shared_free && (h = dtact__fiber_alloc(a, DTACT__NO_CACHE)) != NULL) {
+        cr_assert_eq(cached[h->index], 0);
+        if (got) cr_assert_gt(h->index, prev, "allocation %u: record %u after %u", got, h->index, prev);
+        prev = h->index;
+        got++;
+    }
+    cr_assert_eq(got, c.shared_free);
+    cr_assert_eq(dtact__arena_carved(a), (uint32_t)N, "the depot is used before carving");
+    dtact__arena_destroy(a);
+}
+
+Test(arena_depot, host_threads_and_caches_share_the_depot) {
     enum { B = DTACT__REC_BATCH };
     dtact__arena_t *a = mk(4096, 1);
     dtact__fiber_t *f[3 * B];
     for (int i = 0; i < 3 * B; i++)
         f[i] = dtact__fiber_alloc(a, 0);
     for (int i = 0; i < 3 * B; i++)
-        dtact__fiber_free(a, 0, f[i]); /* one full magazine, 2 batches cached */
+        dtact__fiber_free(a, 0, f[i]); /* one batch in the depot, 2 batches cached */
     dtact__arena_counts_t c;
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.mags_full, 1u);
+    cr_assert_eq(c.shared_free, (uint64_t)B);
 
-    /* a host alloc takes one index of the magazine; the rest go to the bitmap */
+    /* a host alloc takes the lowest index of the depot */
     dtact__fiber_t *h = dtact__fiber_alloc(a, DTACT__NO_CACHE);
     cr_assert_not_null(h);
+    cr_assert_eq(h->index, 0u);
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.mags_full, 0u);
-    cr_assert_eq(c.mags_free, 1u);
-    cr_assert_eq(c.nc_free, B - 1u);
     cr_assert_eq(c.shared_free, B - 1u);
     cr_assert_eq(c.in_use, 1u);
-    /* host frees and allocs use the bitmap: no magazine, no carving */
+    /* host frees and allocs use the depot: no carving */
     dtact__fiber_free(a, DTACT__NO_CACHE, h);
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.nc_free, (uint64_t)B);
+    cr_assert_eq(c.shared_free, (uint64_t)B);
+    uint32_t carved = dtact__arena_carved(a);
     for (int i = 0; i < B; i++)
         cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
+    cr_assert_eq(dtact__arena_carved(a), carved);
     cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.nc_free, 0u);
+    cr_assert_eq(c.shared_free, 0u);
+    cr_assert_eq(c.depot_words, 0u);
     for (int i = 0; i < B; i++)
         dtact__fiber_free(a, DTACT__NO_CACHE, f[i]);
 
-    /* an empty cache refills from the bitmap before it carves */
-    uint32_t carved = dtact__arena_carved(a);
+    /* an empty cache refills from the depot before it carves */
+    dtact__arena_t *b = a;
     for (int i = 0; i < 3 * B; i++)
-        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, 0));
-    cr_assert_eq(dtact__arena_carved(a), carved);
-    cr_assert(dtact__arena_is_valid(a, &c));
-    cr_assert_eq(c.nc_free, 0u);
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(b, 0));
+    cr_assert_eq(dtact__arena_carved(b), carved);
+    cr_assert(dtact__arena_is_valid(b, &c));
+    cr_assert_eq(c.shared_free, 0u);
     cr_assert_eq(c.in_use, 3u * B);
     for (int i = 0; i < 3 * B; i++)
-        dtact__fiber_free(a, 0, f[i]);
-    cr_assert(dtact__arena_is_valid(a, &c));
+        dtact__fiber_free(b, 0, f[i]);
+    cr_assert(dtact__arena_is_valid(b, &c));
     cr_assert_eq(c.in_use, 0u);
     dtact__arena_destroy(a);
 }
 
-/* Every record parked in full magazines at once, through many caches: the
- * depot needs at most ceil(capacity / batch) + ncaches + 1 magazines. */
-Test(arena_magazines, every_record_in_the_depot_fits_the_bound) {
+/* Every record in the depot at once, freed through many caches in a scattered
+ * order; all of them can be taken again. */
+Test(arena_depot, every_record_can_sit_in_the_depot) {
     enum { CAP = 1000, NC = 4 };
     dtact__arena_t *a = mk(CAP, NC);
     static dtact__fiber_t *f[CAP];
     for (int i = 0; i < CAP; i++) /* a host thread takes them all (carving one at a time) */
         cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
     cr_assert_null(dtact__fiber_alloc(a, 0));
-    /* the caches free them, in a scattered order */
     for (int i = 0; i < CAP; i++)
         dtact__fiber_free(a, (uint32_t)(i * 7 + 1) % NC, f[(i * 37) % CAP]);
     dtact__arena_counts_t c;
     cr_assert(dtact__arena_is_valid(a, &c));
     cr_assert_eq(c.in_use, 0u);
     cr_assert_eq(c.shared_free + c.cached, (uint64_t)CAP);
-    cr_assert_leq(c.mags_carved, a->rec_nmag);
-    cr_assert_eq(c.mags_carved, c.mags_full + c.mags_free);
     /* and all of them can be taken again, through one cache */
     for (int i = 0; i < CAP - (int)c.cached + (int)a->caches[0].rec_n; i++)
         cr_assert_not_null(f[i] = dtact__fiber_alloc(a, 0));
+    dtact__arena_destroy(a);
+}
+
+/* dtact__fiber_released: certain only for a handle whose record was freed
+ * since; never for a live one, a forged one or one of another arena. */
+Test(arena_depot, released_answers_from_the_generation_array) {
+    dtact__arena_t *a = mk(4096, 1);
+    dtact__fiber_t *f = dtact__fiber_alloc(a, 0);
+    uint32_t i = (uint32_t)(f - a->recs);
+    uint64_t gen = DTACT__SG_GEN(atomic_load(&f->sg));
+    uint64_t h = dtact__handle_make(i, gen);
+    cr_assert_eq(dtact__fiber_released(a, h), 0, "live");
+    dtact__fiber_free(a, 0, f);
+    cr_assert_eq(dtact__fiber_released(a, h), 1, "freed");
+    cr_assert_eq(dtact__fiber_released(a, dtact__handle_make(i, gen + 1)), 0, "the next generation is not issued yet");
+    cr_assert_eq(dtact__fiber_released(a, dtact__handle_make(i, gen + 7)), 0, "forged: ahead");
+    cr_assert_eq(dtact__fiber_released(a, dtact__handle_make(i, 0)), 0, "forged: below gen_base");
+    cr_assert_eq(dtact__fiber_released(a, h & ~DTACT__HANDLE_VALID), 0, "not a handle");
+    cr_assert_eq(dtact__fiber_released(a, dtact__handle_make(4096, gen)), 0, "out of range");
+    cr_assert_eq(dtact__fiber_released(a, dtact__handle_make(i + 1, gen)), 0, "never freed");
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
     dtact__arena_destroy(a);
 }
 
@@ -185,7 +231,6 @@ static void check_quiescent(hshared_t *sh) {
     dtact__arena_counts_t c;
     if (!dtact__arena_is_valid(sh->a, &c)) atomic_store(&sh->bad, 4);
     else if ((int64_t)c.in_use != atomic_load(&sh->held) + boxed) atomic_store(&sh->bad, 5);
-    else if (c.mags_carved > sh->a->rec_nmag) atomic_store(&sh->bad, 6);
     dtact__arena_stats_t st;
     dtact__arena_get_stats(sh->a, &st);
     if (st.contexts_in_use != c.in_use) atomic_store(&sh->bad, 7);
@@ -221,7 +266,7 @@ static void *hworker(void *p) {
                 }
                 give(sh, g->cache, f);
             }
-            if ((x >> 32) % 512 == 0) /* bursts: a cache spills several magazines */
+            if ((x >> 32) % 512 == 0) /* bursts: a cache spills several batches */
                 while (n > 0)
                     give(sh, g->cache, held[--n]);
         }
@@ -265,10 +310,8 @@ static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
     cr_assert(dtact__arena_is_valid(sh->a, &c));
     cr_assert_eq(c.in_use, 0u);
     cr_assert_eq(c.shared_free + c.cached, c.carved);
-    cr_assert_leq(c.mags_carved, sh->a->rec_nmag);
-    cr_log_info("cap %u batch %u: %llu allocs, %llu NULL, %llu magazines carved of %u", cap, sh->a->rec_batch,
-                (unsigned long long)sh->allocs, (unsigned long long)sh->nulls, (unsigned long long)c.mags_carved,
-                sh->a->rec_nmag);
+    cr_log_info("cap %u batch %u: %llu allocs, %llu NULL", cap, sh->a->rec_batch, (unsigned long long)sh->allocs,
+                (unsigned long long)sh->nulls);
     /* every slot reachable again: host thread first, then each cache's leftovers */
     uint32_t got = 0;
     while (dtact__fiber_alloc(sh->a, DTACT__NO_CACHE))
@@ -284,10 +327,10 @@ static void contention(uint32_t cap, unsigned rounds, unsigned iters) {
 }
 
 /* capacity below what the threads try to hold: exhaustion and full depot */
-Test(arena_magazines, contention_small_pool_never_hands_out_an_index_twice, .timeout = 300) {
+Test(arena_depot, contention_small_pool_never_hands_out_an_index_twice, .timeout = 300) {
     contention(600, dtact_test_scaled(2000, 1) + 2, 4000);
 }
-/* full-size magazines (batch 32) */
-Test(arena_magazines, contention_full_batches_never_hands_out_an_index_twice, .timeout = 300) {
+/* full-size batches (32) */
+Test(arena_depot, contention_full_batches_never_hands_out_an_index_twice, .timeout = 300) {
     contention(4096, dtact_test_scaled(2000, 1) + 2, 4000);
 }
