@@ -23,22 +23,22 @@
  *
  * The depot hands records out in address order. Spill (cache full) sorts the
  * rec_batch coldest indices and sets their bits, one RMW per bitmap word they
- * share; refill (cache empty) claims up to rec_batch bits, lowest first, by
- * CAS, sweeping forward from rec_cursor (next fit: the word where the last
- * take stopped, wrapping once), and puts the lowest index on top of the cache;
- * carving hands out fresh slots in address order too. Why: records are freed
- * by whichever worker finishes the fiber, in completion order, and an earlier
- * depot of LIFO magazines handed them back in that order: a program that
- * launches fibers on one worker while another runs them (the original's
- * dtact_fiber_launch + dtact_await) got its records in an order that was
- * shuffled a little more by every round (78% of consecutive launches on
- * neighbouring records after one round of a million, 57% after ten), so its
- * launch, run and await walks over the records missed the cache on nearly
- * every record instead of streaming (W3 1M through launch + await: 145-227
- * ns/task against 60-75 for spawn + join, whose joins free records in handle
- * order). A sweep also reuses the records freed longest ago first, which a
- * finishing worker no longer holds in its cache, instead of the ones it just
- * wrote.
+ * share; refill (cache empty) first tries the few words its own cache spilled
+ * into last (rec_home_lo..hi), then claims bits lowest first, by CAS, sweeping
+ * forward from rec_cursor (next fit, wrapping once), and puts the lowest index
+ * on top of the cache; carving hands out fresh slots in address order too.
+ * Why the sweep: records are freed by whichever worker finishes the fiber, in
+ * completion order, and LIFO magazines handed them back in that order: a
+ * program that launches on one worker while another runs the fibers (the
+ * original's dtact_fiber_launch + dtact_await) got its records shuffled a
+ * little more by every round (57% of consecutive launches on neighbouring
+ * records after ten rounds of a million), so launch, run and await missed the
+ * cache on nearly every record (W3 1M: 145-227 ns/task against 60-75 for
+ * spawn + join, whose joins free in handle order). The sweep also reuses the
+ * records freed longest ago first, which the finisher no longer holds. Why the
+ * home: a worker that frees what it allocates (fork-join) gets back records
+ * still in its cache, as the magazines gave them (W5 fib(25) was ~4% slower
+ * with the sweep alone); a worker that only allocates has no home.
  *
  * Summary. rec_sum has one bit per rec_bits word, set while the word may be
  * non-zero, so a sweep skips 64 empty words (4096 in-use records) per load.
@@ -59,11 +59,12 @@
  * one slot, and free by setting one bit.
  *
  * Generations. rec_gen[i] mirrors record i's generation after its last free
- * (0 before the first), stored with release by the freer after sg: a waiter
- * that holds a released handle (dtact_await of a detached fiber that has
- * finished: join.c) learns that from 8 dense bytes, in handle order, instead
- * of a line of a record that may have been reused since and written by
- * another worker. dtact__fiber_released answers only when that is certain
+ * at a detached fiber's end (0 before), stored with release after sg: an
+ * await of a released handle (join.c) reads 8 dense bytes in handle order,
+ * not a record line another worker may have rewritten since. A join's reap
+ * skips the mirror (its waiters hold the record; a store into a line that 8
+ * records freed on different workers share cost W5 ~5%), so rec_gen may lag
+ * GEN(sg), never lead it: dtact__fiber_released answers only when certain
  * (the handle is older than rec_gen); anything else takes the record path.
  *
  * ABA. A bitmap word is claimed by CAS on the whole word: a bit can only be
@@ -76,7 +77,7 @@
  *     every non-zero rec_bits word has its rec_sum bit set
  *     0 <= carved <= capacity, carved only grows
  *     for every carved slot: GEN(sg) >= gen_base, and GEN(sg) - gen_base == number of frees
- *     for every carved slot: rec_gen == (never freed ? 0 : GEN(sg))
+ *     for every carved slot: rec_gen <= GEN(sg), and rec_gen is 0 or > gen_base
  * checked by dtact__arena_is_valid. Carving sets f->timer_slot to
  * DTACT__IDX_NONE; from then on the timer heaps own it (timer.c).
  *
@@ -87,7 +88,7 @@
  *   rec_cursor, rec_shared_free  relaxed, from any thread (hints, a count).
  *   f->sg           by carving (gen_base, FREE) and by free (gen + 1, FREE),
  *                   store-release, so a stale handle reads "finished".
- *   rec_gen[i]      by free, store-release after sg.
+ *   rec_gen[i]      by a detached fiber's free, store-release after sg.
  *   caches[i]       only by the thread that owns cache id i (no atomics except
  *                   the statistics, which get_stats reads racily).
  *
@@ -172,6 +173,8 @@ int dtact__arena_create(dtact__arena_t **out, const dtact__arena_config_t *cfg) 
             goto fail;
         }
         memset(a->caches, 0, a->ncaches * sizeof(dtact__wcache_t));
+        for (uint32_t c = 0; c < a->ncaches; c++)
+            a->caches[c].rec_home_lo = 1; /* no home yet (lo > hi) */
     }
     rc = dtact__stack_init(a, cfg);
     if (rc != DTACT_OK) goto fail;
@@ -324,8 +327,18 @@ static uint32_t dtact__depot_take(dtact__arena_t *a, uint32_t *out, uint32_t wan
  * Returns the number of indices added. Touches no record except when carving.
  * Cache owner only. Both hand out records in address order: lowest on top. */
 static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t n = wc->rec_n, len, tmp[DTACT__REC_BATCH];
-    if ((len = dtact__depot_take(a, tmp, a->rec_batch)) != 0) {
+    uint32_t n = wc->rec_n, len = 0, tmp[DTACT__REC_BATCH];
+    /* Home first: what this worker spilled last is likely still in its cache
+     * (fork-join: the records it freed are the ones it reuses, as with LIFO
+     * magazines); a worker that only allocates has no home and sweeps. */
+    for (uint32_t w = wc->rec_home_lo; w <= wc->rec_home_hi && len < a->rec_batch; w++)
+        if (dtact__load_relaxed(&a->rec_bits[w])) // relaxed: a hint; the word's CAS decides
+            len += dtact__depot_word(a, w, tmp + len, a->rec_batch - len);
+    wc->rec_home_lo = 1;
+    wc->rec_home_hi = 0;
+    if (len) dtact__fetch_sub_relaxed(&a->rec_shared_free, (int64_t)len); // relaxed: a count, and a hint
+    if (len < a->rec_batch) len += dtact__depot_take(a, tmp + len, a->rec_batch - len);
+    if (len != 0) {
         for (uint32_t k = 0; k < len; k++)
             wc->rec_idx[n + len - 1 - k] = tmp[k];
     } else {
@@ -351,6 +364,8 @@ static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
         k++;
     if (k == b) {
         dtact__depot_put(a, v, b);
+        wc->rec_home_lo = v[0] >> 6;
+        wc->rec_home_hi = v[b - 1] >> 6;
     } else {
         for (k = 0; k < b; k++) {
             uint32_t x = v[down ? b - 1 - k : k], j = k;
@@ -359,7 +374,10 @@ static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
             tmp[j] = x;
         }
         dtact__depot_put(a, tmp, b);
+        wc->rec_home_lo = tmp[0] >> 6;
+        wc->rec_home_hi = tmp[b - 1] >> 6;
     }
+    if (wc->rec_home_hi - wc->rec_home_lo > 3) wc->rec_home_hi = wc->rec_home_lo + 3; /* scattered: a few words */
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
     wc->rec_n -= b;
 }
@@ -422,7 +440,7 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache) {
     return &a->recs[i];
 }
 
-void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
+static inline void dtact__free_in(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f, int mirror) {
     // relaxed: the freeing thread owns the record (FINISHED/CANCELLED); no
     // other transition of sg succeeds from here
     uint64_t sg = dtact__load_relaxed(&f->sg);
@@ -432,7 +450,7 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
     dtact__store_release(&f->sg, DTACT__SG(DTACT__SG_GEN(sg) + 1, DTACT__ST_FREE));
     // release: pairs with the acquire load in dtact__fiber_released (a waiter
     // that returns without touching the record sees what the fiber did)
-    dtact__store_release(&a->rec_gen[i], DTACT__SG_GEN(sg) + 1);
+    if (mirror) dtact__store_release(&a->rec_gen[i], DTACT__SG_GEN(sg) + 1);
     if (DTACT_LIKELY(cache < a->ncaches)) {
         dtact__wcache_t *wc = &a->caches[cache];
         if (DTACT_UNLIKELY(wc->rec_n == 2 * a->rec_batch)) {
@@ -445,6 +463,12 @@ void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
     }
     dtact__depot_put(a, &i, 1);
     dtact__stat_fold(&a->rec_in_use, &a->rec_hw, -1);
+}
+
+void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) { dtact__free_in(a, cache, f, 0); }
+
+void dtact__fiber_free_detached(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f) {
+    dtact__free_in(a, cache, f, 1);
 }
 
 int dtact__fiber_lookup(dtact__arena_t *a, uint64_t handle, dtact__fiber_t **out) {
@@ -544,7 +568,7 @@ int dtact__arena_is_valid(dtact__arena_t *a, dtact__arena_counts_t *out) {
         uint64_t sg = dtact__load_relaxed(&a->recs[i].sg); // relaxed: quiescent
         if (DTACT__SG_GEN(sg) < a->gen_base || a->recs[i].index != i) ok = 0;
         uint64_t g = dtact__load_relaxed(&a->rec_gen[i]); // relaxed: quiescent
-        if (g != (DTACT__SG_GEN(sg) == a->gen_base ? 0 : DTACT__SG_GEN(sg))) ok = 0;
+        if (g > DTACT__SG_GEN(sg) || (g != 0 && g <= a->gen_base)) ok = 0;
         if (!seen[i]) c.in_use++;
     }
     dtact__heap_free(seen);

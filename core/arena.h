@@ -104,6 +104,9 @@ dtact__fiber_t *dtact__fiber_alloc(dtact__arena_t *a, uint32_t cache);
 /* Releases a record: bumps its generation and stores (gen + 1, FREE) with
  * release order, so stale handles read as finished. */
 void dtact__fiber_free(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f);
+/* The same for the record of a detached fiber at its end; also mirrors the
+ * new generation in the dense array that dtact__fiber_released reads. */
+void dtact__fiber_free_detached(dtact__arena_t *a, uint32_t cache, dtact__fiber_t *f);
 /* Classifies a handle. Returns DTACT_OK with *out set (the caller must then
  * compare generations through sg), DTACT_EHANDLE for a handle that was never
  * issued by this arena: generation 0 or below gen_base (another runtime

@@ -124,6 +124,7 @@ typedef struct dtact__stk_cache_s {
 typedef struct dtact__wcache_s {
     _Alignas(DTACT_CACHE_LINE) uint32_t rec_n;
     uint32_t rec_idx[DTACT__REC_CACHE]; /* LIFO, rec_idx[rec_n-1] hottest */
+    uint32_t rec_home_lo, rec_home_hi;  /* bitmap words of the last spill (lo > hi: none) */
     dtact__stk_cache_t stk[DTACT__STACK_NCLASSES];
     _Atomic int64_t rec_pending; /* owner: load/store relaxed */
     _Atomic int64_t stk_pending;

@@ -185,7 +185,7 @@ void dtact__fiber_retire(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f,
      * returns may spawn at once and must find the record free (a full
      * mFiberCapacity is reachable right after an await). Nothing below
      * touches f: the waiter list is ours and result/status are copies. */
-    if (detached) dtact__fiber_free(rt->arena, cache, f);
+    if (detached) dtact__fiber_free_detached(rt->arena, cache, f);
     while (list) {
         dtact__waiter_t *nx = list->next;
         dtact__fiber_t *wf = list->fiber;

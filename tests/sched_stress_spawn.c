@@ -35,10 +35,17 @@ static void node(void *arg) {
 }
 
 static void root(void *arg) {
-    (void)arg;
     /* Keep the tree alive: roots keep spawning until the budget is spent. */
     uint64_t seed = 88172645463325252ull;
-    while (take_budget()) {
+    uint64_t total = (uint64_t)(uintptr_t)arg;
+    /* Until every unit is spent: a node that took the last unit and then met
+     * back-pressure gives it back after the budget read 0, so an empty budget
+     * alone does not mean done. */
+    while (atomic_load(&spawned) < total) {
+        if (!take_budget()) {
+            dtact_yield();
+            continue;
+        }
         while (dtact_fiber_launch(node, (void *)(uintptr_t)test_rng(&seed)) == DTACT_INVALID_HANDLE)
             dtact_yield();
         atomic_fetch_add(&spawned, 1);
@@ -54,7 +61,7 @@ Test(stress, ten_million_spawns_random_fanout) {
 #endif
     atomic_store(&budget, total);
     void *rt = rt_up(2, 65536);
-    run_root(root, NULL);
+    run_root(root, (void *)(uintptr_t)total);
     /* drain: wait until every spawned fiber ran */
     while (atomic_load(&ran) < atomic_load(&spawned))
         dtact_sleep_ns(1000000);
