@@ -130,8 +130,13 @@ int dtact__stack_class(dtact__arena_t *a, size_t bytes);
 size_t dtact__stack_class_size(int cls);
 /* Takes a stack of class cls (creating it on first use: the address space was
  * reserved at create, the commit around the guard happens here, never again).
- * NULL when the class is exhausted. */
-dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls);
+ * NULL when the class is exhausted (*why = DTACT_EEXHAUSTED) or its commit
+ * failed (*why = DTACT_ENOMEM: the slot is kept and the commit retried by a
+ * later call); why may be NULL. */
+dtact__stack_t *dtact__stack_alloc_why(dtact__arena_t *a, uint32_t cache, int cls, int *why);
+static inline dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
+    return dtact__stack_alloc_why(a, cache, cls, NULL);
+}
 /* Reserves the address space of class cls unless that was done (any thread;
  * the first caller wins, the others use its region): DTACT_OK, DTACT_ENOMEM
  * when the reservation fails, DTACT_EINVAL for no such class. The default

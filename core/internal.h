@@ -52,6 +52,8 @@ typedef struct dtact__worker_s {
     uint32_t deflect_clock;    /* pushes since the last deflection check   */
     uint64_t rng;              /* xorshift state                            */
     uint64_t starve_epoch;     /* rt->stack_frees when its fibers began to wait for stacks */
+    uint64_t stack_retry_at;   /* a stack's commit failed: retry the starved fibers then (ns; 0: none) */
+    uint64_t stack_retry_ns;   /* the backoff of that retry (loop.c) */
     void *asan_fake;           /* ASan fake-stack handle of the loop        */
     const void *asan_bottom;   /* the loop's (thread) stack, for ASan       */
     size_t asan_size;

@@ -28,7 +28,11 @@
  * its starved fibers when stack_frees moved past the value it saw when they
  * began to wait (its idle check looks at it too, after the park fence, so a
  * release between its check and its sleep is not lost), and at shutdown,
- * which cancels them.
+ * which cancels them. A stack whose commit failed (the kernel refused the
+ * memory: nothing is in use, so no release may ever come) sets a retry
+ * deadline too: DTACT__STACK_RETRY_NS, doubling per failure up to
+ * DTACT__STACK_RETRY_MAX_NS, back to the start when a fiber gets its stack.
+ * The idle sleep ends at that deadline as at a timer's.
  *
  * Completing a switch (after_switch), on the loop's own stack:
  *   YIELD   READY, to the back of the queue;
@@ -45,11 +49,17 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-/* Binds a stack and builds the initial frame. 0, or -1 if no stack is free. */
+#define DTACT__STACK_RETRY_NS 1000000ull       /* first retry of a failed stack commit */
+#define DTACT__STACK_RETRY_MAX_NS 128000000ull /* the backoff's cap */
+
+/* Binds a stack and builds the initial frame. DTACT_OK, or DTACT_EEXHAUSTED
+ * (no stack is free) or DTACT_ENOMEM (the commit of a new one failed). */
 static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
     if (!f->stack) {
-        dtact__stack_t *s = dtact__stack_alloc(w->rt->arena, w->id, f->stack_class);
-        if (DTACT_UNLIKELY(!s)) return -1;
+        int why;
+        dtact__stack_t *s = dtact__stack_alloc_why(w->rt->arena, w->id, f->stack_class, &why);
+        if (DTACT_UNLIKELY(!s)) return why;
+        if (DTACT_UNLIKELY(w->stack_retry_ns)) w->stack_retry_ns = 0;
         s->owner = f;
         f->stack = s;
         f->sp = s->top;
@@ -59,11 +69,17 @@ static int fiber_prepare(dtact__worker_t *w, dtact__fiber_t *f) {
 #if defined(DTACT_TSAN)
     w->rt->tsan_fibers[f->index] = __tsan_create_fiber(0);
 #endif
-    return 0;
+    return DTACT_OK;
 }
 
-/* Sets f aside until a stack of its class is freed (top of file). */
-static void starve(dtact__worker_t *w, dtact__fiber_t *f) {
+/* Sets f aside until a stack of its class is freed, or, when the commit of
+ * one failed (why == DTACT_ENOMEM), until the retry deadline (top of file). */
+static void starve(dtact__worker_t *w, dtact__fiber_t *f, int why) {
+    if (why == DTACT_ENOMEM && !w->stack_retry_at) {
+        uint64_t d = w->stack_retry_ns ? w->stack_retry_ns * 2 : DTACT__STACK_RETRY_NS;
+        w->stack_retry_ns = d < DTACT__STACK_RETRY_MAX_NS ? d : DTACT__STACK_RETRY_MAX_NS;
+        w->stack_retry_at = dtact__now_ns() + w->stack_retry_ns;
+    }
     int first = !dtact__runq_starved(&w->rq);
     dtact__runq_starve(&w->rq, f);
     if (!first) return;
@@ -88,7 +104,9 @@ static void stack_waits(dtact__worker_t *w) {
         return;
     }
     // seq_cst: pairs with the releasers' increments; relaxed: shutdown is polled
-    if (dtact__load_seq_cst(&rt->stack_frees) != w->starve_epoch || dtact__load_relaxed(&rt->shutdown)) {
+    if (dtact__load_seq_cst(&rt->stack_frees) != w->starve_epoch || dtact__load_relaxed(&rt->shutdown) ||
+        (w->stack_retry_at && dtact__now_ns() >= w->stack_retry_at)) {
+        w->stack_retry_at = 0;
         dtact__runq_unstarve(&w->rq);
         dtact__fetch_sub_seq_cst(&rt->n_starving, 1u); // seq_cst: as the increment in starve()
     }
@@ -137,8 +155,9 @@ static void run_fiber(dtact__worker_t *w, dtact__fiber_t *f) {
             dtact__fiber_cancel(w->rt, w, f);
             return;
         }
-        if (fiber_prepare(w, f) != 0) {
-            starve(w, f); /* no stack free in its class: wait for one without spinning */
+        int why = fiber_prepare(w, f);
+        if (why != DTACT_OK) {
+            starve(w, f, why); /* no stack for it now: wait for one without spinning */
             return;
         }
     }
@@ -218,6 +237,7 @@ void *dtact__worker_main(void *arg) {
                 if (dtact__rt_finished(rt)) break;
             }
             uint64_t next = dtact__timers_count(&w->timers) ? fire_timers(w) : 0;
+            if (DTACT_UNLIKELY(w->stack_retry_at) && (!next || w->stack_retry_at < next)) next = w->stack_retry_at;
             if (dtact__runq_empty(&w->rq)) dtact__idle(w, next);
             continue;
         }

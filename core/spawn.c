@@ -41,8 +41,9 @@ static int bind_payload(dtact__rt_t *rt, dtact__worker_t *w, dtact__fiber_t *f, 
         f->arg = (void *)at;
         return DTACT_OK;
     }
-    dtact__stack_t *s = dtact__stack_alloc(rt->arena, w ? w->id : DTACT__NO_CACHE, f->stack_class);
-    if (!s) return DTACT_EEXHAUSTED;
+    int why;
+    dtact__stack_t *s = dtact__stack_alloc_why(rt->arena, w ? w->id : DTACT__NO_CACHE, f->stack_class, &why);
+    if (!s) return why; /* DTACT_EEXHAUSTED, or DTACT_ENOMEM: its commit failed */
     if (pl->size > s->size / 4) {
         dtact__stack_free(rt->arena, w ? w->id : DTACT__NO_CACHE, s);
         return DTACT_EINVAL;

@@ -363,7 +363,10 @@ static int dtact__stack_ready(dtact__arena_t *a, dtact__stack_t *s) {
     return 0;
 }
 
-dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
+dtact__stack_t *dtact__stack_alloc_why(dtact__arena_t *a, uint32_t cache, int cls, int *why) {
+    int dummy;
+    if (!why) why = &dummy;
+    *why = DTACT_EEXHAUSTED;
     if (cls < 0 || cls >= DTACT__STACK_NCLASSES) return NULL;
     dtact__stack_class_t *c = &a->cls[cls];
     dtact__stack_t *s;
@@ -393,6 +396,7 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
         }
         if (DTACT_UNLIKELY(dtact__stack_ready(a, s) != 0)) {
             sc->s[sc->n++] = s; /* keep the uncreated slot; creation retried later */
+            *why = DTACT_ENOMEM;
             return NULL;
         }
         int64_t p = dtact__load_relaxed(&wc->stk_pending) + 1; // relaxed: owner's counter
@@ -421,6 +425,7 @@ dtact__stack_t *dtact__stack_alloc(dtact__arena_t *a, uint32_t cache, int cls) {
     }
     if (DTACT_UNLIKELY(dtact__stack_ready(a, s) != 0)) {
         dtact__stack_push(a, c, &s, 1);
+        *why = DTACT_ENOMEM;
         return NULL;
     }
     dtact__stat_fold(&a->stk_in_use, &a->stk_hw, 1);

@@ -237,3 +237,50 @@ Test(fault_injection, every_point_of_init_start_spawn, .timeout = 600) {
     printf("  total           %d\n", total);
     fflush(stdout);
 }
+
+/* A stack whose commit fails when no other stack is in use, so no release
+ * will ever come: the fiber still runs, once the commit is retried (loop.c,
+ * the retry deadline). Once this waited for a release that never came: the
+ * joiner timed out (CI saw it as "commit/protect fault #3 from start"). */
+static void *leaf(void *arg) { return arg; }
+static void *holder(void *arg) {
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    a.stack_size = (uint32_t)(uintptr_t)arg;  /* a class with no stack yet: its first use commits */
+    dtact__fault_arm(DTACT__FAULT_COMMIT, 1); /* the child's stack: no other stack of its class exists */
+    dtact_handle_t h;
+    int rc = dtact_spawn(&h, leaf, (void *)7, &a);
+    if (rc != DTACT_OK) return (void *)(intptr_t)(100 - rc);
+    void *res = NULL;
+    rc = dtact_join(h, 10000000000LL, &res);
+    if (rc != DTACT_OK) return (void *)(intptr_t)(200 - rc);
+    return res;
+}
+
+Test(fault_injection, a_failed_stack_commit_is_retried, .timeout = 60) {
+    dtact_set_warning_handler(NULL, NULL);
+    dtact_config_t cfg = dtact_default_config();
+    cfg.mWorkers = 1;
+    cfg.mFiberCapacity = 16;
+    cfg.mStackSize = 64 * 1024;
+    cfg.mSafetyLevel = 1;
+    void *rt = dtact_init(&cfg);
+    cr_assert_not_null(rt);
+    cr_assert_eq(dtact_start(rt), DTACT_OK);
+    dtact_spawn_attr_t a;
+    dtact_spawn_attr_init(&a);
+    a.flags = DTACT_SPAWN_JOINABLE;
+    static const uint32_t child_stack[] = {16 * 1024, 256 * 1024, 1024 * 1024};
+    for (int round = 0; round < 3; round++) { /* the backoff starts over after a success */
+        dtact_handle_t h;
+        cr_assert_eq(dtact_spawn(&h, holder, (void *)(uintptr_t)child_stack[round], &a), DTACT_OK);
+        void *res = NULL;
+        cr_assert_eq(dtact_join(h, 20000000000LL, &res), DTACT_OK);
+        cr_assert_eq((intptr_t)res, 7, "round %d: the holder saw %ld", round, (long)(intptr_t)res);
+        cr_assert_eq(dtact__fault_hits(DTACT__FAULT_COMMIT), 1, "round %d: the commit did not fail once", round);
+        dtact__fault_arm(DTACT__FAULT_COMMIT, 0);
+    }
+    cr_assert_eq(dtact_shutdown(), DTACT_OK);
+    cr_assert_eq(dtact_destroy(rt), DTACT_OK);
+}

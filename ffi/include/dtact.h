@@ -276,7 +276,10 @@ DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
  * waiting up to wait_ns). A fiber takes its stack only when it first runs:
  * when every stack of its size class is in use it waits, without spinning,
  * until one is released (or shutdown cancels it); a spawn never fails for
- * want of a stack, except dtact_spawn_inline's large payloads below. */
+ * want of a stack, except dtact_spawn_inline's large payloads below. When the
+ * kernel refuses the memory of a stack's first use (ENOMEM from the commit),
+ * the fiber waits the same way and the commit is retried, after 1 ms and then
+ * at doubling intervals up to 128 ms, until it succeeds or shutdown. */
 DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg, const dtact_spawn_attr_t *attr);
 
 /* DTACT_INLINE_MAX: the largest payload dtact_spawn_inline accepts. */
@@ -290,7 +293,8 @@ DTACT_API int dtact_spawn(dtact_handle_t *out, void *(*func)(void *), void *arg,
  * attr, if any, receives the copy too (also when the fiber is cancelled).
  * Errors as dtact_spawn, and EINVAL for size 0, size > DTACT_INLINE_MAX, a
  * size over a quarter of the stack, or a bad alignment; EEXHAUSTED also when a
- * payload over 256 bytes finds no free stack of its class at spawn time. */
+ * payload over 256 bytes finds no free stack of its class at spawn time, and
+ * ENOMEM when the kernel refuses the memory of that stack's first use. */
 DTACT_API int dtact_spawn_inline(dtact_handle_t *out, void *(*func)(void *), const void *payload, size_t size,
                                  size_t align, const dtact_spawn_attr_t *attr);
 
