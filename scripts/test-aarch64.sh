@@ -24,7 +24,7 @@
 # Environment: DTACT_TEST_SCALE (stress-size scale, see tests/test_scale.h;
 # default 0.1 here, a tenth, because qemu runs user code 10-50x slower),
 # JOBS (build and run parallelism, default: nproc), TIMEOUT (seconds per
-# program, default 600).
+# program, default 600), DTACT_STRESS_ALARM (default 120 here, see below).
 set -euo pipefail
 ulimit -c 0 2>/dev/null || true   # the death tests abort on purpose: no core files
 
@@ -78,6 +78,11 @@ for e in "${SKIPS[@]}"; do
 done
 
 export DTACT_TEST_SCALE="${DTACT_TEST_SCALE:-0.1}"
+# The stress programs' no-progress alarm (tests/stress_random.c, 20 s natively):
+# qemu-user 7.2 (bookworm) maps PROT_NONE address space in O(pages), so the first
+# spawn of a 1 MiB or larger stack class, which reserves 64 GiB, takes 3 s on a
+# quiet machine and 15-17 s under the load of two programs at a time.
+export DTACT_STRESS_ALARM="${DTACT_STRESS_ALARM:-120}"
 logs="$build/logs"
 rm -rf "$logs"
 mkdir -p "$logs"
