@@ -5,7 +5,7 @@
  *
  * usage: bench_dtact_peer WORKLOAD N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] [switcher=0..3]
  *                         [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100]
- *                         [seed=42] [stats=0|1]
+ *                         [seed=42] [stats=0|1] [deflect=N]
  *   WORKLOAD  W2 | W2w | W3 | W4 | W5 | W7 | W8 | W9 | SKEW
  *   switcher  the context switcher of every spawned fiber (DTACT_SWITCHER_*), default 0 (CrossThreadFloat);
  *             the peer name printed is dtact (0), dtact-nofp (1), dtact-st (2), dtact-st-nofp (3)
@@ -14,7 +14,9 @@
  *             tokio's JoinHandle (default); await = dtact_fiber_launch_ext (detached) + dtact_await, the
  *             W4 result in a per-fiber slot like Boost.Fiber's (peer name gets the suffix "-await")
  *   stats=1   after the measurement, print the scheduler's counters (dtact_get_stats: fibers moved between
- *             workers, chunks, work requests, parks, wake-ups) on one more line
+ *             workers, chunks, work requests, parks, wake-ups) on one more line, then each worker's own
+ *   deflect   N > 0: dtact_set_deflection_threshold(w, N) on every worker before the start (a large N turns
+ *             the mesh's deflection off: what it moves, and what it costs, against the default)
  *   W9        skewed (the peerbench W9 of ../shared/bench/peers): N tasks spawned in order, every 100th spins
  *             1 ms by the clock, the others 1 us; prints ratio = makespan / (nominal work / WORKERS)
  *   SKEW      load balance under skew (docs/benchmarks.md): the root spawns N tasks in a fixed pseudo-random
@@ -63,9 +65,10 @@ static struct {
     uint32_t stack;
     int join_await;
     int stats;
+    int deflect;
     unsigned batches;
     uint64_t unit, factor, every, seed;
-} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0, 0, 5, 1024, 1000, 100, 42};
+} C = {NULL, 0, 0, 5, 0.25, 0, 10, 0, 0, 0, 0, 0, 5, 1024, 1000, 100, 42};
 
 static char g_peer[48] = "dtact";
 
@@ -89,7 +92,7 @@ static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s W2|W2w|W3|W4|W5|W7|W8|W9|SKEW N WORKERS [reps=5] [mintime=0.25] [pairs=P] [tasks=10] "
             "[switcher=0..3] [stack=BYTES] [join=spawn|await] [batches=5] [unit=1024] [factor=1000] [every=100] "
-            "[seed=42] [stats=0|1]\n",
+            "[seed=42] [stats=0|1] [deflect=N]\n",
             prog);
     exit(2);
 }
@@ -648,6 +651,7 @@ int main(int argc, char **argv) {
         else if (KEY("factor")) C.factor = strtoull(v, NULL, 10);
         else if (KEY("every")) C.every = strtoull(v, NULL, 10);
         else if (KEY("seed")) C.seed = strtoull(v, NULL, 0);
+        else if (KEY("deflect")) C.deflect = atoi(v);
         else if (KEY("join")) {
             if (!strcmp(v, "await")) C.join_await = 1;
             else if (strcmp(v, "spawn")) usage(argv[0]);
@@ -699,6 +703,9 @@ int main(int argc, char **argv) {
     memset(g_calls, 0, sizeof(struct padded_count) * C.workers);
     memset(g_pairs, 0, sizeof(struct pair) * (C.pairs ? C.pairs : 1));
 
+    if (C.deflect)
+        for (uint32_t i = 0; i < C.workers; i++)
+            dtact_set_deflection_threshold(i, (uint32_t)C.deflect);
     int rc = dtact_start(rt);
     if (rc != DTACT_OK) CHECK_FAIL("dtact_start: %s", dtact_strerror(rc));
 
@@ -719,6 +726,13 @@ int main(int argc, char **argv) {
                    g_peer, C.workload, (unsigned long long)st.spawned, (unsigned long long)st.deflected,
                    (unsigned long long)st.chunks_moved, (unsigned long long)st.requests, (unsigned long long)st.parks,
                    (unsigned long long)st.wakes);
+        for (uint32_t i = 0; i < C.workers; i++) /* and each worker's own */
+            if (dtact_get_worker_stats(rt, i, &st) == DTACT_OK)
+                printf("peer=%s workload=%s worker=%u stats: spawned=%llu completed=%llu deflected=%llu "
+                       "chunks_moved=%llu requests=%llu parks=%llu wakes=%llu\n",
+                       g_peer, C.workload, i, (unsigned long long)st.spawned, (unsigned long long)st.completed,
+                       (unsigned long long)st.deflected, (unsigned long long)st.chunks_moved,
+                       (unsigned long long)st.requests, (unsigned long long)st.parks, (unsigned long long)st.wakes);
     }
     dtact_shutdown();
     rc = dtact_destroy(rt);
