@@ -17,6 +17,9 @@
 //!   Worker threads free their magazines when they exit, and [`clear`] (called when the
 //!   `Runtime` is dropped, after its workers have exited) frees the depot. Threads that are not
 //!   Dtact workers do not cache blocks at all.
+//! - An allocation prefetches the block the magazine will hand out `AHEAD` allocations later: a
+//!   spawn loop with a million tasks outstanding takes blocks that left every cache long ago,
+//!   and the first write of each stalled the spawn on its miss.
 //! - The thread-local is only touched inside `#[inline(never)]` functions: a fiber may resume on
 //!   another worker after any suspension, and a thread-local address computed before a suspension
 //!   and reused after it (which inlining would allow) would be another thread's.
