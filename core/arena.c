@@ -228,11 +228,9 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
  * thread. */
 /* Sets `bits` in bitmap word w (records going back, counted by the caller). */
 static void dtact__depot_put_word(dtact__arena_t *a, uint32_t w, uint64_t bits) {
-    // seq_cst: its release half publishes the records (sg and the last
-    // owner's writes) to the taker's acquire CAS in dtact__depot_word (every
-    // write to a bitmap word is an RMW, so the release sequence reaches any
-    // later taker); seq_cst orders it before our summary update against a
-    // taker's clear-then-reread (dtact__sum_clear)
+    // seq_cst: release publishes the records (sg, the last owner's writes) to the taker's acquire
+    // CAS in dtact__depot_word (every write here is an RMW: the release sequence reaches any later
+    // taker); seq_cst orders it before our summary update against a taker's clear-then-reread
     uint64_t old = dtact__fetch_or_seq_cst(&a->rec_bits[w], bits);
     // seq_cst: the putter's half of the summary protocol (dtact__sum_clear)
     if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
@@ -356,26 +354,28 @@ static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
     return len;
 }
 
-/* Returns the a->rec_batch coldest cache entries to the depot, one RMW per
- * bitmap word, grouped as they come: frees arrive in any order, and sorting
- * them (insertion) cost more than the rest of a detached fiber's free. Owner only. */
+/* Returns the a->rec_batch coldest cache entries to the depot, one RMW per bitmap word: an ascending run
+ * (joins in handle order) as it is, else grouped by word as they come (a sort cost ~86 Ir each). Owner only. */
 static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t *v = wc->rec_idx, b = a->rec_batch, ng = 0, lo = UINT32_MAX, hi = 0;
-    uint32_t gw[DTACT__REC_BATCH];
+    uint32_t *v = wc->rec_idx, gw[DTACT__REC_BATCH], b = a->rec_batch, ng = 0, k = 1, lo = v[0] >> 6,
+             hi = v[b - 1] >> 6;
     uint64_t gb[DTACT__REC_BATCH];
-    for (uint32_t k = 0; k < b; k++) {
-        uint32_t w = v[k] >> 6, g = ng;
-        while (g > 0 && gw[g - 1] != w) /* newest group first: neighbours share words */
-            g--;
-        if (g == 0) { /* a new word */
-            g = ++ng;
-            gw[g - 1] = w, gb[g - 1] = 0, lo = w < lo ? w : lo, hi = w > hi ? w : hi;
+    while (k < b && v[k] > v[k - 1])
+        k++;
+    if (k == b) {
+        dtact__depot_put(a, v, b);
+    } else {
+        for (k = 0, lo = UINT32_MAX, hi = 0; k < b; k++) {
+            uint32_t w = v[k] >> 6, g = ng;
+            while (g > 0 && gw[g - 1] != w) /* newest group first: neighbours share words */
+                g--;
+            if (g == 0) gw[ng] = w, gb[ng] = 0, g = ++ng, lo = w < lo ? w : lo, hi = w > hi ? w : hi;
+            gb[g - 1] |= (uint64_t)1 << (v[k] & 63);
         }
-        gb[g - 1] |= (uint64_t)1 << (v[k] & 63);
+        dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)b); // relaxed: counted first, as dtact__depot_put
+        for (uint32_t g = 0; g < ng; g++)
+            dtact__depot_put_word(a, gw[g], gb[g]);
     }
-    dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)b); // relaxed: counted first, as dtact__depot_put
-    for (uint32_t g = 0; g < ng; g++)
-        dtact__depot_put_word(a, gw[g], gb[g]);
     wc->rec_home_lo = lo;
     wc->rec_home_hi = hi - lo > 3 ? lo + 3 : hi; /* scattered: a few words */
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
