@@ -21,9 +21,9 @@
  * records: spill and refill never load or store a record, so a cold record
  * costs a miss only when its new owner writes it (a store miss: cheap).
  *
- * The depot hands records out in address order. Spill (cache full) sorts the
- * rec_batch coldest indices and sets their bits, one RMW per bitmap word they
- * share; refill (cache empty) first tries the few words its own cache spilled
+ * The depot hands records out in address order. Spill (cache full) groups the
+ * rec_batch coldest indices by bitmap word and sets their bits, one RMW per
+ * word; refill (cache empty) first tries the few words its own cache spilled
  * into last (rec_home_lo..hi), then claims bits lowest first, by CAS, sweeping
  * forward from rec_cursor (next fit, wrapping once), and puts the lowest index
  * on top of the cache; carving hands out fresh slots in address order too.
@@ -226,6 +226,16 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
 /* Sets the bits of the n records idx[] (ascending) in the depot: one RMW per
  * bitmap word they share, and the summary bit of a word that was empty. Any
  * thread. */
+/* Sets `bits` in bitmap word w (records going back, counted by the caller). */
+static void dtact__depot_put_word(dtact__arena_t *a, uint32_t w, uint64_t bits) {
+    // seq_cst: release publishes the records (sg, the last owner's writes) to the taker's acquire
+    // CAS in dtact__depot_word (every write here is an RMW: the release sequence reaches any later
+    // taker); seq_cst orders it before our summary update against a taker's clear-then-reread
+    uint64_t old = dtact__fetch_or_seq_cst(&a->rec_bits[w], bits);
+    // seq_cst: the putter's half of the summary protocol (dtact__sum_clear)
+    if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
+}
+
 static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n) {
     /* counted first, so the count never falls below the bits set (takers
      * subtract after they cleared theirs): a take skips only an empty depot */
@@ -241,14 +251,7 @@ static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n)
         }
         for (; k < n && idx[k] >> 6 == w; k++)
             bits |= (uint64_t)1 << (idx[k] & 63);
-        // seq_cst: its release half publishes the records (sg and the last
-        // owner's writes) to the taker's acquire CAS in dtact__depot_word (every
-        // write to a bitmap word is an RMW, so the release sequence reaches any
-        // later taker); seq_cst orders it before our summary update against a
-        // taker's clear-then-reread (dtact__sum_clear)
-        uint64_t old = dtact__fetch_or_seq_cst(&a->rec_bits[w], bits);
-        // seq_cst: the putter's half of the summary protocol (dtact__sum_clear)
-        if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
+        dtact__depot_put_word(a, w, bits);
     }
 }
 
@@ -351,33 +354,30 @@ static uint32_t dtact__rec_refill(dtact__arena_t *a, dtact__wcache_t *wc) {
     return len;
 }
 
-/* Returns the a->rec_batch coldest cache entries to the depot, sorted (one
- * RMW per bitmap word). Owner only. */
+/* Returns the a->rec_batch coldest cache entries to the depot, one RMW per bitmap word: an ascending run
+ * (joins in handle order) as it is, else grouped by word as they come (a sort cost ~86 Ir each). Owner only. */
 static void dtact__rec_spill(dtact__arena_t *a, dtact__wcache_t *wc) {
-    uint32_t *v = wc->rec_idx, b = a->rec_batch, tmp[DTACT__REC_BATCH];
-    /* Insertion sort, linear on a run that is already ordered either way:
-     * frees come roughly in address order, ascending (joins in handle order)
-     * or descending (a worker running its newest fibers first). */
-    int down = v[0] > v[b - 1];
-    uint32_t k = 1;
-    while (k < b && v[k] > v[k - 1]) /* ascending already (joins in handle order): as it is */
+    uint32_t *v = wc->rec_idx, gw[DTACT__REC_BATCH], b = a->rec_batch, ng = 0, k = 1, lo = v[0] >> 6,
+             hi = v[b - 1] >> 6;
+    uint64_t gb[DTACT__REC_BATCH];
+    while (k < b && v[k] > v[k - 1])
         k++;
     if (k == b) {
         dtact__depot_put(a, v, b);
-        wc->rec_home_lo = v[0] >> 6;
-        wc->rec_home_hi = v[b - 1] >> 6;
     } else {
-        for (k = 0; k < b; k++) {
-            uint32_t x = v[down ? b - 1 - k : k], j = k;
-            for (; j > 0 && tmp[j - 1] > x; j--)
-                tmp[j] = tmp[j - 1];
-            tmp[j] = x;
+        for (k = 0, lo = UINT32_MAX, hi = 0; k < b; k++) {
+            uint32_t w = v[k] >> 6, g = ng;
+            while (g > 0 && gw[g - 1] != w) /* newest group first: neighbours share words */
+                g--;
+            if (g == 0) gw[ng] = w, gb[ng] = 0, g = ++ng, lo = w < lo ? w : lo, hi = w > hi ? w : hi;
+            gb[g - 1] |= (uint64_t)1 << (v[k] & 63);
         }
-        dtact__depot_put(a, tmp, b);
-        wc->rec_home_lo = tmp[0] >> 6;
-        wc->rec_home_hi = tmp[b - 1] >> 6;
+        dtact__fetch_add_relaxed(&a->rec_shared_free, (int64_t)b); // relaxed: counted first, as dtact__depot_put
+        for (uint32_t g = 0; g < ng; g++)
+            dtact__depot_put_word(a, gw[g], gb[g]);
     }
-    if (wc->rec_home_hi - wc->rec_home_lo > 3) wc->rec_home_hi = wc->rec_home_lo + 3; /* scattered: a few words */
+    wc->rec_home_lo = lo;
+    wc->rec_home_hi = hi - lo > 3 ? lo + 3 : hi; /* scattered: a few words */
     memmove(v, v + b, (wc->rec_n - b) * sizeof *v);
     wc->rec_n -= b;
 }

@@ -153,6 +153,7 @@ static int spawn_in(dtact__rt_t *rt, dtact_handle_t *out, int result_fn, void *f
     }
     // relaxed: published by the enqueue (local: same thread; inbox: release CAS)
     dtact__store_relaxed(&f->sg, DTACT__SG(gen, DTACT__ST_READY));
+    /* before the schedule: the new fiber may read *out (dtact.h) */
     *out = dtact__handle_make((uint32_t)(f - rt->recs), gen);
     dtact__schedule(rt, w, f, 1);
     return DTACT_OK;

@@ -101,6 +101,67 @@ Test(arena_depot, records_come_back_in_address_order_whatever_the_free_order) {
     dtact__arena_destroy(a);
 }
 
+/* A spill groups the cache's coldest entries by bitmap word as they come (no
+ * sort): frees in runs that descend within ascending chunks (a worker running
+ * fibers another one spawned) and in a random order each put the two coldest
+ * batches in the depot once, in as many bitmap words as they span, and they
+ * come back in address order. */
+static void spill_order_case(const uint32_t *order, uint32_t n) {
+    dtact__arena_t *a = mk(4096, 2);
+    static dtact__fiber_t *f[512];
+    cr_assert_leq(n, 512u);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_not_null(f[i] = dtact__fiber_alloc(a, DTACT__NO_CACHE));
+    for (uint32_t i = 0; i < 4 * DTACT__REC_BATCH; i++) /* two spills: the first 2 batches freed go */
+        dtact__fiber_free(a, 0, f[order[i]]);
+    uint8_t spilled[512] = {0}, word[512 / 64] = {0};
+    uint32_t words = 0, lo = UINT32_MAX;
+    for (uint32_t i = 0; i < 2 * DTACT__REC_BATCH; i++) {
+        uint32_t x = f[order[i]]->index;
+        spilled[x] = 1;
+        if (!word[x >> 6]) words++, word[x >> 6] = 1;
+        if (i >= DTACT__REC_BATCH && x >> 6 < lo) lo = x >> 6; /* the last spill's words */
+    }
+    dtact__arena_counts_t c;
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.shared_free, 2u * DTACT__REC_BATCH);
+    cr_assert_eq(c.cached, 2u * DTACT__REC_BATCH);
+    cr_assert_eq(c.depot_words, words);
+    cr_assert_eq(a->caches[0].rec_home_lo, lo, "the home starts at the last spill's lowest word");
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < 2 * DTACT__REC_BATCH; i++) {
+        dtact__fiber_t *g = dtact__fiber_alloc(a, 1);
+        cr_assert_not_null(g);
+        cr_assert(spilled[g->index], "allocation %u: record %u was not spilled", i, g->index);
+        if (i) cr_assert_gt(g->index, prev, "allocation %u: record %u after %u", i, g->index, prev);
+        prev = g->index;
+    }
+    cr_assert(dtact__arena_is_valid(a, &c));
+    cr_assert_eq(c.shared_free, 0u);
+    dtact__arena_destroy(a);
+}
+
+Test(arena_depot, a_spill_groups_any_free_order_by_word) {
+    enum { N = 4 * DTACT__REC_BATCH, RUN = 12 };
+    uint32_t order[N];
+    for (uint32_t i = 0; i < N; i++) { /* descending runs of RUN, the runs ascending */
+        uint32_t base = i / RUN * RUN, end = base + RUN < N ? base + RUN : N;
+        order[i] = end - 1 - (i - base);
+    }
+    spill_order_case(order, N);
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    for (int round = 0; round < 8; round++) { /* random orders over 8 words */
+        uint32_t perm[512];
+        for (uint32_t i = 0; i < 512; i++)
+            perm[i] = i;
+        for (uint32_t i = 511; i > 0; i--) {
+            uint32_t j = (uint32_t)(test_rng(&rng) % (i + 1)), t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        spill_order_case(perm, 512);
+    }
+}
+
 Test(arena_depot, host_threads_and_caches_share_the_depot) {
     enum { B = DTACT__REC_BATCH };
     dtact__arena_t *a = mk(4096, 1);

@@ -269,6 +269,7 @@ typedef struct dtact_spawn_attr_t {
 DTACT_API void dtact_spawn_attr_init(dtact_spawn_attr_t *attr);
 /* dtact_spawn() runs result = func(arg) on a new fiber; *out gets its handle.
  * NULL attr means defaults. A joinable fiber's result is returned by dtact_join.
+ * *out is written before the new fiber can start (the fiber may read it there).
  * Errors: ENOTINIT, ENULLFN, EINVAL (out NULL, bad codes or stack size),
  * EEXHAUSTED, ESHUTDOWN.
  * Exhaustion: a spawn takes a fiber record, and EEXHAUSTED means all

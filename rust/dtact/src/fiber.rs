@@ -1,4 +1,5 @@
 //! Fiber-level operations: handles, the allocation-free fiber waker, yielding, waiting.
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -137,10 +138,10 @@ pub(crate) enum Driven<T> {
 // fiber may then resume on another thread: those suspension points take the thread-locals of
 // the poll in progress before they suspend and put them back on the thread they resume on
 // (`suspend_preserving`), and a nested runner does the same, so nothing is left behind on the
-// wrong thread. `DRIVER` says which fiber's runner is polling on this thread (only a future
-// polled by its own runner, with the fiber's waker, may register a deadline there). The
-// accessors are `#[inline(never)]` so that the compiler never keeps a thread-local address
-// across a suspension of a cross-thread fiber.
+// wrong thread. The driver mark (`PollTls::driver`) says which fiber's runner is polling on this
+// thread (only a future polled by its own runner, with the fiber's waker, may register a deadline
+// there). The accessors are `#[inline(never)]` so that the compiler never keeps a thread-local
+// address across a suspension of a cross-thread fiber.
 
 /// The deadlines registered with one runner by the timers it polls (a handful: scanned
 /// linearly). Shared (`Arc`) with those timers, which deregister themselves when dropped, on
@@ -195,47 +196,96 @@ impl FiberTimers {
     }
 }
 
+/// The thread-locals of the poll in progress on this thread, in one thread-local so that a
+/// runner's poll costs two accesses ([`begin_poll`], [`end_poll`]) rather than one per field.
+/// It has no destructor (a thread-local with one checks its registration at every access): the
+/// timer registry is held as a raw `Arc` pointer, installed only while a runner polls (taken out
+/// again by `end_poll`, or by `take_poll_state` before a suspension).
+struct PollTls {
+    /// A yield request of the future being polled ([`request_yield`]).
+    yield_request: Cell<bool>,
+    /// The fiber whose runner is polling on this thread (0: none).
+    driver: Cell<u64>,
+    /// That runner's timer registry (`Arc::into_raw`), or null.
+    timers: Cell<*const FiberTimers>,
+}
+
 thread_local! {
-    static YIELD_REQUEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static DRIVER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    static TIMERS: std::cell::RefCell<Option<Arc<FiberTimers>>> = const { std::cell::RefCell::new(None) };
+    static POLL: PollTls = const {
+        PollTls { yield_request: Cell::new(false), driver: Cell::new(0), timers: Cell::new(std::ptr::null()) }
+    };
+}
+
+/// The registry held by a raw pointer of [`PollTls::timers`] (which gives up its reference).
+fn timers_from_raw(p: *const FiberTimers) -> Option<Arc<FiberTimers>> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: a non-null pointer in PollTls::timers comes from Arc::into_raw and owns one
+        // reference, which the caller took out of the cell (replaced it), so it is reclaimed once.
+        Some(unsafe { Arc::from_raw(p) })
+    }
+}
+
+/// The raw pointer that [`PollTls::timers`] holds for `t` (owning its reference), or null.
+fn timers_into_raw(t: Option<Arc<FiberTimers>>) -> *const FiberTimers {
+    match t {
+        Some(t) => Arc::into_raw(t),
+        None => std::ptr::null(),
+    }
 }
 
 /// Tells the runner polling the current future to yield the fiber when `poll` returns.
 #[inline(never)]
 fn request_yield() {
-    YIELD_REQUEST.with(|r| r.set(true));
-}
-
-/// Reads and clears the yield request of this thread.
-#[inline(never)]
-fn take_yield_request() -> bool {
-    YIELD_REQUEST.with(|r| r.replace(false))
-}
-
-#[inline(never)]
-fn put_yield_request(v: bool) {
-    YIELD_REQUEST.with(|r| r.set(v));
+    POLL.with(|p| p.yield_request.set(true));
 }
 
 #[inline(never)]
 fn driver() -> u64 {
-    DRIVER.with(|d| d.get())
+    POLL.with(|p| p.driver.get())
 }
 
+/// A runner of fiber `me` starts a poll: clears a stale yield request (of a foreign executor),
+/// installs the runner's timer registry and marks `me` as the driver.
 #[inline(never)]
-fn set_driver(h: u64) {
-    DRIVER.with(|d| d.set(h));
+fn begin_poll(me: u64, timers: Option<Arc<FiberTimers>>) {
+    let old = POLL.with(|p| {
+        p.yield_request.set(false);
+        p.driver.set(me);
+        p.timers.replace(timers_into_raw(timers))
+    });
+    // Left by a poll that panicked (its runner never took it back): dropped here.
+    drop(timers_from_raw(old));
 }
 
+/// The poll returned: clears the driver mark; returns the timer registry and the yield request.
 #[inline(never)]
-fn take_timers() -> Option<Arc<FiberTimers>> {
-    TIMERS.with(|t| t.borrow_mut().take())
+fn end_poll() -> (Option<Arc<FiberTimers>>, bool) {
+    let (t, y) = POLL.with(|p| {
+        p.driver.set(0);
+        (p.timers.replace(std::ptr::null()), p.yield_request.replace(false))
+    });
+    (timers_from_raw(t), y)
 }
 
+/// Takes the thread-locals of the poll in progress (yield request, driver mark, timer registry).
 #[inline(never)]
-fn put_timers(v: Option<Arc<FiberTimers>>) {
-    TIMERS.with(|t| *t.borrow_mut() = v);
+fn take_poll_state() -> (bool, u64, Option<Arc<FiberTimers>>) {
+    let (y, d, t) =
+        POLL.with(|p| (p.yield_request.replace(false), p.driver.replace(0), p.timers.replace(std::ptr::null())));
+    (y, d, timers_from_raw(t))
+}
+
+/// Puts back what [`take_poll_state`] took.
+#[inline(never)]
+fn put_poll_state(st: (bool, u64, Option<Arc<FiberTimers>>)) {
+    let old = POLL.with(|p| {
+        p.yield_request.set(st.0);
+        p.driver.set(st.1);
+        p.timers.replace(timers_into_raw(st.2))
+    });
+    drop(timers_from_raw(old));
 }
 
 /// The timer registry of the runner polling the current future, if the future is polled by the
@@ -249,19 +299,25 @@ pub(crate) fn runner_timers(cx: &Context<'_>) -> Option<Arc<FiberTimers>> {
     if me == 0 || driver() != me || !cx.waker().will_wake(&fiber_waker(dtact_handle_t(me))) {
         return None;
     }
-    TIMERS.with(|t| Some(t.borrow_mut().get_or_insert_with(Default::default).clone()))
+    POLL.with(|p| {
+        let mut t = p.timers.get();
+        if t.is_null() {
+            t = timers_into_raw(Some(Arc::new(FiberTimers::default())));
+            p.timers.set(t);
+        }
+        // SAFETY: `t` (non-null) comes from Arc::into_raw and the cell still owns that reference
+        // (it stays there): the ManuallyDrop keeps it from being released here; we clone it.
+        let held = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(t) });
+        Some(Arc::clone(&held))
+    })
 }
 
 /// Runs `f`, which may suspend the current fiber (and resume it on another thread), keeping the
 /// thread-locals of the poll in progress (yield request, driver mark, timer registry) across it.
 pub(crate) fn suspend_preserving<R>(f: impl FnOnce() -> R) -> R {
-    let y = take_yield_request();
-    let drv = driver();
-    let timers = take_timers();
+    let st = take_poll_state();
     let r = f();
-    put_yield_request(y);
-    set_driver(drv);
-    put_timers(timers);
+    put_poll_state(st);
     r
 }
 
@@ -274,18 +330,25 @@ pub(crate) fn suspend_preserving<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn drive_on_fiber<F: Future + ?Sized>(fut: Pin<&mut F>, stop: &dyn Fn() -> bool) -> Driven<F::Output> {
     // SAFETY: dtact_self has no preconditions.
     let me = unsafe { sys::dtact_self() };
-    debug_assert!(me != 0);
+    drive_on_fiber_as(fut, stop, me)
+}
+
+/// [`drive_on_fiber`] for a caller that knows the current fiber's handle `me` already (a task's
+/// trampoline reads it from its join cell, where the spawn wrote it before the fiber could run).
+pub(crate) fn drive_on_fiber_as<F: Future + ?Sized>(
+    fut: Pin<&mut F>,
+    stop: &dyn Fn() -> bool,
+    me: u64,
+) -> Driven<F::Output> {
+    // SAFETY: dtact_self has no preconditions.
+    debug_assert!(me != 0 && me == unsafe { sys::dtact_self() });
     if driver() == me {
         // Nested in a poll of this fiber's runner: keep that poll's state.
-        suspend_preserving(|| {
-            let r = drive_loop(fut, stop, me);
-            set_driver(me);
-            r
-        })
+        // (suspend_preserving puts the outer poll's driver mark, `me`, back afterwards.)
+        suspend_preserving(|| drive_loop(fut, stop, me))
     } else {
-        let r = drive_loop(fut, stop, me);
-        set_driver(0);
-        r
+        // drive_loop leaves the driver mark cleared (end_poll).
+        drive_loop(fut, stop, me)
     }
 }
 
@@ -295,16 +358,13 @@ fn drive_loop<F: Future + ?Sized>(mut fut: Pin<&mut F>, stop: &dyn Fn() -> bool,
     let mut shutdown = false;
     let mut timers: Option<Arc<FiberTimers>> = None;
     loop {
-        let _ = take_yield_request(); // a stale request of a foreign executor
-        put_timers(timers.take());
-        set_driver(me);
+        begin_poll(me, timers.take());
         let polled = fut.as_mut().poll(&mut cx);
-        set_driver(0);
-        timers = take_timers();
+        let (t, yield_requested) = end_poll();
+        timers = t;
         if let Poll::Ready(v) = polled {
             return Driven::Done(v);
         }
-        let yield_requested = take_yield_request();
         if shutdown {
             return Driven::Shutdown;
         }

@@ -104,8 +104,9 @@ const RESIDENT_CLASS1: usize = 128;
 pub(super) struct JoinCell<T, P = ()> {
     /// Initialised exactly while WAKER is set.
     waker: UnsafeCell<MaybeUninit<Waker>>,
-    /// The fiber's handle: written by the spawn (its `out` argument), then only read, by the
-    /// handle's owner. The task never touches it.
+    /// The fiber's handle: written by the spawn (its `out` argument, before the fiber can run),
+    /// then only read: by the handle's owner, and once by the task when it starts (its runner's
+    /// waker), on the line the task touches anyway.
     fiber: UnsafeCell<sys::dtact_handle_t>,
     state: AtomicUsize,
     slot: UnsafeCell<Slot<T, P>>,
@@ -196,11 +197,13 @@ impl<T> CellPtr<T> {
     pub(super) fn fiber_slot(&self) -> *mut sys::dtact_handle_t {
         self.cell().fiber.get()
     }
-    /// The fiber's handle, as the spawn wrote it. Handle side only.
+    /// The fiber's handle, as the spawn wrote it. Handle side, or the task (which the spawn
+    /// scheduled after writing the handle: dtact_spawn writes `*out` before the fiber can run).
     #[inline]
     pub(super) fn fiber(&self) -> sys::dtact_handle_t {
-        // SAFETY: the slot was written by the spawn before any JoinHandle existed, and it is
-        // never written again; reads only from here on.
+        // SAFETY: the slot was written by the spawn before any JoinHandle existed and before the
+        // fiber was scheduled (the scheduling hand-off orders it before the task's read), and it
+        // is never written again; reads only from here on.
         unsafe { *self.cell().fiber.get() }
     }
     /// Whether the task has stored its result (acquire: the result is visible if so).

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use super::join_cell::{CellPtr, JoinCell};
 use super::join_error::JoinError;
-use crate::fiber::{drive_on_fiber, Driven};
+use crate::fiber::{drive_on_fiber_as, Driven};
 
 /// A `!Send` future built on its fiber (spawn_pinned): `Make` holds the closure until the first
 /// poll, which builds the future in place and switches to `Run`.
@@ -92,7 +92,10 @@ unsafe fn run_and_drop<F: Future>(
         // cell, none of which moves) until it is dropped below, so it may be pinned.
         let pinned = unsafe { Pin::new_unchecked(&mut **fut) };
         let stop = || cell.is_cancelled();
-        match catch_unwind(AssertUnwindSafe(|| drive_on_fiber(pinned, &stop))) {
+        // The fiber's handle, which the spawn wrote into the cell before the fiber could run
+        // (dtact_spawn writes `*out` before it schedules the fiber): no dtact_self call.
+        let me = cell.fiber();
+        match catch_unwind(AssertUnwindSafe(|| drive_on_fiber_as(pinned, &stop, me))) {
             Ok(Driven::Done(v)) => Some(Ok(v)),
             Ok(Driven::Shutdown) | Ok(Driven::Stopped) => None,
             Err(p) => Some(Err(JoinError::panicked(p, name))),
