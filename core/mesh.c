@@ -72,15 +72,7 @@
  *     deferral applies only while a sleeping peer watches the busy workers
  *     (sysmon.c: it looks again within DTACT__MON_MAX_NS and takes the
  *     work of a stuck one), so a fiber that blocks its worker cannot
- *     strand a young backlog beyond the stuck-worker bound. A sleeper
- *     watches whenever a peer watches fds, even an idle one (it may wake
- *     by itself on readiness, unseen): its looks back off up to
- *     DTACT__IO_LOOK_MAX_NS while nothing else needs them (an idle server
- *     wakes a worker ~16 times a second; a fiber that blocks an I/O worker
- *     right after a long idle strands its backlog for at most that long).
- *     With the sleeper always watching, the 1 ms deferral applies to every
- *     burst (echo server, C = 100: ~400 wake-ups/s of the peer -> ~20, its
- *     fibers are run by the worker whose readiness woke them). The hungry side
+ *     strand a young backlog beyond the stuck-worker bound. The hungry side
  *     of such a worker spins only while a peer has work to give it (load
  *     hint >= 2): when none does, nothing can arrive by rule 3, and its
  *     own next work comes from its readiness set, which it sleeps in.
@@ -143,9 +135,8 @@
 #include "internal.h"
 
 #define DTACT__DEFLECT_PERIOD 32u
-#define DTACT__SPIN_NS 50000u             /* how long a hungry worker waits before parking */
-#define DTACT__SPREAD_NS 1000000u         /* rule 5 on a worker that watches fds: backlog age before a wake */
-#define DTACT__IO_LOOK_MAX_NS 64000000ull /* longest sleep of a worker that looks only at peers' fds */
+#define DTACT__SPIN_NS 50000u    /* how long a hungry worker waits before parking */
+#define DTACT__SPREAD_NS 200000u /* rule 5 on a worker that watches fds: backlog age before a wake */
 
 static inline int can_move(const dtact__rt_t *rt, const dtact__fiber_t *f, uint32_t to) {
     return dtact__can_move(rt, f, to);
@@ -404,14 +395,6 @@ static void io_sleep(dtact__worker_t *w, dtact__ioset_t *set, int64_t timeout) {
     w->io_nev = n > 0 ? (uint32_t)n : 0;
 }
 
-/* A peer watches fds. */
-static int io_peer(const dtact__worker_t *w) {
-    const dtact__rt_t *rt = w->rt;
-    for (uint32_t i = 0; i < rt->nworkers; i++)
-        if (i != w->id && dtact__load_relaxed(&rt->workers[i].ioset)) return 1; // relaxed: set once by its owner
-    return 0;
-}
-
 /* A peer has work it could give us (rule 5's threshold on its load hint). */
 static int peer_has_work(const dtact__worker_t *w) {
     const dtact__rt_t *rt = w->rt;
@@ -477,20 +460,11 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
             w->mon_delay = 0;
             return;
         }
-        /* A peer that watches fds may wake by itself (readiness) while we
-         * sleep, and defers waking us for its backlog while we watch (rule
-         * 5): look at it again later too, backing off further while it is
-         * all we look for (an idle server wakes a few times a second). */
-        uint64_t cap = DTACT__MON_MAX_NS;
-        if (!again && io_peer(w)) {
-            again = now;
-            cap = DTACT__IO_LOOK_MAX_NS;
-        }
         if (!again) w->mon_delay = 0;
         else {
             watching = 1;
             w->mon_delay = w->mon_delay ? w->mon_delay * 2 : DTACT__STUCK_NS;
-            if (w->mon_delay > cap) w->mon_delay = cap;
+            if (w->mon_delay > DTACT__MON_MAX_NS) w->mon_delay = DTACT__MON_MAX_NS;
             if (again < now + w->mon_delay) again = now + w->mon_delay;
             if (!deadline || again < deadline) deadline = again;
         }
