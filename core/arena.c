@@ -223,10 +223,8 @@ static uint32_t dtact__rec_carve(dtact__arena_t *a, uint32_t want, uint32_t *got
     return c;
 }
 
-/* Sets the bits of the n records idx[] (ascending) in the depot: one RMW per
- * bitmap word they share, and the summary bit of a word that was empty. Any
- * thread. */
-/* Sets `bits` in bitmap word w (records going back, counted by the caller). */
+/* Sets `bits` in bitmap word w, and the summary bit of a word that was empty
+ * (records going back, counted by the caller). Any thread. */
 static void dtact__depot_put_word(dtact__arena_t *a, uint32_t w, uint64_t bits) {
     // seq_cst: release publishes the records (sg, the last owner's writes) to the taker's acquire
     // CAS in dtact__depot_word (every write here is an RMW: the release sequence reaches any later
@@ -236,6 +234,8 @@ static void dtact__depot_put_word(dtact__arena_t *a, uint32_t w, uint64_t bits) 
     if (old == 0) dtact__fetch_or_seq_cst(&a->rec_sum[w >> 6], (uint64_t)1 << (w & 63));
 }
 
+/* Sets the bits of the n records idx[] (ascending) in the depot: one RMW per
+ * bitmap word they share. Any thread. */
 static void dtact__depot_put(dtact__arena_t *a, const uint32_t *idx, uint32_t n) {
     /* counted first, so the count never falls below the bits set (takers
      * subtract after they cleared theirs): a take skips only an empty depot */
