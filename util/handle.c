@@ -152,6 +152,9 @@ int dtu_wait(dtu_handle_t *h, int fd, uint32_t events, uint64_t deadline) {
     if (is_closed(h)) return ECANCELED;
     if (deadline != DTU_FOREVER && dtact_now_ns() >= deadline) return ETIMEDOUT;
     int r = dtact_wait_fd_until(fd, events, deadline);
+    /* a read wait that saw an end (HUP, ERR) notes it for dtu_read */
+    if (h && r > 0 && (events & DTACT_IO_READ) && (r & (DTACT_IO_HUP | DTACT_IO_ERROR)))
+        atomic_fetch_or_explicit(&h->rd, DTU_RD_ENDED, memory_order_relaxed); // relaxed: a hint (see dtu_read)
     if (is_closed(h)) return ECANCELED;
     return r > 0 ? 0 : dtu_errno_of(r);
 }
@@ -163,17 +166,6 @@ static int after_fail(dtu_handle_t *h, int e) {
     if (is_closed(h)) return -ECANCELED;
     if (e == EAGAIN || e == EWOULDBLOCK) return 1;
     return -e;
-}
-
-/* A read wait that notes an end (HUP, ERR) in h->rd. */
-static int wait_read(dtu_handle_t *h, uint64_t deadline) {
-    if (is_closed(h)) return ECANCELED;
-    if (deadline != DTU_FOREVER && dtact_now_ns() >= deadline) return ETIMEDOUT;
-    int r = dtact_wait_fd_until(h->fd, DTACT_IO_READ, deadline);
-    if (r > 0 && (r & (DTACT_IO_HUP | DTACT_IO_ERROR)))
-        atomic_fetch_or_explicit(&h->rd, DTU_RD_ENDED, memory_order_relaxed); // relaxed: a hint (see dtu_read)
-    if (is_closed(h)) return ECANCELED;
-    return r > 0 ? 0 : dtu_errno_of(r);
 }
 
 /* Stream reads skip the read that would fail (Tokio's rule). A read shorter
@@ -195,7 +187,7 @@ ptrdiff_t dtu_read(dtu_handle_t *h, uint8_t *buf, size_t len, uint64_t deadline)
     uint32_t rd = atomic_load_explicit(&h->rd, memory_order_relaxed); // relaxed: a hint, see above
     if (rd == DTU_RD_DRAINED) {
         atomic_fetch_and_explicit(&h->rd, ~DTU_RD_DRAINED, memory_order_relaxed); // relaxed: a hint
-        int w = wait_read(h, deadline);
+        int w = dtu_wait(h, h->fd, DTACT_IO_READ, deadline);
         if (w && w != ETIMEDOUT) return -w;
     }
     for (;;) {
@@ -209,7 +201,7 @@ ptrdiff_t dtu_read(dtu_handle_t *h, uint8_t *buf, size_t len, uint64_t deadline)
         int a = after_fail(h, errno);
         if (a < 0) return a;
         if (a == 0) continue;
-        int w = wait_read(h, deadline);
+        int w = dtu_wait(h, h->fd, DTACT_IO_READ, deadline);
         if (w) return -w;
         rd = atomic_load_explicit(&h->rd, memory_order_relaxed); // relaxed: a hint
     }

@@ -73,7 +73,8 @@ void dtu_leave(dtu_handle_t *h);
 void dtu_close(dtu_handle_t *h, uint32_t kind);
 /* Waits for fd to be ready for events (DTACT_IO_*) until deadline: 0 or a
  * positive errno (ETIMEDOUT, ECANCELED, ESHUTDOWN, ...). h may be NULL (a
- * socket not yet handed out). */
+ * socket not yet handed out). A read wait that reports HUP or ERR sets
+ * DTU_RD_ENDED in h->rd (dtu_read). */
 int dtu_wait(dtu_handle_t *h, int fd, uint32_t events, uint64_t deadline);
 /* The stream calls: a positive count or 0, or -(errno). */
 ptrdiff_t dtu_read(dtu_handle_t *h, uint8_t *buf, size_t len, uint64_t deadline);
