@@ -290,6 +290,11 @@ void dtact__wake_all_workers(dtact__rt_t *rt);
  * the worker's set without waiting; frees the fd table and sets at destroy */
 void dtact__reactor_poll(dtact__worker_t *w);
 void dtact__reactor_free(dtact__rt_t *rt);
+/* The calling worker's I/O set, created on first use: 0 and *out, or -errno. */
+int dtact__reactor_set(dtact__worker_t *w, dtact__ioset_t **out);
+/* dtact_wait_fd_until without setting the thread's last error: the ready
+ * bits (> 0) or a negative DTACT code. */
+int dtact__wait_fd(int fd, uint32_t events, uint64_t deadline);
 
 /* fiber.c -- the lifecycle: wake-ups, parking, the fiber's body, retirement */
 void dtact__fiber_entry(void *arg);

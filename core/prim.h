@@ -106,9 +106,11 @@ void dtact__write_stderr(const char *buf, size_t len);
 #define DTACT__IO_OUT 0x004u
 #define DTACT__IO_ERR 0x008u
 #define DTACT__IO_HUP 0x010u
+#define DTACT__IO_OP 0x100u /* not readiness: an operation of dtact__ioset_op completed */
 typedef struct dtact__io_event_s {
-    uint64_t data;   /* what was registered with the fd */
-    uint32_t events; /* DTACT__IO_* */
+    uint64_t data;   /* what was registered with the fd; DTACT__IO_OP: the operation's tag */
+    uint32_t events; /* DTACT__IO_*                                                         */
+    int32_t res;     /* DTACT__IO_OP: the operation's result (bytes, or -errno)             */
 } dtact__io_event_t;
 /* Backends of a readiness set (core/prim_uring.c; the epoll one in
  * prim_linux.c). Both give edge-triggered IN|OUT readiness of watched fds. */
@@ -144,6 +146,23 @@ int dtact__ioset_del(dtact__ioset_t *set, int fd);
  * their count (0 on timeout or EINTR), or -errno. Nanosecond timeouts (epoll:
  * where the kernel has epoll_pwait2, else rounded up to milliseconds). */
 int dtact__ioset_wait(dtact__ioset_t *set, dtact__io_event_t *out, int max, int64_t timeout_ns);
+/* Operations completed by the kernel (io_uring sets only; owner thread).
+ * dtact__ioset_op queues a receive (DTACT__OP_RECV) or a send (DTACT__OP_SEND)
+ * of len bytes at buf on socket fd with MSG_* flags; it is submitted with the
+ * set's next wait (or sooner, when the queue is full), and its completion
+ * comes back from dtact__ioset_wait as an event {tag, DTACT__IO_OP, result}.
+ * buf must stay valid until then. 0, or -errno (-EOPNOTSUPP: the set is not
+ * an io_uring one; -EAGAIN: the kernel takes no more submissions now). tag
+ * is even and non-zero. dtact__ioset_op_cancel asks the kernel to end the
+ * operation of tag early (its completion still comes, with -ECANCELED or
+ * its result if it won the race): queued on the owner's ring when own, else
+ * a synchronous cancel, which any thread may make. */
+#define DTACT__OP_RECV 1
+#define DTACT__OP_SEND 2
+/* One non-blocking recv(2) or send(2) (op), whatever the fd's mode: bytes, or -errno. */
+ptrdiff_t dtact__sock_xfer(int op, int fd, void *buf, size_t len, int flags);
+int dtact__ioset_op(dtact__ioset_t *set, int op, int fd, void *buf, size_t len, int flags, uint64_t tag);
+void dtact__ioset_op_cancel(dtact__ioset_t *set, uint64_t tag, int own);
 /* The epoll backend (prim_linux.c), called by prim_uring.c only: an epoll
  * descriptor >= 0 or -errno; add renews an fd already in the set (EEXIST). */
 int dtact__epoll_create(void);

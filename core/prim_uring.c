@@ -24,10 +24,18 @@
  * watched the owner re-arms it; an error ends the watch with an ERR edge (the
  * waiter retries its call and sees the error).
  *
- * Threads. The owner thread adds fds, re-arms and reaps the CQ: the SQ and
- * the CQ are its alone. Any thread removes an fd (dtact_fd_cancel): `lock`
- * guards `tab` (the owner reaps under it, so that a watch removed meanwhile is
- * not re-armed; its blocking wait holds no lock).
+ * Operations. The same ring carries the socket transfers of core/transfer.c
+ * (IORING_OP_RECV/SEND, user_data OP_BIT | tag, told from the polls' by the
+ * top bit): they are queued, not submitted, and go to the kernel together
+ * with the next reap or sleep, one io_uring_enter for all of them (a sleep
+ * submits and waits in the same call). Their CQEs come back as DTACT__IO_OP
+ * events with the kernel's result.
+ *
+ * Threads. The owner thread adds fds, queues operations, re-arms and reaps
+ * the CQ: the SQ and the CQ are its alone. Any thread removes an fd
+ * (dtact_fd_cancel) or cancels an operation synchronously: `lock` guards
+ * `tab` (the owner reaps under it, so that a watch removed meanwhile is not
+ * re-armed; its blocking wait holds no lock).
  *
  * Removal must leave no poll behind: an armed poll holds a reference to the
  * file, so a close(2) after dtact_fd_cancel would not release it (a socket
@@ -58,6 +66,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "atomic.h"
 
@@ -67,10 +76,12 @@
 #include <pthread.h>
 #include <sched.h>
 
-#define SQ_ENTRIES 64u
-#define CQ_ENTRIES 1024u
+#define SQ_ENTRIES 256u
+#define CQ_ENTRIES 2048u
 #define MAX_FDS (1u << 20)
-#define PROBE_UD UINT64_MAX /* matches no poll */
+#define PROBE_UD UINT64_MAX     /* matches no poll */
+#define OP_BIT (1ull << 63)     /* user_data of an operation: OP_BIT | tag (a poll's seq has 30 bits) */
+#define OP_IGNORE (OP_BIT | 1u) /* an operation whose CQE nobody waits for (a cancel) */
 #define WATCH_MASK (POLLIN | POLLOUT | POLLRDHUP)
 
 /* 8 bytes per fd (W14: an idle connection pays for its entry in the table of
@@ -286,8 +297,9 @@ static int u_del(dtact__ioset_t *s, int fd) {
     return 0;
 }
 
-/* Takes up to max events off the CQ (owner), re-arming ended polls. */
-static int u_reap(dtact__ioset_t *s, dtact__io_event_t *out, int max) {
+/* Takes up to max events off the CQ (owner), re-arming ended polls; submits
+ * what is queued unless the caller is about to (flush = 0). */
+static int u_reap(dtact__ioset_t *s, dtact__io_event_t *out, int max, int flush) {
     int n = 0, rearmed = 0;
     struct io_uring_cqe *cqe;
     pthread_mutex_lock(&s->lock);
@@ -296,26 +308,33 @@ static int u_reap(dtact__ioset_t *s, dtact__io_event_t *out, int max) {
         int res = cqe->res;
         uint32_t more = cqe->flags & IORING_CQE_F_MORE;
         io_uring_cqe_seen(&s->ring, cqe);
+        if (ud & OP_BIT) {
+            if (ud != OP_IGNORE) out[n++] = (dtact__io_event_t){ud & ~OP_BIT, DTACT__IO_OP, res};
+            continue;
+        }
         uint32_t fd = (uint32_t)ud;
         if (fd >= s->cap) continue;
         uwatch_t *e = &s->tab[fd];
         if (!e->on || e->seq != (uint32_t)(ud >> 32)) continue; /* a removed watch's late words */
-        if (res > 0) out[n++] = (dtact__io_event_t){data_of(e, fd), poll_bits((uint32_t)res)};
+        if (res > 0) out[n++] = (dtact__io_event_t){data_of(e, fd), poll_bits((uint32_t)res), 0};
         if (more) continue;
         if ((res >= 0 || res == -ECANCELED) && arm(s, (int)fd, ud) == 0) {
             rearmed = 1; /* ended on its own (CQ overflow): still watched */
         } else {
             e->on = 0; /* cannot be polled any more: report it to both sides */
-            out[n++] = (dtact__io_event_t){data_of(e, fd), DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT};
+            out[n++] = (dtact__io_event_t){data_of(e, fd), DTACT__IO_ERR | DTACT__IO_IN | DTACT__IO_OUT, 0};
         }
     }
-    if (rearmed || io_uring_sq_ready(&s->ring)) submit(s);
+    if ((flush || n > 0) && (rearmed || io_uring_sq_ready(&s->ring))) submit(s);
     pthread_mutex_unlock(&s->lock);
     return n;
 }
 
+/* A sleep submits what is queued and waits in one system call. Only the
+ * owner touches the SQ (adds, operations, own cancels; other threads cancel
+ * synchronously), so the submission needs no lock here. */
 static int u_wait(dtact__ioset_t *s, dtact__io_event_t *out, int max, int64_t timeout_ns) {
-    int n = u_reap(s, out, max);
+    int n = u_reap(s, out, max, timeout_ns == 0);
     if (n > 0 || timeout_ns == 0) return n;
     struct __kernel_timespec ts, *tp = NULL;
     if (timeout_ns > 0) {
@@ -324,11 +343,61 @@ static int u_wait(dtact__ioset_t *s, dtact__io_event_t *out, int max, int64_t ti
         tp = &ts;
     }
     struct io_uring_cqe *cqe;
-    int r = io_uring_wait_cqe_timeout(&s->ring, &cqe, tp); /* the CQ is ours: no lock */
-    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN) return r;
-    return u_reap(s, out, max);
+    int r;
+    if (io_uring_sq_ready(&s->ring)) r = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, tp, NULL);
+    else r = io_uring_wait_cqe_timeout(&s->ring, &cqe, tp); /* the CQ is ours: no lock */
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) return r;
+    return u_reap(s, out, max, 1);
+}
+
+/* Operations: queued under the lock like the polls; u_reap submits them
+ * (the loop reaps every round its queue runs dry and every housekeeping
+ * round, so that one io_uring_enter carries the sends and receives of every
+ * fiber that ran since: the point of completing transfers in the kernel). */
+static int u_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, int flags, uint64_t tag) {
+    pthread_mutex_lock(&s->lock);
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe) {
+        if (op == DTACT__OP_RECV) io_uring_prep_recv(sqe, fd, buf, len, flags);
+        else io_uring_prep_send(sqe, fd, buf, len, flags);
+        io_uring_sqe_set_data64(sqe, OP_BIT | tag);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return sqe ? 0 : -EAGAIN;
+}
+
+static void u_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
+    if (own) {
+        pthread_mutex_lock(&s->lock);
+        struct io_uring_sqe *sqe = sqe_get(s);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, OP_BIT | tag, 0);
+            io_uring_sqe_set_data64(sqe, OP_IGNORE);
+            submit(s);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (sqe) return;
+    }
+    /* Another thread's ring (or a full SQ): the synchronous cancel, bounded
+     * (a second). Not found: it completed already, its CQE is on the way. */
+    struct io_uring_sync_cancel_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.addr = OP_BIT | tag;
+    reg.fd = -1;
+    reg.timeout.tv_sec = 1;
+    reg.timeout.tv_nsec = 0;
+    (void)io_uring_register_sync_cancel(&s->ring, &reg);
 }
 #endif
+
+/* ------------------------------------------------------------ plain transfers */
+
+/* One non-blocking recv(2) / send(2): bytes, or -errno. */
+ptrdiff_t dtact__sock_xfer(int op, int fd, void *buf, size_t len, int flags) {
+    ssize_t n =
+        op == DTACT__OP_RECV ? recv(fd, buf, len, flags | MSG_DONTWAIT) : send(fd, buf, len, flags | MSG_DONTWAIT);
+    return n >= 0 ? (ptrdiff_t)n : -(ptrdiff_t)errno;
+}
 
 /* ------------------------------------------------------------ the sets */
 
@@ -404,6 +473,21 @@ int dtact__ioset_del(dtact__ioset_t *s, int fd) {
     if (s->backend == DTACT__IO_URING) return u_del(s, fd);
 #endif
     return dtact__epoll_del(s->ep, fd);
+}
+
+int dtact__ioset_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, int flags, uint64_t tag) {
+#if defined(DTACT_HAVE_URING)
+    if (s->backend == DTACT__IO_URING) return u_op(s, op, fd, buf, len, flags, tag);
+#endif
+    (void)op, (void)fd, (void)buf, (void)len, (void)flags, (void)tag;
+    return -EOPNOTSUPP;
+}
+
+void dtact__ioset_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
+#if defined(DTACT_HAVE_URING)
+    if (s->backend == DTACT__IO_URING) u_op_cancel(s, tag, own);
+#endif
+    (void)s, (void)tag, (void)own;
 }
 
 int dtact__ioset_wait(dtact__ioset_t *s, dtact__io_event_t *out, int max, int64_t timeout_ns) {

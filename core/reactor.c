@@ -129,6 +129,17 @@ static void edge(dtact__waitq_t *q, uint8_t *token, int bits) {
     dtact__wnode_wake_chain(all, bits);
 }
 
+/* A transfer of transfer.c completed: its node (on the waiting fiber's
+ * stack) takes the result. No pin of the runtime as dtact__wnode_wake takes:
+ * this is a worker of the runtime, which outlives its fibers. */
+static void complete(dtact__rt_t *rt, dtact__wnode_t *n, int32_t res) {
+    n->status = res;
+    dtact__fiber_t *f = n->fiber;
+    uint64_t gen = n->gen;
+    dtact__store_release(&n->state, DTACT__WN_WOKEN); // release: publishes status to the fiber's acquire load
+    dtact__unpark(rt, f, gen);
+}
+
 static void dispatch_one(dtact__rt_t *rt, const dtact__io_event_t *ev) {
     /* A waker's eventfd write: it ended the sleep; nothing to do. The counter
      * is never read back: every write wakes the set's watch of it (edge-
@@ -136,6 +147,10 @@ static void dispatch_one(dtact__rt_t *rt, const dtact__io_event_t *ev) {
      * a read would cost a system call per wake-up plus the POLLOUT edge it
      * makes (2^64 writes would fill it). */
     if (ev->data == WAKE_DATA) return;
+    if (ev->events & DTACT__IO_OP) {
+        complete(rt, (dtact__wnode_t *)(uintptr_t)ev->data, ev->res);
+        return;
+    }
     int fd = (int)(uint32_t)ev->data;
     dtact__pollfd_t *pd = pollfd_get(rt, fd, 0);
     // relaxed: a stale epoch only makes us ignore (or deliver) one spurious edge
@@ -202,7 +217,7 @@ static int set_create(dtact__rt_t *rt, dtact__ioset_t **out) {
 }
 
 /* The calling worker's set, created on first use: 0 and *out, or -errno. */
-static int worker_set(dtact__worker_t *w, dtact__ioset_t **out) {
+int dtact__reactor_set(dtact__worker_t *w, dtact__ioset_t **out) {
     dtact__ioset_t *set = dtact__load_relaxed(&w->ioset); // relaxed: only this thread creates it
     *out = set;
     if (set) return 0;
@@ -236,7 +251,7 @@ static int watch(dtact__worker_t *w, dtact__pollfd_t *pd, int fd) {
     if (!dtact__load_relaxed(&pd->watched_by)) { // relaxed: under the lock
         dtact__ioset_t *set;
         uint32_t epoch = dtact__load_relaxed(&pd->epoch); // relaxed: under the lock (cancel takes it)
-        int r = worker_set(w, &set);
+        int r = dtact__reactor_set(w, &set);
         if (r == 0) r = dtact__ioset_add(set, fd, (uint64_t)epoch << 32 | (uint32_t)fd);
         if (r == -EPERM) rc = 1;
         else if (r < 0) rc = errno_code(r);
@@ -336,7 +351,7 @@ static int wait_thread(dtact__pollfd_t *pd, int fd, uint32_t events, uint64_t de
     }
 }
 
-static int wait_fd(int fd, uint32_t events, uint64_t deadline) {
+int dtact__wait_fd(int fd, uint32_t events, uint64_t deadline) {
     events &= DTACT__IO_IN | DTACT__IO_OUT;
     if (fd < 0 || (uint32_t)fd >= MAX_FD || !events) return DTACT_EINVAL;
     int pinned;
@@ -360,12 +375,12 @@ static int wait_fd(int fd, uint32_t events, uint64_t deadline) {
 }
 
 DTACT_API int dtact_wait_fd(int fd, uint32_t events, int64_t timeout_ns) {
-    int rc = wait_fd(fd, events, dtact__deadline_in(timeout_ns));
+    int rc = dtact__wait_fd(fd, events, dtact__deadline_in(timeout_ns));
     return rc >= 0 ? rc : dtact__set_error(rc);
 }
 
 DTACT_API int dtact_wait_fd_until(int fd, uint32_t events, uint64_t deadline_ns) {
-    int rc = wait_fd(fd, events, deadline_ns);
+    int rc = dtact__wait_fd(fd, events, deadline_ns);
     return rc >= 0 ? rc : dtact__set_error(rc);
 }
 

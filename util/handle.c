@@ -168,6 +168,23 @@ static int after_fail(dtu_handle_t *h, int e) {
     return -e;
 }
 
+/* A fiber whose worker completes transfers in the kernel (io_uring: core's
+ * dtact_recv_until / dtact_send_until) makes no readiness loop: the worker
+ * submits the transfers of all its fibers together (core/transfer.c). A
+ * close meanwhile shuts the socket down, which completes the transfer (0
+ * bytes, EPIPE): it then reads as ECANCELED, as on the readiness way. */
+static ptrdiff_t by_completion(dtu_handle_t *h, uint32_t side, uint8_t *buf, size_t len, uint64_t deadline) {
+    for (;;) {
+        if (is_closed(h)) return -ECANCELED;
+        ptrdiff_t n = side == DTACT_IO_READ ? dtact_recv_until(h->fd, buf, len, 0, deadline)
+                                            : dtact_send_until(h->fd, buf, len, MSG_NOSIGNAL, deadline);
+        int e = n == DTACT_ESYS ? errno : n < 0 ? dtu_errno_of((int)n) : 0;
+        if (is_closed(h)) return -ECANCELED;
+        if (e == EINTR) continue;
+        return e ? -e : n;
+    }
+}
+
 /* Stream reads skip the read that would fail (Tokio's rule). A read shorter
  * than the buffer took all the stream had (TCP and Unix stream receives copy
  * until the queue is empty), so the next read waits for readiness first
@@ -184,6 +201,7 @@ static int after_fail(dtu_handle_t *h, int e) {
  * that times out still tries the receive (a zero timeout polls). On a plain
  * thread the wait is poll(2), level-triggered: the skip is merely harmless. */
 ptrdiff_t dtu_read(dtu_handle_t *h, uint8_t *buf, size_t len, uint64_t deadline) {
+    if (dtact_io_completion()) return by_completion(h, DTACT_IO_READ, buf, len, deadline);
     uint32_t rd = atomic_load_explicit(&h->rd, memory_order_relaxed); // relaxed: a hint, see above
     if (rd == DTU_RD_DRAINED) {
         atomic_fetch_and_explicit(&h->rd, ~DTU_RD_DRAINED, memory_order_relaxed); // relaxed: a hint
@@ -208,6 +226,7 @@ ptrdiff_t dtu_read(dtu_handle_t *h, uint8_t *buf, size_t len, uint64_t deadline)
 }
 
 ptrdiff_t dtu_write(dtu_handle_t *h, const uint8_t *buf, size_t len, uint64_t deadline) {
+    if (dtact_io_completion()) return by_completion(h, DTACT_IO_WRITE, (uint8_t *)(uintptr_t)buf, len, deadline);
     for (;;) {
         ssize_t n = send(h->fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0) return n;

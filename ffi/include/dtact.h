@@ -391,6 +391,31 @@ DTACT_API int dtact_fd_close(int fd);
  * with a DTACT_WARN_IO_BACKEND warning; the runtime always starts. */
 DTACT_API const char *dtact_io_backend(void);
 
+/* dtact_recv_until() and dtact_send_until() are recv(2) and send(2) on a
+ * socket (flags: MSG_*; MSG_DONTWAIT is implied) that suspend only the
+ * calling fiber until the transfer happened, deadline_ns passed (UINT64_MAX:
+ * none) or the runtime shuts down; on a plain thread they block it. On a
+ * fiber whose worker uses the io_uring backend the kernel completes the
+ * transfer itself (IORING_OP_RECV/SEND): the fiber's worker submits the
+ * transfers of all its fibers in one system call when it runs out of work,
+ * instead of a system call per transfer; elsewhere they wait for readiness
+ * and retry (dtact_wait_fd). The buffer must stay valid until the call
+ * returns (it does not return before the kernel is done with it).
+ * Returns the bytes transferred (0 from a receive: end of stream), or
+ * DTACT_ETIMEDOUT, DTACT_ESHUTDOWN, DTACT_EINVAL (fd < 0, buf NULL with
+ * len > 0), DTACT_EPERM (a worker thread outside any fiber), DTACT_ECLOSED
+ * (readiness way: dtact_fd_cancel), or DTACT_ESYS with errno set to the
+ * system's error (ECONNRESET, EPIPE, ENOTSOCK, ...). A transfer in flight is
+ * ended by shutdown(2) of the socket (a receive returns 0, a send EPIPE), not
+ * by dtact_fd_cancel. */
+DTACT_API ptrdiff_t dtact_recv_until(int fd, void *buf, size_t len, int flags, uint64_t deadline_ns);
+DTACT_API ptrdiff_t dtact_send_until(int fd, const void *buf, size_t len, int flags, uint64_t deadline_ns);
+/* dtact_io_completion() returns 1 when the calling fiber's dtact_recv_until
+ * and dtact_send_until are completed by its worker's io_uring, 0 otherwise
+ * (a plain thread, the epoll backend): a caller may then prefer its own
+ * readiness loop. */
+DTACT_API int dtact_io_completion(void);
+
 /* ------------------------------------------------------------------ blocking offload */
 /* dtact_blocking() runs fn(arg) on a helper thread and waits for it: a fiber is
  * suspended (its worker runs other fibers meanwhile), a plain thread blocks.
