@@ -479,7 +479,7 @@ int dtact__ioset_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, in
 #if defined(DTACT_HAVE_URING)
     if (s->backend == DTACT__IO_URING) return u_op(s, op, fd, buf, len, flags, tag);
 #endif
-    (void)op, (void)fd, (void)buf, (void)len, (void)flags, (void)tag;
+    (void)s, (void)op, (void)fd, (void)buf, (void)len, (void)flags, (void)tag;
     return -EOPNOTSUPP;
 }
 
