@@ -268,6 +268,27 @@ extern "C" {
     pub fn dtact_io_backend() -> *const ::std::os::raw::c_char;
 }
 extern "C" {
+    pub fn dtact_recv_until(
+        fd: ::std::os::raw::c_int,
+        buf: *mut ::std::os::raw::c_void,
+        len: usize,
+        flags: ::std::os::raw::c_int,
+        deadline_ns: u64,
+    ) -> isize;
+}
+extern "C" {
+    pub fn dtact_send_until(
+        fd: ::std::os::raw::c_int,
+        buf: *const ::std::os::raw::c_void,
+        len: usize,
+        flags: ::std::os::raw::c_int,
+        deadline_ns: u64,
+    ) -> isize;
+}
+extern "C" {
+    pub fn dtact_io_completion() -> ::std::os::raw::c_int;
+}
+extern "C" {
     pub fn dtact_blocking(
         fn_: ::std::option::Option<
             unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void) -> *mut ::std::os::raw::c_void,
