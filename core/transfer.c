@@ -67,7 +67,7 @@ static int by_completion(dtact__worker_t *w, dtact__ioset_t *set, int op, int fd
             else if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) gave_up = DTACT_ETIMEDOUT;
             if (gave_up) {
                 dtact__ioset_op_cancel(set, (uint64_t)(uintptr_t)&n, w == owner);
-                continue; /* a cancel on our own ring is only queued: wait for the CQE */
+                continue; /* the cancel is asynchronous: wait for the CQE all the same */
             }
         }
         /* A park returns at once while the runtime shuts down: yield instead,
