@@ -358,6 +358,7 @@ static int u_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, int fl
     pthread_mutex_lock(&s->lock);
     struct io_uring_sqe *sqe = sqe_get(s);
     if (sqe) {
+        flags &= ~MSG_DONTWAIT; /* the kernel waits for readiness itself: that is the point */
         if (op == DTACT__OP_RECV) io_uring_prep_recv(sqe, fd, buf, len, flags);
         else io_uring_prep_send(sqe, fd, buf, len, flags);
         io_uring_sqe_set_data64(sqe, OP_BIT | tag);
