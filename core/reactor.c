@@ -129,17 +129,6 @@ static void edge(dtact__waitq_t *q, uint8_t *token, int bits) {
     dtact__wnode_wake_chain(all, bits);
 }
 
-/* A transfer of transfer.c completed: its node (on the waiting fiber's
- * stack) takes the result. No pin of the runtime as dtact__wnode_wake takes:
- * this is a worker of the runtime, which outlives its fibers. */
-static void complete(dtact__rt_t *rt, dtact__wnode_t *n, int32_t res) {
-    n->status = res;
-    dtact__fiber_t *f = n->fiber;
-    uint64_t gen = n->gen;
-    dtact__store_release(&n->state, DTACT__WN_WOKEN); // release: publishes status to the fiber's acquire load
-    dtact__unpark(rt, f, gen);
-}
-
 static void dispatch_one(dtact__rt_t *rt, const dtact__io_event_t *ev) {
     /* A waker's eventfd write: it ended the sleep; nothing to do. The counter
      * is never read back: every write wakes the set's watch of it (edge-
@@ -147,8 +136,8 @@ static void dispatch_one(dtact__rt_t *rt, const dtact__io_event_t *ev) {
      * a read would cost a system call per wake-up plus the POLLOUT edge it
      * makes (2^64 writes would fill it). */
     if (ev->data == WAKE_DATA) return;
-    if (ev->events & DTACT__IO_OP) {
-        complete(rt, (dtact__wnode_t *)(uintptr_t)ev->data, ev->res);
+    if (ev->events & DTACT__IO_OP) { /* a transfer of transfer.c completed: its node takes the result */
+        dtact__wnode_wake((dtact__wnode_t *)(uintptr_t)ev->data, ev->res);
         return;
     }
     int fd = (int)(uint32_t)ev->data;

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -222,7 +223,7 @@ Test(transfer, a_deadline_ends_a_receive_and_loses_nothing) {
  * was being cancelled counts). */
 struct race {
     int fd, n;
-    atomic_int got, bad;
+    atomic_int got, bad, timeouts;
 };
 
 static void race_receiver(void *arg) {
@@ -233,7 +234,10 @@ static void race_receiver(void *arg) {
     while (got < r->n && dtact_now_ns() < give_up) {
         unsigned char b;
         ptrdiff_t k = dtact_recv_until(r->fd, &b, 1, 0, dtact_now_ns() + 30000u * (uint64_t)(1 + got % 5));
-        if (k == DTACT_ETIMEDOUT) continue;
+        if (k == DTACT_ETIMEDOUT) {
+            atomic_fetch_add(&r->timeouts, 1);
+            continue;
+        }
         if (k != 1 || b != expect) {
             atomic_store(&r->bad, 1);
             break;
@@ -255,19 +259,23 @@ static void race_sender(void *arg) {
 
 Test(transfer, deadlines_racing_with_arrivals_lose_no_byte) {
     void *rt = rt_up(2, 64);
-    int rounds = (int)dtact_test_scaled(4, 1);
+    int rounds = (int)dtact_test_scaled(4, 1), timeouts = 0;
     for (int k = 0; k < rounds; k++) {
         int sv[2];
         sockpair(sv);
-        struct race rr = {sv[0], (int)dtact_test_scaled(2000, 200), 0, 0}, rs = {sv[1], rr.n, 0, 0};
+        struct race rr = {sv[0], (int)dtact_test_scaled(2000, 200), 0, 0, 0}, rs = {sv[1], rr.n, 0, 0, 0};
         dtact_handle_t a = dtact_fiber_launch(race_receiver, &rr), b = dtact_fiber_launch(race_sender, &rs);
         cr_assert_eq(dtact_await(b), DTACT_OK);
         cr_assert_eq(dtact_await(a), DTACT_OK);
         cr_assert_eq(atomic_load(&rr.bad), 0, "a byte was lost, doubled or reordered (round %d)", k);
         cr_assert_eq(atomic_load(&rr.got), rr.n, "round %d: %d of %d bytes", k, atomic_load(&rr.got), rr.n);
+        timeouts += atomic_load(&rr.timeouts);
         close(sv[0]);
         close(sv[1]);
     }
+    /* the race was run: receives did time out (on io_uring each was a cancel) */
+    cr_assert_gt(timeouts, 0, "no receive timed out: the deadlines never raced");
+    fprintf(stderr, "transfer: %d receives timed out\n", timeouts);
     rt_down(rt);
 }
 
