@@ -58,7 +58,7 @@ static int by_completion(dtact__worker_t *w, dtact__ioset_t *set, int op, int fd
     if (r < 0) return DTACT_EBUSY;
     int gave_up = 0;
     for (;;) {
-        // acquire: pairs with the release of WOKEN in reactor.c's complete()
+        // acquire: pairs with the release of WOKEN in dtact__wnode_wake (the reactor's completion)
         if (dtact__load_acquire(&n.state) == DTACT__WN_WOKEN) break;
         // relaxed: polled; the shutdown sweep unparks every started fiber after setting it
         int down = dtact__load_relaxed(&w->rt->shutdown) != 0;
