@@ -190,8 +190,8 @@ static void timed_receiver(void *arg) {
     uint64_t t0 = dtact_now_ns(), deadline = t0 + 20000000u;
     /* MSG_DONTWAIT is implied, so passing it changes nothing: the call still waits */
     ptrdiff_t r = dtact_recv_until(t->fd, &b, 1, MSG_DONTWAIT, deadline);
+    atomic_store(&t->rc, (int)r); /* before `waited`, which the test thread waits for */
     atomic_store(&t->waited, dtact_now_ns() - t0);
-    atomic_store(&t->rc, (int)r);
     /* the socket still works after a timed-out receive: nothing was consumed */
     if (r == DTACT_ETIMEDOUT) {
         r = dtact_recv_until(t->fd, &b, 1, 0, in_ms(5000));
