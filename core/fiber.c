@@ -29,6 +29,20 @@
 
 /* ------------------------------------------------------------ wake-ups */
 
+/* A woken fiber's stack is usually cold: the switch that resumes it reads
+ * its saved frame first, then the frames of the calls that parked it. Start
+ * fetching them at the wake-up, which comes well before the dispatch (a
+ * reactor wakes a batch, then runs it): with a thousand connections the
+ * first load of the switch missed in 3/4 of its samples. The lines are the
+ * switch frame and the parked calls' frames above it (256 bytes). */
+static inline void prefetch_frame(const dtact__fiber_t *f) {
+    const char *sp = f->sp;
+    __builtin_prefetch(sp, 0);
+    __builtin_prefetch(sp + 64, 0);
+    __builtin_prefetch(sp + 128, 0);
+    __builtin_prefetch(sp + 192, 0);
+}
+
 void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
     uint64_t sg = dtact__load_acquire(&f->sg); // acquire: pairs with the release stores of the state
     for (;;) {
@@ -37,6 +51,7 @@ void dtact__unpark(dtact__rt_t *rt, dtact__fiber_t *f, uint64_t gen) {
         case DTACT__ST_SUSPENDED:
             // acq_rel: takes ownership of the parked fiber (pairs with after_switch's CAS to SUSPENDED, which published f->sp)
             if (dtact__cas_weak_acq_rel(&f->sg, &sg, DTACT__SG(gen, DTACT__ST_READY))) {
+                prefetch_frame(f);
                 dtact__schedule(rt, dtact__tls_worker(), f, 1);
                 return;
             }
