@@ -219,6 +219,7 @@ int dtact__on_fork_child(void (*fn)(void));
 /* Lets another ready thread run on this CPU (a hint; returns at once when
  * none is ready). */
 void dtact__thread_yield(void);
+int dtact__thread_schedstat(int *fd, uint64_t *cpu_ns, uint64_t *delay_ns);
 
 /* ------------------------------------------------------- process barriers
  * The heavy side of an asymmetric fence (sysmon.c): dtact__membarrier makes

@@ -1,5 +1,6 @@
-/* core/prim_linux.c -- Linux implementation of core/prim.h, the only file in
- * core/ that makes system calls.
+/* core/prim_linux.c -- Linux implementation of core/prim.h, with
+ * prim_uring.c (the readiness sets) and prim_sysfs.c (the kernel's text
+ * files) the only files in core/ that make system calls.
  *
  * Memory. Every mapping is private and anonymous. A reservation is PROT_NONE
  * with MAP_NORESERVE; commit is mprotect(RW), which keeps MAP_NORESERVE, so a
@@ -21,9 +22,6 @@
  *
  * Futexes are used private (FUTEX_PRIVATE_FLAG): every waiter and waker is in
  * this process. Timeouts are relative (FUTEX_WAIT takes a relative timespec).
- * Topology comes from sysfs: the L3 cache's shared_cpu_list names a CCX (the
- * lowest CPU in the list is its id), and /sys/devices/system/node/nodeN/cpulist
- * the NUMA node; a machine without them is one group.
  */
 #include "prim.h"
 
@@ -521,73 +519,4 @@ int dtact__membarrier(void) {
 #else
     return -1;
 #endif
-}
-
-/* --------------------------------------------------------------- topology */
-uint32_t dtact__cpu_count(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (uint32_t)n : 1u;
-}
-
-/* First number of a cpulist file ("0-3,8-11" -> 0), or -1. */
-static long read_first_cpu(const char *path) {
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    long v = -1;
-    if (fscanf(fp, "%ld", &v) != 1) v = -1;
-    fclose(fp);
-    return v;
-}
-
-/* Does cpulist file `path` contain cpu? */
-static int cpulist_has(const char *path, uint32_t cpu) {
-    FILE *fp = fopen(path, "r");
-    if (!fp) return 0;
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
-    char *p = buf;
-    while (*p) {
-        char *end;
-        long a = strtol(p, &end, 10);
-        if (end == p) break;
-        long b = a;
-        p = end;
-        if (*p == '-') {
-            b = strtol(p + 1, &end, 10);
-            p = end;
-        }
-        if ((long)cpu >= a && (long)cpu <= b) return 1;
-        if (*p == ',') p++;
-        else break;
-    }
-    return 0;
-}
-
-void dtact__cpu_groups(uint32_t cpu, uint32_t *ccx, uint32_t *numa) {
-    char path[256];
-    *ccx = 0;
-    *numa = 0;
-    for (int idx = 0; idx < 8; idx++) {
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%u/cache/index%d/level", cpu, idx);
-        long level = read_first_cpu(path);
-        if (level == 3) {
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%u/cache/index%d/shared_cpu_list", cpu, idx);
-            long first = read_first_cpu(path);
-            if (first >= 0) *ccx = (uint32_t)first;
-            break;
-        }
-    }
-    for (uint32_t node = 0; node < 64; node++) {
-        snprintf(path, sizeof path, "/sys/devices/system/node/node%u/cpulist", node);
-        if (access(path, R_OK) != 0) {
-            if (node > 0) break;
-            continue;
-        }
-        if (cpulist_has(path, cpu)) {
-            *numa = node;
-            break;
-        }
-    }
 }
