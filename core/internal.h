@@ -82,12 +82,22 @@ typedef struct dtact__worker_s {
     uint32_t mon_rounds; /* housekeeping rounds since the busy scan checked the clock */
     uint64_t mon_next;   /* busy scan: not before this time */
     uint64_t mon_delay;  /* idle scan: current back-off of the bounded sleep */
+    /* CPU share of a worker that watches fds (cpushare.c). */
+    int share_fd;         /* its /proc/thread-self/schedstat: -1 not open yet, -2 unavailable */
+    uint32_t crowded;     /* 1: its last window waited for a CPU 30 % of the time or more */
+    uint32_t shed_to;     /* the worker its reactor's wake-ups go to; UINT32_MAX: none */
+    uint64_t share_next;  /* next sample (ns) */
+    uint64_t share_cpu;   /* schedstat at the start of the window: time on a CPU, */
+    uint64_t share_delay; /* and time runnable but waiting for one (ns) */
 
     /* ---- shared: each on its own cache line */
     /* MPSC stack of chunks; any thread pushes, owner drains */
     _Alignas(DTACT_CACHE_LINE) _Atomic(dtact__fiber_t *) inbox;
     /* owner stores its queued count (relaxed); peers read it as a hint */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t load;
+    /* owner stores when it last ran out of work (ns, updated at most every
+     * DTACT__SHARE_NS / 2); peers read it: has it time to spare (cpushare.c) */
+    _Atomic uint64_t idle_at;
     /* 1 while parked on the futex, 2 while parked in the I/O set (wakers write
      * the eventfd); owner sets, wakers clear */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t sleep;
@@ -126,7 +136,12 @@ struct dtact__rt_s {
     _Atomic uint32_t n_parked;                            /* workers asleep (not yet woken) */
     _Atomic uint32_t n_stuck;                             /* workers marked stuck (sysmon.c; a hint, >= the marks) */
     _Atomic uint32_t n_watch; /* idle workers asleep until their next look at the others (mesh.c) */
-    uint32_t mon_membarrier;  /* 1: takers use membarrier, owners a compiler fence */
+    /* Spreading of I/O work held back after a spread that found no CPU
+     * (cpushare.c): until spread_hold (ns); the next hold's length, and when
+     * the last one began. Hints: relaxed. */
+    _Atomic uint64_t spread_hold, spread_backoff, spread_failed_at;
+    uint32_t share_off;                                       /* DTACT_IO_CONSOLIDATE=0: no measure, no shedding */
+    uint32_t mon_membarrier;                                  /* 1: takers use membarrier, owners a compiler fence */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown;     /* 0, then 1 forever          */
     _Atomic uint32_t phase;                                   /* enum dtact__rt_phase          */
     _Atomic uint32_t swept;                                   /* shutdown sweep done           */
@@ -285,6 +300,21 @@ void dtact__balance(dtact__worker_t *w);
  * Returns when there may be work. */
 void dtact__idle(dtact__worker_t *w, uint64_t deadline);
 void dtact__wake_all_workers(dtact__rt_t *rt);
+
+/* cpushare.c -- whether workers that watch fds get CPUs of their own, and
+ * consolidation when they do not */
+#define DTACT__SHARE_NS 2000000ull /* how often a worker that watches fds samples its CPU share */
+void dtact__share_init(dtact__rt_t *rt);
+/* A sample every DTACT__SHARE_NS (a worker with a readiness set; now: the
+ * clock). Sets w->crowded and w->shed_to. */
+void dtact__share_tick(dtact__worker_t *w, uint64_t now);
+/* The worker ran out of work at `now` (published for shedding peers). */
+void dtact__share_idle(dtact__worker_t *w, uint64_t now);
+/* 1 while rule 5 and the hungry spin of workers that watch fds are held back. */
+int dtact__share_hold(const dtact__rt_t *rt, uint64_t now);
+/* Rule 5 of a worker that watches fds may spread now (1); arms the probe wait. */
+int dtact__share_may_spread(dtact__rt_t *rt, uint64_t now);
+void dtact__share_fini(dtact__worker_t *w);
 
 /* reactor.c -- I/O readiness: handles the events the idle sleep read and polls
  * the worker's set without waiting; frees the fd table and sets at destroy */

@@ -183,6 +183,7 @@ static void busy_scan(dtact__worker_t *w) {
     w->mon_rounds = 0;
     if (w->rt->nworkers < 2) return;
     uint64_t now = dtact__now_ns(), again;
+    if (dtact__load_relaxed(&w->ioset)) dtact__share_tick(w, now); // relaxed: our own field
     if (now < w->mon_next) return;
     w->mon_next = now + DTACT__MON_BUSY_NS;
     dtact__mon_scan(w, now, &again);
@@ -249,6 +250,7 @@ void *dtact__worker_main(void *arg) {
     }
     dtact__fetch_add_acq_rel(&rt->exited, 1); // acq_rel: the last worker out publishes its counters to destroy
     dtact__wake_all_workers(rt);
+    dtact__share_fini(w);
     dtact__thread_sigaltstack_fini();
     dtact__thread_exit_unwatch();
     dtact__tls_worker_set(NULL);

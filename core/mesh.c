@@ -76,6 +76,10 @@
  *     of such a worker spins only while a peer has work to give it (load
  *     hint >= 2): when none does, nothing can arrive by rule 3, and its
  *     own next work comes from its readiness set, which it sleeps in.
+ *     Such spreading moves connections for good (their transfers follow
+ *     the fiber), so it is held back while spreads keep finding no CPU
+ *     for the receiver, and a crowded worker sheds the fibers its reactor
+ *     wakes (dtact__schedule) to a lower-numbered one (cpushare.c).
  *
  *  6. Overflow (chunks made at spawn time, kept by runq.c): a fresh Normal,
  *     freely movable fiber spawned while its worker's queues hold
@@ -348,7 +352,7 @@ static int spread_due(dtact__worker_t *w) {
         w->backlog_at = now;
         return 0;
     }
-    if (now - w->backlog_at < DTACT__SPREAD_NS) return 0;
+    if (now - w->backlog_at < DTACT__SPREAD_NS || !dtact__share_may_spread(w->rt, now)) return 0;
     w->backlog_at = now;
     return 1;
 }
@@ -409,8 +413,14 @@ void dtact__idle(dtact__worker_t *w, uint64_t deadline) {
     if (DTACT_UNLIKELY(dtact__load_relaxed(&w->mon) & DTACT__MON_STUCK)) dtact__mon_unmark(w);
     w->backlog_at = 0;                               /* the queue ran dry: rule 5's backlog ends */
     int io = dtact__load_relaxed(&w->ioset) != NULL; // relaxed: our own field
+    if (io) {
+        uint64_t now = dtact__now_ns();
+        dtact__share_idle(w, now);
+        dtact__share_tick(w, now);
+        io = 1 + dtact__share_hold(rt, now); /* 2: no hungry spin (cpushare.c) */
+    }
     // relaxed: re-checked in the spin; a worker that watches fds spins only while a peer has work (rule 5)
-    if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown) && (!io || peer_has_work(w))) {
+    if (rt->nworkers > 1 && !dtact__load_relaxed(&rt->shutdown) && (!io || (io == 1 && peer_has_work(w)))) {
         /* Rule 3, the hungry side: publish the request, then spin. */
         dtact__store_release(&w->hungry, 1u);        // release: pairs with a feeder's CAS
         dtact__fetch_add_relaxed(&rt->n_hungry, 1u); // relaxed: a hint counter
@@ -523,7 +533,12 @@ void dtact__wake_all_workers(dtact__rt_t *rt) {
 /* ------------------------------------------------------------ schedule */
 
 void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, int front) {
-    if (self && self->rt == rt && (f->home == self->id || can_move(rt, f, self->id))) {
+    uint32_t to = f->home;
+    /* A crowded worker's reactor wake-ups go to the worker it sheds to (cpushare.c). */
+    int shed = self && DTACT_UNLIKELY(self->io_fifo && self->shed_to != UINT32_MAX) && self->rt == rt &&
+               can_move(rt, f, self->shed_to);
+    if (shed) to = self->shed_to;
+    else if (self && self->rt == rt && (f->home == self->id || can_move(rt, f, self->id))) {
         dtact__runq_t *q = &self->rq;
         int in = dtact__rq_enter(self); /* from a fiber: take our queues back (sysmon.c) */
         if (front && dtact__runq_len(q) >= DTACT__WATERMARK && overflow_eligible(rt, f))
@@ -540,7 +555,6 @@ void dtact__schedule(dtact__rt_t *rt, dtact__worker_t *self, dtact__fiber_t *f, 
     f->next = NULL;
     f->chunk_len = 1;
     f->chunk_tail = f;
-    uint32_t to = f->home;
     /* Not to a worker stuck in a fiber when the fiber may run elsewhere. */
     if (DTACT_UNLIKELY(dtact__load_relaxed(&rt->n_stuck))) to = dtact__mon_redirect(rt, to, f); // relaxed: a hint
     inbox_push(rt, &rt->workers[to], f);

@@ -155,6 +155,7 @@ static int rt_create(const dtact_config_t *c, dtact__rt_t **out) {
         dtact__store_relaxed(&rt->workers[i].ioset, (dtact__ioset_t *)NULL); // relaxed: before the workers start
         dtact__store_relaxed(&rt->workers[i].wakefd, -1);                    // relaxed: before the workers start
     }
+    dtact__share_init(rt);
     /* The I/O backend, read once per runtime (DTACT_IO_BACKEND; prim.h). */
     const char *why;
     dtact__store_relaxed(&rt->io_backend, dtact__io_backend_choose(&why)); // relaxed: before the workers start
