@@ -44,6 +44,16 @@
  * on a chunk per 8 ms until 10 s pass without a shed, then freely. A probe
  * costs a chunk's connections a few ms of time-sharing.
  *
+ * Consolidation costs nothing where the CPU a shedding worker gives up
+ * goes unused (a one-thread generator beside the server has its CPU
+ * already) or where the remaining worker keeps up. Where other processes
+ * want that CPU and the remaining worker cannot keep up, fewer threads
+ * only hand them the runtime's share. So a worker that is crowded and
+ * saturated (its queue has not run dry for 2 windows) while consolidation
+ * is in force and every other worker that watches fds sleeps releases it:
+ * spreading resumes at once, and no worker sheds for a back-off (20 ms
+ * doubling to 1.28 s, as above).
+ *
  * What it leaves alone. Fibers that are not woken by the reactor (spawned
  * work, computation, synchronisation) are placed and balanced by rules 3-6
  * as before; workers that watch no fd never sample. The trade: where every
@@ -59,20 +69,23 @@
 
 #define CROWDED_PCT 30u
 #define UNCROWDED_PCT 15u
-#define WINDOW_NS 1000000ull         /* cpu + delay a verdict needs */
+#define WINDOW_NS 1000000ull           /* cpu + delay a verdict needs */
 #define SPARE_NS (2 * DTACT__SHARE_NS) /* a target ran out of work this recently */
 #define HOLD_MIN_NS 20000000ull
 #define HOLD_MAX_NS 1280000000ull
-#define HOLD_RESET_NS 10000000000ull /* a shed this long after the last starts the back-off again */
+#define HOLD_RESET_NS 10000000000ull   /* a shed this long after the last starts the back-off again */
 #define PROBE_NS (4 * DTACT__SHARE_NS) /* after a probe's chunk: time for the receiver's verdict */
 #define NONE UINT32_MAX
 
 void dtact__share_init(dtact__rt_t *rt) {
     const char *e = getenv("DTACT_IO_CONSOLIDATE");
     rt->share_off = e && strcmp(e, "0") == 0;
-    dtact__store_relaxed(&rt->spread_hold, 0u);              // relaxed: before the workers start
-    dtact__store_relaxed(&rt->spread_backoff, HOLD_MIN_NS);  // relaxed: as above
-    dtact__store_relaxed(&rt->spread_failed_at, 0u);         // relaxed: as above
+    dtact__store_relaxed(&rt->spread_hold, 0u);             // relaxed: before the workers start
+    dtact__store_relaxed(&rt->spread_backoff, HOLD_MIN_NS); // relaxed: as above
+    dtact__store_relaxed(&rt->spread_failed_at, 0u);        // relaxed: as above
+    dtact__store_relaxed(&rt->shed_hold, 0u);               // relaxed: as above
+    dtact__store_relaxed(&rt->shed_backoff, HOLD_MIN_NS);   // relaxed: as above
+    dtact__store_relaxed(&rt->shed_released_at, 0u);        // relaxed: as above
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         rt->workers[i].share_fd = -1;
         rt->workers[i].shed_to = NONE;
@@ -111,6 +124,30 @@ static void hold(dtact__rt_t *rt, uint64_t now) {
     dtact__store_relaxed(&rt->spread_backoff, backoff * 2 > HOLD_MAX_NS ? HOLD_MAX_NS : backoff * 2);
 }
 
+/* A consolidation left its worker crowded and saturated while the others
+ * sleep: other processes want the CPUs, and fewer threads only gave them
+ * our share. Spread again, and shed no more for a back-off (as hold()). */
+static void release(dtact__rt_t *rt, uint64_t now) {
+    // relaxed (all): hints, as in hold()
+    uint64_t backoff = dtact__load_relaxed(&rt->shed_backoff);
+    if (now - dtact__load_relaxed(&rt->shed_released_at) > HOLD_RESET_NS) backoff = HOLD_MIN_NS;
+    dtact__store_relaxed(&rt->shed_released_at, now);
+    dtact__store_relaxed(&rt->shed_hold, now + backoff);
+    dtact__store_relaxed(&rt->shed_backoff, backoff * 2 > HOLD_MAX_NS ? HOLD_MAX_NS : backoff * 2);
+    dtact__store_relaxed(&rt->spread_hold, 0u);
+}
+
+/* Every other worker that watches fds sleeps. */
+static int others_asleep(const dtact__worker_t *w) {
+    const dtact__rt_t *rt = w->rt;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        const dtact__worker_t *p = &rt->workers[i];
+        // relaxed: hints; a peer that wakes meanwhile is seen at the next window
+        if (p != w && dtact__load_relaxed(&p->ioset) && !dtact__load_relaxed(&p->sleep)) return 0;
+    }
+    return 1;
+}
+
 /* The lowest-numbered worker below w that watches fds, has time to spare
  * and is not stuck; NONE if there is none. */
 static uint32_t target(const dtact__worker_t *w, uint64_t now) {
@@ -135,8 +172,10 @@ void dtact__share_tick(dtact__worker_t *w, uint64_t now) {
     w->share_next = now + DTACT__SHARE_NS;
     dtact__rt_t *rt = w->rt;
     if (rt->share_off || w->share_fd == -2 || rt->nworkers < 2) return;
-    if (w->shed_to != NONE && !dtact__share_hold(rt, now)) {
-        /* The hold is over: stop shedding and measure afresh (a probe). */
+    // relaxed: a hint (release())
+    if (w->shed_to != NONE && (!dtact__share_hold(rt, now) || now < dtact__load_relaxed(&rt->shed_hold))) {
+        /* The hold is over, or the consolidation was released: stop shedding
+         * and measure afresh (a probe). */
         w->shed_to = NONE;
         w->crowded = 0;
         w->share_cpu = 0;
@@ -160,7 +199,14 @@ void dtact__share_tick(dtact__worker_t *w, uint64_t now) {
     uint64_t pct = dd * 100u / (dc + dd);
     if (pct >= CROWDED_PCT) w->crowded = 1;
     else if (pct < UNCROWDED_PCT) w->crowded = 0;
-    uint32_t to = w->crowded ? target(w, now) : NONE;
+    uint32_t to = NONE;
+    if (w->crowded) {
+        // relaxed: a hint (release())
+        if (now >= dtact__load_relaxed(&rt->shed_hold)) to = target(w, now);
+        // relaxed: our own field
+        int saturated = (int64_t)(now - dtact__load_relaxed(&w->idle_at)) > (int64_t)SPARE_NS;
+        if (to == NONE && saturated && dtact__share_hold(rt, now) && others_asleep(w)) release(rt, now);
+    }
     if (to != NONE && w->shed_to == NONE) hold(rt, now);
     w->shed_to = to;
 }

@@ -140,6 +140,9 @@ struct dtact__rt_s {
      * (cpushare.c): until spread_hold (ns); the next hold's length, and when
      * the last one began. Hints: relaxed. */
     _Atomic uint64_t spread_hold, spread_backoff, spread_failed_at;
+    /* Shedding held back after a consolidation that left its worker crowded
+     * (other processes want the CPUs): until shed_hold; the same back-off. */
+    _Atomic uint64_t shed_hold, shed_backoff, shed_released_at;
     uint32_t share_off;                                       /* DTACT_IO_CONSOLIDATE=0: no measure, no shedding */
     uint32_t mon_membarrier;                                  /* 1: takers use membarrier, owners a compiler fence */
     _Alignas(DTACT_CACHE_LINE) _Atomic uint32_t shutdown;     /* 0, then 1 forever          */
