@@ -114,27 +114,28 @@ int dtact__share_may_spread(dtact__rt_t *rt, uint64_t now) {
     return 1;
 }
 
-/* A shed starts: hold spreading for the back-off, and double it. */
+/* Holds something until now + its back-off and doubles the back-off (back
+ * to HOLD_MIN_NS when the last hold began more than HOLD_RESET_NS ago). */
+static void hold_for(_Atomic uint64_t *until, _Atomic uint64_t *backoff, _Atomic uint64_t *began, uint64_t now) {
+    // relaxed (the three): hints shared by the workers; racing holds at worst last a little longer or shorter
+    uint64_t b = dtact__load_relaxed(backoff);
+    if (now - dtact__load_relaxed(began) > HOLD_RESET_NS) b = HOLD_MIN_NS;
+    dtact__store_relaxed(began, now);
+    dtact__store_relaxed(until, now + b);
+    dtact__store_relaxed(backoff, b * 2 > HOLD_MAX_NS ? HOLD_MAX_NS : b * 2);
+}
+
+/* A shed starts: hold spreading. */
 static void hold(dtact__rt_t *rt, uint64_t now) {
-    // relaxed (the three): hints shared by the workers; racing sheds at worst hold a little longer or shorter
-    uint64_t backoff = dtact__load_relaxed(&rt->spread_backoff);
-    if (now - dtact__load_relaxed(&rt->spread_failed_at) > HOLD_RESET_NS) backoff = HOLD_MIN_NS;
-    dtact__store_relaxed(&rt->spread_failed_at, now);
-    dtact__store_relaxed(&rt->spread_hold, now + backoff);
-    dtact__store_relaxed(&rt->spread_backoff, backoff * 2 > HOLD_MAX_NS ? HOLD_MAX_NS : backoff * 2);
+    hold_for(&rt->spread_hold, &rt->spread_backoff, &rt->spread_failed_at, now);
 }
 
 /* A consolidation left its worker crowded and saturated while the others
  * sleep: other processes want the CPUs, and fewer threads only gave them
- * our share. Spread again, and shed no more for a back-off (as hold()). */
+ * our share. Spread again, and shed no more for a back-off. */
 static void release(dtact__rt_t *rt, uint64_t now) {
-    // relaxed (all): hints, as in hold()
-    uint64_t backoff = dtact__load_relaxed(&rt->shed_backoff);
-    if (now - dtact__load_relaxed(&rt->shed_released_at) > HOLD_RESET_NS) backoff = HOLD_MIN_NS;
-    dtact__store_relaxed(&rt->shed_released_at, now);
-    dtact__store_relaxed(&rt->shed_hold, now + backoff);
-    dtact__store_relaxed(&rt->shed_backoff, backoff * 2 > HOLD_MAX_NS ? HOLD_MAX_NS : backoff * 2);
-    dtact__store_relaxed(&rt->spread_hold, 0u);
+    hold_for(&rt->shed_hold, &rt->shed_backoff, &rt->shed_released_at, now);
+    dtact__store_relaxed(&rt->spread_hold, 0u); // relaxed: a hint, as above
 }
 
 /* Every other worker that watches fds sleeps. */
