@@ -29,7 +29,7 @@
  *
  * The policy. A crowded worker sheds: the fibers its reactor wakes are
  * scheduled on a lower-numbered worker with a readiness set that has time to
- * spare (it ran out of work in the last 2 windows, or sleeps) and is not
+ * spare (it ran out of work in the last 10 ms, or sleeps) and is not
  * stuck (sysmon.c), instead of on itself; they queue their next transfer
  * there, and once all are gone the crowded worker sleeps. Shedding only
  * towards lower ids converges (worker 0 never sheds), and a target without
@@ -49,7 +49,7 @@
  * already) or where the remaining worker keeps up. Where other processes
  * want that CPU and the remaining worker cannot keep up, fewer threads
  * only hand them the runtime's share. So a worker that is crowded and
- * saturated (its queue has not run dry for 2 windows) while consolidation
+ * saturated (its queue has not run dry for 10 ms) while consolidation
  * is in force and every other worker that watches fds sleeps releases it:
  * spreading resumes at once, and no worker sheds for a back-off (20 ms
  * doubling to 1.28 s, as above).
@@ -70,7 +70,7 @@
 #define CROWDED_PCT 30u
 #define UNCROWDED_PCT 15u
 #define WINDOW_NS 1000000ull           /* cpu + delay a verdict needs */
-#define SPARE_NS (2 * DTACT__SHARE_NS) /* a target ran out of work this recently */
+#define SPARE_NS (5 * DTACT__SHARE_NS) /* a target ran out of work this recently; not for longer: saturated */
 #define HOLD_MIN_NS 20000000ull
 #define HOLD_MAX_NS 1280000000ull
 #define HOLD_RESET_NS 10000000000ull   /* a shed this long after the last starts the back-off again */

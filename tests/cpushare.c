@@ -31,7 +31,7 @@
 #include "rt_util.h"
 #include "test_scale.h"
 
-#define CONNS 64
+#define CONNS 16
 #define MSG 16
 #define FOREVER UINT64_MAX
 
@@ -141,7 +141,7 @@ static void client(const int *fds, int warm_ms, int measure_ms) {
 
 /* Runs the echo traffic; returns the share (percent) of the measured echoes
  * that the busier worker served, and their count in *total. */
-static unsigned run_echo(unsigned long *total, int with_hog) {
+static unsigned run_echo(unsigned long *total, int with_hog, int warm_ms, int measure_ms) {
     pin_to_one_cpu();
     pthread_t h;
     if (with_hog) cr_assert_eq(pthread_create(&h, NULL, hog, NULL), 0);
@@ -158,8 +158,7 @@ static unsigned run_echo(unsigned long *total, int with_hog) {
         at.flags = DTACT_SPAWN_JOINABLE;
         cr_assert_eq(dtact_spawn(&hs[i], (void *(*)(void *))(void *)server, (void *)(intptr_t)sv[0], &at), DTACT_OK);
     }
-    int scale_ms = (int)dtact_test_scaled(600, 300);
-    client(cli, scale_ms, scale_ms);
+    client(cli, warm_ms, measure_ms);
     for (int i = 0; i < CONNS; i++)
         close(cli[i]);
     for (int i = 0; i < CONNS; i++)
@@ -179,7 +178,8 @@ Test(cpushare, crowded_io_workers_consolidate_on_one) {
     const char *off = getenv("DTACT_IO_CONSOLIDATE");
     if (off && strcmp(off, "0") == 0) cr_skip_test("DTACT_IO_CONSOLIDATE=0 in the environment");
     unsigned long total;
-    unsigned share = run_echo(&total, 0);
+    int ms = (int)dtact_test_scaled(600, 300);
+    unsigned share = run_echo(&total, 0, ms, ms);
     cr_assert_gt(total, 100ul, "only %lu echoes measured", total);
     cr_assert_geq(share, 80u, "the busier worker served %u%% of %lu echoes: the two time-shared one CPU", share, total);
 }
@@ -187,23 +187,26 @@ Test(cpushare, crowded_io_workers_consolidate_on_one) {
 Test(cpushare, the_opt_out_runs_the_same_traffic) {
     setenv("DTACT_IO_CONSOLIDATE", "0", 1); /* this test's own process (Criterion forks one per test) */
     unsigned long total;
-    (void)run_echo(&total, 0);
+    int ms = (int)dtact_test_scaled(600, 300);
+    (void)run_echo(&total, 0, ms, ms);
     cr_assert_gt(total, 100ul, "only %lu echoes measured", total);
 }
 
-/* The same with a busy thread of "another process" on the CPU and 100 us of
+/* The same with a busy thread of "another process" on the CPU and 1 ms of
  * work per echo: the worker that would take everything cannot keep up (its
- * queue never runs dry) and waits for the CPU, so consolidation only gives
- * the busy thread the runtime's share. It must be released: both workers
- * keep serving (55-58 % from the busier one measured; 86-91 % without the release). */
+ * queue never runs dry) and waits for the CPU, so consolidation would only
+ * give the busy thread the runtime's share. It must be released: both
+ * workers keep serving (52-64 % from the busier one measured; 93-98 %
+ * without the release). Measured for 1 s after 1.5 s, not scaled: the
+ * back-offs of cpushare.c, which grow towards 1.28 s, set these times. */
 Test(cpushare, a_crowded_saturated_worker_releases_the_consolidation) {
     if (!schedstat_readable()) cr_skip_test("no /proc/thread-self/schedstat: consolidation is off");
     const char *off = getenv("DTACT_IO_CONSOLIDATE");
     if (off && strcmp(off, "0") == 0) cr_skip_test("DTACT_IO_CONSOLIDATE=0 in the environment");
-    work_ns = 100000;
+    work_ns = 1000000;
     unsigned long total;
-    unsigned share = run_echo(&total, 1);
-    cr_assert_gt(total, 100ul, "only %lu echoes measured", total);
-    cr_assert_lt(share, 75u, "the busier worker served %u%% of %lu echoes: consolidated against a busy CPU", share,
+    unsigned share = run_echo(&total, 1, 1500, 1000);
+    cr_assert_gt(total, 50ul, "only %lu echoes measured", total);
+    cr_assert_lt(share, 85u, "the busier worker served %u%% of %lu echoes: consolidated against a busy CPU", share,
                  total);
 }
