@@ -64,7 +64,7 @@ Test(stack_trim, surplus_free_stacks_are_purged_after_a_quiet_second) {
     long after_second = rss_kib();
     /* Idle for a while: the surplus (about 8k stacks, 8 KiB touched each) goes. */
     long now = after_second;
-    for (int i = 0; i < 60 && now > after_second - 24 * 1024; i++) {
+    for (int i = 0; i < 60 && now >= after_second - 24 * 1024; i++) {
         dtact_sleep_ns(100000000);
         now = rss_kib();
         if (getenv("TRIM_DEBUG")) fprintf(stderr, "idle %d: %ld KiB\n", i, now);
