@@ -156,13 +156,17 @@ int dtact__ioset_wait(dtact__ioset_t *set, dtact__io_event_t *out, int max, int6
  * is even and non-zero. dtact__ioset_op_cancel asks the kernel to end the
  * operation of tag early (its completion still comes, with -ECANCELED or
  * its result if it won the race): queued on the owner's ring when own, else
- * a synchronous cancel, which any thread may make. */
+ * a synchronous cancel, which any thread may make. It returns 1 when the
+ * kernel has the cancel (or cannot take one: a kernel without the
+ * synchronous cancel), 0 when the operation was not found: it completed
+ * already, or its owner has not submitted it yet, so the caller asks again
+ * until the completion comes. */
 #define DTACT__OP_RECV 1
 #define DTACT__OP_SEND 2
 /* One non-blocking recv(2) or send(2) (op), whatever the fd's mode: bytes, or -errno. */
 ptrdiff_t dtact__sock_xfer(int op, int fd, void *buf, size_t len, int flags);
 int dtact__ioset_op(dtact__ioset_t *set, int op, int fd, void *buf, size_t len, int flags, uint64_t tag);
-void dtact__ioset_op_cancel(dtact__ioset_t *set, uint64_t tag, int own);
+int dtact__ioset_op_cancel(dtact__ioset_t *set, uint64_t tag, int own);
 /* The epoll backend (prim_linux.c), called by prim_uring.c only: an epoll
  * descriptor >= 0 or -errno; add renews an fd already in the set (EEXIST). */
 int dtact__epoll_create(void);

@@ -367,27 +367,30 @@ static int u_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, int fl
     return sqe ? 0 : -EAGAIN;
 }
 
-static void u_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
+static int u_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
     if (own) {
         pthread_mutex_lock(&s->lock);
         struct io_uring_sqe *sqe = sqe_get(s);
-        if (sqe) {
+        if (sqe) { /* after the operation's own SQE: the kernel issues both in order */
             io_uring_prep_cancel64(sqe, OP_BIT | tag, 0);
             io_uring_sqe_set_data64(sqe, OP_IGNORE);
             submit(s);
         }
         pthread_mutex_unlock(&s->lock);
-        if (sqe) return;
+        if (sqe) return 1;
     }
     /* Another thread's ring (or a full SQ): the synchronous cancel, bounded
-     * (a second). Not found: it completed already, its CQE is on the way. */
+     * (a second). Not found (or timed out): the operation completed and its
+     * CQE is on the way, or it still waits in the owner's SQ, which only the
+     * owner submits: the caller asks again until the CQE comes. */
     struct io_uring_sync_cancel_reg reg;
     memset(&reg, 0, sizeof reg);
     reg.addr = OP_BIT | tag;
     reg.fd = -1;
     reg.timeout.tv_sec = 1;
     reg.timeout.tv_nsec = 0;
-    (void)io_uring_register_sync_cancel(&s->ring, &reg);
+    int r = io_uring_register_sync_cancel(&s->ring, &reg);
+    return !(r == -ENOENT || r == -ETIME || r == -EINTR);
 }
 #endif
 
@@ -484,11 +487,12 @@ int dtact__ioset_op(dtact__ioset_t *s, int op, int fd, void *buf, size_t len, in
     return -EOPNOTSUPP;
 }
 
-void dtact__ioset_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
+int dtact__ioset_op_cancel(dtact__ioset_t *s, uint64_t tag, int own) {
 #if defined(DTACT_HAVE_URING)
-    if (s->backend == DTACT__IO_URING) u_op_cancel(s, tag, own);
+    if (s->backend == DTACT__IO_URING) return u_op_cancel(s, tag, own);
 #endif
     (void)s, (void)tag, (void)own;
+    return 1;
 }
 
 int dtact__ioset_wait(dtact__ioset_t *s, dtact__io_event_t *out, int max, int64_t timeout_ns) {

@@ -23,8 +23,9 @@
  *    CQE, so the call never returns before it: a deadline or the runtime's
  *    shutdown asks the kernel to cancel the operation (on the ring it was
  *    queued on: our own SQ when the fiber still runs on that worker, else
- *    the synchronous cancel, which any thread may make) and then waits for
- *    the CQE. A transfer that completed meanwhile counts (its bytes are
+ *    the synchronous cancel, which any thread may make, asked again every
+ *    millisecond until it finds the operation, which its owner may not have
+ *    submitted yet) and then waits for the CQE. A transfer that completed meanwhile counts (its bytes are
  *    returned); a cancelled one returns DTACT_ETIMEDOUT or DTACT_ESHUTDOWN.
  *    dtact_fd_cancel does not end a transfer in flight: shutdown(2) of the
  *    socket does (the kernel completes it: 0 bytes, or EPIPE), which is what
@@ -38,6 +39,9 @@
 #include "waitq.h"
 
 #include <errno.h>
+
+/* How often a cancel that found nothing is asked again (see by_completion). */
+#define DTACT__CANCEL_RETRY_NS 1000000ull
 
 static ptrdiff_t sys_error(int neg_errno) {
     dtact__set_error(DTACT_ESYS);
@@ -56,7 +60,8 @@ static int by_completion(dtact__worker_t *w, dtact__ioset_t *set, int op, int fd
     dtact__worker_t *owner = w;
     int r = dtact__ioset_op(set, op, fd, buf, len, flags, (uint64_t)(uintptr_t)&n);
     if (r < 0) return DTACT_EBUSY;
-    int gave_up = 0;
+    int gave_up = 0, asked = 0; /* asked: the kernel has our cancel */
+    uint64_t ask_at = 0;
     for (;;) {
         // acquire: pairs with the release of WOKEN in dtact__wnode_wake (the reactor's completion)
         if (dtact__load_acquire(&n.state) == DTACT__WN_WOKEN) break;
@@ -65,15 +70,20 @@ static int by_completion(dtact__worker_t *w, dtact__ioset_t *set, int op, int fd
         if (!gave_up) {
             if (down) gave_up = DTACT_ESHUTDOWN;
             else if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) gave_up = DTACT_ETIMEDOUT;
-            if (gave_up) {
-                dtact__ioset_op_cancel(set, (uint64_t)(uintptr_t)&n, w == owner);
-                continue; /* the cancel is asynchronous: wait for the CQE all the same */
-            }
+        }
+        if (gave_up && !asked && dtact__now_ns() >= ask_at) {
+            /* The cancel is asynchronous: wait for the CQE all the same. A
+             * cancel from another worker finds nothing while the owner has
+             * not submitted the operation yet: ask again a little later
+             * (else the receive would be armed after the cancel, for good). */
+            asked = dtact__ioset_op_cancel(set, (uint64_t)(uintptr_t)&n, w == owner);
+            ask_at = dtact__now_ns() + DTACT__CANCEL_RETRY_NS;
+            continue;
         }
         /* A park returns at once while the runtime shuts down: yield instead,
          * so that the loop reaps the CQE (at its housekeeping rounds). */
         if (down) dtact__switch_out(w, n.fiber, DTACT__ACT_YIELD);
-        else dtact__park_self(w, n.fiber, gave_up || deadline == DTACT__FOREVER ? 0 : deadline);
+        else dtact__park_self(w, n.fiber, gave_up ? (asked ? 0 : ask_at) : deadline == DTACT__FOREVER ? 0 : deadline);
         w = dtact__tls_worker();
     }
     if (n.status == -ECANCELED && gave_up) return gave_up;
