@@ -25,8 +25,9 @@
  *    queued on: our own SQ when the fiber still runs on that worker, else
  *    the synchronous cancel, which any thread may make, asked again every
  *    millisecond until it finds the operation, which its owner may not have
- *    submitted yet) and then waits for the CQE. A transfer that completed meanwhile counts (its bytes are
- *    returned); a cancelled one returns DTACT_ETIMEDOUT or DTACT_ESHUTDOWN.
+ *    submitted yet) and then waits for the CQE. A transfer that completed
+ *    meanwhile counts (its bytes are returned); a cancelled one returns
+ *    DTACT_ETIMEDOUT or DTACT_ESHUTDOWN.
  *    dtact_fd_cancel does not end a transfer in flight: shutdown(2) of the
  *    socket does (the kernel completes it: 0 bytes, or EPIPE), which is what
  *    the socket layer's close does (util/handle.c).
@@ -71,13 +72,14 @@ static int by_completion(dtact__worker_t *w, dtact__ioset_t *set, int op, int fd
             if (down) gave_up = DTACT_ESHUTDOWN;
             else if (deadline != DTACT__FOREVER && dtact__now_ns() >= deadline) gave_up = DTACT_ETIMEDOUT;
         }
-        if (gave_up && !asked && dtact__now_ns() >= ask_at) {
+        uint64_t now = gave_up && !asked ? dtact__now_ns() : 0;
+        if (now && now >= ask_at) {
             /* The cancel is asynchronous: wait for the CQE all the same. A
              * cancel from another worker finds nothing while the owner has
              * not submitted the operation yet: ask again a little later
              * (else the receive would be armed after the cancel, for good). */
             asked = dtact__ioset_op_cancel(set, (uint64_t)(uintptr_t)&n, w == owner);
-            ask_at = dtact__now_ns() + DTACT__CANCEL_RETRY_NS;
+            ask_at = now + DTACT__CANCEL_RETRY_NS;
             continue;
         }
         /* A park returns at once while the runtime shuts down: yield instead,
