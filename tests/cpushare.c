@@ -174,13 +174,20 @@ static unsigned run_echo(unsigned long *total, int with_hog, int warm_ms, int me
     return *total ? (unsigned)((a > b ? a : b) * 100u / *total) : 0u;
 }
 
-Test(cpushare, crowded_io_workers_consolidate_on_one) {
-    if (!schedstat_readable()) cr_skip_test("no /proc/thread-self/schedstat: consolidation is off");
+/* Why the policy cannot act in this process (NULL: it can). */
+static const char *policy_off(void) {
+    if (!schedstat_readable()) return "no /proc/thread-self/schedstat: consolidation is off";
     const char *off = getenv("DTACT_IO_CONSOLIDATE");
-    if (off && strcmp(off, "0") == 0) cr_skip_test("DTACT_IO_CONSOLIDATE=0 in the environment");
+    return off && strcmp(off, "0") == 0 ? "DTACT_IO_CONSOLIDATE=0 in the environment" : NULL;
+}
+
+Test(cpushare, crowded_io_workers_consolidate_on_one) {
+    const char *why = policy_off();
+    if (why) cr_skip_test("%s", why);
     unsigned long total;
     int ms = (int)dtact_test_scaled(600, 300);
     unsigned share = run_echo(&total, 0, ms, ms);
+    cr_log_info("busier worker: %u%% of %lu echoes", share, total);
     cr_assert_gt(total, 100ul, "only %lu echoes measured", total);
     cr_assert_geq(share, 80u, "the busier worker served %u%% of %lu echoes: the two time-shared one CPU", share, total);
 }
@@ -194,6 +201,7 @@ Test(cpushare, the_opt_out_leaves_the_connections_where_they_are) {
     unsigned long total;
     int ms = (int)dtact_test_scaled(600, 300);
     unsigned share = run_echo(&total, 0, ms, ms);
+    cr_log_info("busier worker: %u%% of %lu echoes", share, total);
     cr_assert_gt(total, 100ul, "only %lu echoes measured", total);
     cr_assert_lt(share, 80u, "the busier worker served %u%% of %lu echoes with DTACT_IO_CONSOLIDATE=0", share, total);
 }
@@ -202,17 +210,20 @@ Test(cpushare, the_opt_out_leaves_the_connections_where_they_are) {
  * work per echo: the worker that would take everything cannot keep up (its
  * queue never runs dry) and waits for the CPU, so consolidation would only
  * give the busy thread the runtime's share. It must be released: both
- * workers keep serving (52-64 % from the busier one measured; 93-98 %
- * without the release). Measured for 1 s after 1.5 s, not scaled: the
- * back-offs of cpushare.c, which grow towards 1.28 s, set these times. */
+ * workers keep serving: 50-58 % from the busier one measured (gcc alone or
+ * beside two busy loops, and TSan), 67 % at most with two tests of this file
+ * at once on the CPU; without the release 62-100 %, 90 % as a rule (other
+ * workers still take a saturated worker's queue now and then). Measured for
+ * 1 s after 1.5 s, not scaled: the back-offs of cpushare.c, which grow
+ * towards 1.28 s, set these times. */
 Test(cpushare, a_crowded_saturated_worker_releases_the_consolidation) {
-    if (!schedstat_readable()) cr_skip_test("no /proc/thread-self/schedstat: consolidation is off");
-    const char *off = getenv("DTACT_IO_CONSOLIDATE");
-    if (off && strcmp(off, "0") == 0) cr_skip_test("DTACT_IO_CONSOLIDATE=0 in the environment");
+    const char *why = policy_off();
+    if (why) cr_skip_test("%s", why);
     work_ns = 1000000;
     unsigned long total;
     unsigned share = run_echo(&total, 1, 1500, 1000);
+    cr_log_info("busier worker: %u%% of %lu echoes", share, total);
     cr_assert_gt(total, 50ul, "only %lu echoes measured", total);
-    cr_assert_lt(share, 85u, "the busier worker served %u%% of %lu echoes: consolidated against a busy CPU", share,
+    cr_assert_lt(share, 75u, "the busier worker served %u%% of %lu echoes: consolidated against a busy CPU", share,
                  total);
 }
